@@ -1,0 +1,1 @@
+"""The JSON API and the operational endpoints (health, readiness, metrics)."""

@@ -1,0 +1,62 @@
+"""``GET /api/incidents`` and ``GET /api/incidents/{id}``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.http.errors import ErrorCode, HttpError
+from bot.models import IncidentStatus, parse_incident_id
+from bot.runtime import RUNTIME
+from bot.store import STORE_ERRORS
+from bot.store.views import incident_detail, list_incidents
+
+_STATUSES = ", ".join(s.value for s in IncidentStatus)
+
+
+async def get_incidents(request: web.Request) -> web.Response:
+    """Incidents newest first; ``?status=`` filters exactly, ``?limit=`` caps the count."""
+    status = _status_filter(request.query.get("status"))
+    limit = _limit(request.query.get("limit"))
+    try:
+        async with request.app[RUNTIME].db.connect() as conn:
+            listing = await list_incidents(conn, status, limit)
+    except STORE_ERRORS as err:
+        raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
+    return web.json_response(text=listing.model_dump_json())
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    """One incident with its alerts, runs, approvals and timeline; 404 when unknown."""
+    raw_id = request.match_info["incident_id"]
+    seq = parse_incident_id(raw_id)
+    if seq is None:
+        raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id!r} (ids look like INC-12)")
+    try:
+        async with request.app[RUNTIME].db.connect() as conn:
+            detail = await incident_detail(conn, seq)
+    except STORE_ERRORS as err:
+        raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
+    if detail is None:
+        raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id}")
+    return web.json_response(text=detail.model_dump_json())
+
+
+def _status_filter(raw: str | None) -> IncidentStatus | None:
+    if raw is None:
+        return None
+    try:
+        return IncidentStatus(raw)
+    except ValueError as err:
+        raise HttpError(
+            ErrorCode.INVALID_PAYLOAD, f"status: must be one of {_STATUSES}, not {raw!r}"
+        ) from err
+
+
+def _limit(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise HttpError(
+            ErrorCode.INVALID_PAYLOAD, f"limit: must be a positive integer, not {raw!r}"
+        )
+    return int(raw)

@@ -1,0 +1,30 @@
+"""``/healthz`` (the process answers), ``/readyz`` (the store works), ``/metrics``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot.http.errors import ErrorCode, HttpError
+from bot.runtime import RUNTIME
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the event loop answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: a store round trip works and the alert writer runs."""
+    runtime = request.app[RUNTIME]
+    if not await runtime.db.ping():
+        raise HttpError(ErrorCode.UNAVAILABLE, "the store is unreachable")
+    if not runtime.committer.running:
+        raise HttpError(ErrorCode.UNAVAILABLE, "the alert writer is not running")
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    body = request.app[RUNTIME].metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,94 @@
+"""The ``medic`` command: ``serve``, ``check``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from bot import __version__
+from bot.app import build_app
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError, StoreUnavailable
+from bot.logging import configure_logging
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``medic`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: int = args.run(args)
+    return command
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="medic", description="Medic answers production alerts.")
+    parser.add_argument("--version", action="version", version=f"medic {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--config", type=Path, help="YAML config file (default: $MEDIC_CONFIG)")
+    serve.set_defaults(run=_serve)
+
+    check = commands.add_parser("check", help="validate the configuration (and playbook dirs)")
+    check.add_argument("--config", type=Path, help="YAML config file (default: $MEDIC_CONFIG)")
+    check.add_argument("dirs", nargs="*", type=Path, help="playbook directories to validate")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def _load(config: Path | None) -> Settings | None:
+    try:
+        return load_settings(config)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_INVALID
+    configure_logging(settings.secret_values())
+    log = structlog.get_logger("bot.cli")
+    app = build_app(settings)
+    host, port = settings.server.host, settings.server.port
+    log.info(
+        "server.starting",
+        host=host,
+        port=port,
+        store=settings.store.url.split("://", 1)[0],
+        dry_run=settings.safety.dry_run,
+    )
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None)
+    except StoreUnavailable as err:
+        print(f"medic: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_INVALID
+    problems = [f"{d}:0: playbooks.dirs: not a directory" for d in args.dirs if not d.is_dir()]
+    problems += [
+        f"{args.config or '<defaults>'}:0: playbooks.dirs: {d!r} is not a directory"
+        for d in settings.playbooks.dirs
+        if not Path(d).is_dir()
+    ]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return EXIT_INVALID
+    print("configuration OK")
+    return EXIT_OK

@@ -1,0 +1,137 @@
+"""The configuration schema: every section and key of DESIGN §5 with its default."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from bot.config.duration import Duration
+
+
+class Section(BaseModel):
+    """A configuration section: unknown keys are errors, so typos surface at startup."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(Section):
+    """The HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=10_485_760, gt=0)
+    api_token: SecretStr | None = None
+    public_url: str | None = None
+
+
+class StoreConfig(Section):
+    """Where incidents, alerts, runs and the audit trail live."""
+
+    url: str = "sqlite:///medic.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return url
+
+
+class BusConfig(Section):
+    """How ingress hands alerts to the engine."""
+
+    kind: Literal["memory", "kafka"] = "memory"
+
+
+class RateLimit(Section):
+    """At most ``max`` uses of an action per rolling ``per`` window."""
+
+    max: int = Field(ge=0)
+    per: Duration
+
+
+def _default_limits() -> dict[str, RateLimit]:
+    hour = timedelta(hours=1)
+    return {
+        "kubernetes.rollback": RateLimit(max=3, per=hour),
+        "kubernetes.cordon": RateLimit(max=2, per=hour),
+        "kubernetes.drain": RateLimit(max=1, per=hour),
+        "kubernetes.delete_node": RateLimit(max=1, per=timedelta(hours=24)),
+        "kubernetes.scale": RateLimit(max=6, per=hour),
+    }
+
+
+class SafetyConfig(Section):
+    """Dry run, pause switch and blast-radius limits (DESIGN §7)."""
+
+    dry_run: bool = True
+    paused: bool = False
+    max_concurrent_runs: int = Field(default=20, ge=1)
+    max_cordoned_fraction: float = Field(default=0.2, ge=0, le=1)
+    limits: dict[str, RateLimit] = Field(default_factory=_default_limits)
+
+
+class PlaybooksConfig(Section):
+    """Playbook directories; empty means the shipped catalogue."""
+
+    dirs: list[str] = Field(default_factory=list)
+
+
+class AlertmanagerConfig(Section):
+    """Alertmanager: ``url`` for silences, ``bearer_token`` guards the inbound webhook."""
+
+    url: str | None = None
+    bearer_token: SecretStr | None = None
+
+
+class PrometheusConfig(Section):
+    """Prometheus HTTP API for evidence and verification queries."""
+
+    url: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+
+class SlackConfig(Section):
+    """Slack narration, approvals and /incident commands."""
+
+    enabled: bool = False
+    api_url: str = "https://slack.com/api/"
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    channel_prefix: str = Field(default="inc", pattern=r"^[a-z0-9_-]{1,20}$")
+    approvers: list[str] = Field(default_factory=list)
+    approver_groups: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list)
+    invite: list[str] = Field(default_factory=list)
+    security_channel: str | None = None
+
+
+class PagerDutyConfig(Section):
+    """PagerDuty: Events API out, REST for notes/ack/resolve, signed webhooks in."""
+
+    enabled: bool = False
+    api_url: str = "https://api.pagerduty.com"
+    events_url: str = "https://events.pagerduty.com"
+    api_token: SecretStr | None = None
+    from_email: str | None = None
+    routing_key: SecretStr | None = None
+    routing_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    webhook_secrets: list[SecretStr] = Field(default_factory=list)
+
+
+class KubernetesConfig(Section):
+    """Kubernetes access; ``namespaces: []`` means none may be touched."""
+
+    mode: Literal["in_cluster", "kubeconfig", "disabled"] = "disabled"
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespaces: list[str] = Field(default_factory=list)
+
+
+class KafkaConfig(Section):
+    """Kafka brokers for the alert bus and consumer-lag evidence."""
+
+    bootstrap_servers: str | None = None

@@ -1,0 +1,82 @@
+"""The root settings object: YAML values, overridden by ``MEDIC_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from bot.config.models import (
+    AlertmanagerConfig,
+    BusConfig,
+    KafkaConfig,
+    KubernetesConfig,
+    PagerDutyConfig,
+    PlaybooksConfig,
+    PrometheusConfig,
+    SafetyConfig,
+    ServerConfig,
+    SlackConfig,
+    StoreConfig,
+)
+
+ENV_PREFIX = "MEDIC_"
+ENV_NESTED_DELIMITER = "__"
+
+
+class Settings(BaseSettings):
+    """Every section of DESIGN §5. Built by :func:`bot.config.loader.load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    bus: BusConfig = Field(default_factory=BusConfig)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
+    alertmanager: AlertmanagerConfig = Field(default_factory=AlertmanagerConfig)
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
+    pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first (it wins), then the YAML file passed as init values."""
+        return (env_settings, init_settings)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret in clear text, so logging can redact it wherever it appears."""
+        found: list[str] = []
+        _collect_secrets(self, found)
+        return found
+
+
+def _collect_secrets(value: object, found: list[str]) -> None:
+    if isinstance(value, SecretStr):
+        found.append(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _collect_secrets(getattr(value, name), found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_secrets(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_secrets(item, found)

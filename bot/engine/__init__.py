@@ -1,0 +1,1 @@
+"""The engine: turns journaled alerts into incidents (and, later, playbook runs)."""

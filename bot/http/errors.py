@@ -1,0 +1,55 @@
+"""The JSON error shape of DESIGN §3: ``{"error": "<code>", "detail": "<what and where>"}``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from aiohttp import web
+
+from bot.errors import MedicError
+
+
+class ErrorCode(StrEnum):
+    """Every error code the API answers with."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_PAYLOAD = "invalid_payload"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    TOO_LARGE = "too_large"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    CONFLICT = "conflict"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+_STATUS = {
+    ErrorCode.INVALID_JSON: 400,
+    ErrorCode.INVALID_PAYLOAD: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+
+class HttpError(MedicError):
+    """Raised by handlers; the error middleware turns it into the JSON error response."""
+
+    def __init__(self, code: ErrorCode, detail: str, *, status: int | None = None) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.status = status if status is not None else _STATUS[code]
+
+    def response(self) -> web.Response:
+        """The JSON response for this error."""
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return web.json_response(
+            {"error": self.code.value, "detail": self.detail}, status=self.status, headers=headers
+        )

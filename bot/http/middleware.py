@@ -1,0 +1,57 @@
+"""Cross-cutting concerns wrap every handler: request ids and log context, JSON errors."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from bot.http.errors import ErrorCode, HttpError
+
+log = structlog.get_logger("bot.http")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_AIOHTTP_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.TOO_LARGE,
+}
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id (the caller's ``X-Request-Id`` or a new one) for every log line."""
+    request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    response = await handler(request)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    log.info(
+        "http.request",
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return response
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer every error in the DESIGN §3 JSON shape."""
+    try:
+        return await handler(request)
+    except HttpError as err:
+        return err.response()
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        code = _AIOHTTP_CODES.get(err.status, ErrorCode.INVALID_PAYLOAD)
+        return HttpError(code, err.reason, status=err.status).response()
+    except Exception:  # last resort: answer in the contract's shape, keep the traceback in logs
+        log.exception("http.unhandled", method=request.method, path=request.path)
+        return HttpError(ErrorCode.INTERNAL, "unexpected error; see the server log").response()

@@ -1,0 +1,1 @@
+"""Ingress: authenticate → validate → commit → acknowledge, one module per source."""

@@ -1,0 +1,49 @@
+"""``POST /webhooks/alertmanager``: authenticate → validate → commit → 200."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from aiohttp import web
+
+from bot.errors import StoreUnavailable
+from bot.http.auth import require_bearer
+from bot.http.body import parse_json, read_body, validate
+from bot.http.errors import ErrorCode, HttpError
+from bot.ingress.alertmanager_models import AlertmanagerWebhook
+from bot.models import AlertSource
+from bot.runtime import RUNTIME
+
+log = structlog.get_logger(__name__)
+SOURCE = AlertSource.ALERTMANAGER.value
+
+
+async def alertmanager_webhook(request: web.Request) -> web.Response:
+    """Commit the notification's alerts, then answer ``{"accepted": n, "duplicates": n}``."""
+    runtime = request.app[RUNTIME]
+    started = time.perf_counter()
+    try:
+        require_bearer(request, runtime.settings.alertmanager.bearer_token)
+        body = await read_body(request, runtime.settings.server.max_body_bytes)
+        webhook = validate(AlertmanagerWebhook, parse_json(body))
+        alerts = webhook.to_alerts()
+        runtime.metrics.alerts_received.labels(SOURCE).inc(len(alerts))
+        try:
+            result = await runtime.committer.submit(alerts)
+        except StoreUnavailable as err:
+            raise HttpError(ErrorCode.UNAVAILABLE, str(err)) from err
+    except HttpError as err:
+        runtime.metrics.deliveries_rejected.labels(SOURCE, err.code.value).inc()
+        log.info("webhook.rejected", source=SOURCE, error=err.code.value, detail=err.detail)
+        raise
+    runtime.metrics.alerts_duplicate.labels(SOURCE).inc(result.duplicates)
+    runtime.metrics.ingest_latency.labels(SOURCE).observe(time.perf_counter() - started)
+    log.info(
+        "webhook.accepted",
+        source=SOURCE,
+        group_key=webhook.group_key,
+        accepted=result.accepted,
+        duplicates=result.duplicates,
+    )
+    return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates})

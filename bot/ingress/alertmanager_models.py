@@ -1,0 +1,74 @@
+"""The Alertmanager webhook (version 4) body, validated at the edge; unknown fields accepted."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from bot.models import Alert, AlertSource, AlertStatus
+
+# Alertmanager's "no end" value (Go's zero time).
+_ZERO_TIME_YEAR = 1
+
+
+class AlertmanagerAlert(BaseModel):
+    """One alert of a webhook notification."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str] = Field(min_length=1)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: AwareDatetime = Field(alias="startsAt")
+    ends_at: AwareDatetime | None = Field(default=None, alias="endsAt")
+    generator_url: str = Field(default="", alias="generatorURL")
+    fingerprint: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class AlertmanagerWebhook(BaseModel):
+    """A whole notification: one group of alerts."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    version: Literal["4"]
+    group_key: str = Field(alias="groupKey", min_length=1)
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    alerts: list[AlertmanagerAlert] = Field(min_length=1)
+    group_labels: dict[str, str] = Field(default_factory=dict, alias="groupLabels")
+    common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
+    common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
+    external_url: str = Field(default="", alias="externalURL")
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
+
+    def to_alerts(self) -> list[Alert]:
+        """Normalise every alert; status is taken per alert, not from the group."""
+        return [
+            Alert(
+                source=AlertSource.ALERTMANAGER,
+                fingerprint=item.fingerprint or label_fingerprint(item.labels),
+                status=AlertStatus(item.status),
+                labels=item.labels,
+                annotations=item.annotations,
+                starts_at=item.starts_at.astimezone(UTC),
+                ends_at=_end_time(item.ends_at),
+                generator_url=item.generator_url or None,
+                group_key=self.group_key,
+            )
+            for item in self.alerts
+        ]
+
+
+def label_fingerprint(labels: dict[str, str]) -> str:
+    """A stable fingerprint from the label set, for senders that omit one."""
+    canonical = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _end_time(value: datetime | None) -> datetime | None:
+    if value is None or value.year <= _ZERO_TIME_YEAR:
+        return None
+    return value.astimezone(UTC)

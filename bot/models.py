@@ -1,0 +1,108 @@
+"""Medic's domain vocabulary: statuses and the normalised alert every source is turned into."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AlertSource(StrEnum):
+    """Where an alert came from."""
+
+    ALERTMANAGER = "alertmanager"
+    PAGERDUTY = "pagerduty"
+    MANUAL = "manual"
+
+
+class AlertStatus(StrEnum):
+    """Firing or resolved, decided per alert (never from a group's top-level status)."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class IncidentStatus(StrEnum):
+    """open → acknowledged → mitigating → resolved (DESIGN §2)."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATING = "mitigating"
+    RESOLVED = "resolved"
+
+
+class Severity(StrEnum):
+    """sev1 (worst) .. sev4."""
+
+    SEV1 = "sev1"
+    SEV2 = "sev2"
+    SEV3 = "sev3"
+    SEV4 = "sev4"
+
+
+class RunStatus(StrEnum):
+    """A playbook run's lifecycle (DESIGN §2)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING_APPROVAL = "waiting_approval"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+
+
+class StepStatus(StrEnum):
+    """A step's lifecycle (DESIGN §2)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING_APPROVAL = "waiting_approval"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ABORTED = "aborted"
+    INTERRUPTED = "interrupted"
+
+
+class ApprovalStatus(StrEnum):
+    """An approval's lifecycle (DESIGN §2)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class Alert(BaseModel):
+    """One alert notification, normalised from any source; dedup identity is
+    (source, fingerprint, starts_at, status)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: AlertSource
+    fingerprint: str
+    status: AlertStatus
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime
+    ends_at: datetime | None = None
+    generator_url: str | None = None
+    group_key: str
+
+
+def incident_id(seq: int) -> str:
+    """The public id of incident number ``seq``."""
+    return f"INC-{seq}"
+
+
+def parse_incident_id(text: str) -> int | None:
+    """The number inside ``INC-<n>``, or None when ``text`` is not an incident id."""
+    prefix, _, number = text.partition("-")
+    if prefix != "INC" or not number.isdigit():
+        return None
+    return int(number)

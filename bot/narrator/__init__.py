@@ -1,0 +1,7 @@
+"""Narration: told what happened after each commit; never steers the engine."""
+
+from bot.narrator.base import Narrator
+from bot.narrator.console import ConsoleNarrator
+from bot.narrator.dispatch import NarrationDispatcher
+
+__all__ = ["ConsoleNarrator", "NarrationDispatcher", "Narrator"]

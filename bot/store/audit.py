@@ -1,0 +1,33 @@
+"""The append-only audit trail; an incident's timeline is its audit events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.store.schema import audit_events
+
+
+async def record_event(
+    conn: AsyncConnection,
+    *,
+    at: datetime,
+    actor: str,
+    kind: str,
+    text: str,
+    incident_seq: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit event inside the caller's transaction."""
+    await conn.execute(
+        audit_events.insert().values(
+            at=at,
+            actor=actor,
+            kind=kind,
+            incident_seq=incident_seq,
+            text=text,
+            detail=detail or {},
+        )
+    )

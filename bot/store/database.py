@@ -1,0 +1,98 @@
+"""Open the store: one async engine, sqlite:/// (aiosqlite, WAL) or postgresql:// (asyncpg)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bot.errors import PermanentError, StoreUnavailable
+from bot.store.schema import SCHEMA_VERSION, metadata, schema_version
+
+# Raised by drivers when the server is gone: asyncpg raises OSError subclasses directly.
+STORE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, OperationalError, OSError)
+
+
+def async_url(url: str) -> sa.URL:
+    """Map the configured URL onto its async driver (sqlite+aiosqlite, postgresql+asyncpg)."""
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise PermanentError(f"unsupported store url scheme {parsed.drivername!r}")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class Database:
+    """The async engine plus schema setup and a readiness probe."""
+
+    def __init__(self, url: str) -> None:
+        target = async_url(url)
+        self.backend = target.get_backend_name()
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if self.backend == "postgresql":
+            kwargs["connect_args"] = {"timeout": 5, "command_timeout": 10}
+            kwargs["pool_size"] = 5
+        self.engine: AsyncEngine = create_async_engine(target, **kwargs)
+        if self.backend == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def create_schema(self) -> None:
+        """Create missing tables and record the schema version; refuse a newer schema."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+                found = (
+                    await conn.execute(sa.select(sa.func.max(schema_version.c.version)))
+                ).scalar()
+                if found is None:
+                    await conn.execute(
+                        schema_version.insert().values(
+                            version=SCHEMA_VERSION, applied_at=datetime.now(UTC)
+                        )
+                    )
+                elif found > SCHEMA_VERSION:
+                    raise PermanentError(
+                        f"store schema version {found} is newer than this Medic ({SCHEMA_VERSION})"
+                    )
+        except STORE_ERRORS as err:
+            raise StoreUnavailable(f"cannot prepare the store: {type(err).__name__}") from err
+
+    async def ping(self) -> bool:
+        """True when a round trip to the store works."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except STORE_ERRORS:
+            return False
+        return True
+
+    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A transaction context (``async with db.begin() as conn``)."""
+        return self.engine.begin()
+
+    def connect(self) -> AsyncConnection:
+        """A read connection (``async with db.connect() as conn``)."""
+        return self.engine.connect()
+
+    async def close(self) -> None:
+        """Dispose of every pooled connection."""
+        await self.engine.dispose()
+
+
+__all__ = ["STORE_ERRORS", "AsyncConnection", "Database", "async_url"]

@@ -1,0 +1,187 @@
+"""Incident writes: open, find by group key, track each alert's state, change status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.models import Alert, AlertStatus, IncidentStatus, Severity
+from bot.store.schema import incident_alerts, incidents
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """The columns the engine needs to decide what an alert does to an incident."""
+
+    seq: int
+    title: str
+    severity: Severity
+    status: IncidentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """An alert's last known state inside one incident."""
+
+    status: AlertStatus
+    starts_at: datetime
+
+
+def _row(row: Sequence[Any]) -> IncidentRow:
+    return IncidentRow(
+        seq=row[0], title=row[1], severity=Severity(row[2]), status=IncidentStatus(row[3])
+    )
+
+
+_COLUMNS = (incidents.c.seq, incidents.c.title, incidents.c.severity, incidents.c.status)
+
+
+async def find_open_incident(conn: AsyncConnection, group_key: str) -> IncidentRow | None:
+    """The newest not-yet-resolved incident with ``group_key``."""
+    query = (
+        sa.select(*_COLUMNS)
+        .where(
+            incidents.c.group_key == group_key,
+            incidents.c.status != IncidentStatus.RESOLVED.value,
+        )
+        .order_by(incidents.c.seq.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else _row(row)
+
+
+async def find_incident_holding(conn: AsyncConnection, alert: Alert) -> IncidentRow | None:
+    """The newest incident that holds ``alert``'s fingerprint, whatever its status."""
+    query = (
+        sa.select(*_COLUMNS)
+        .join(incident_alerts, incident_alerts.c.incident_seq == incidents.c.seq)
+        .where(
+            incident_alerts.c.source == alert.source.value,
+            incident_alerts.c.fingerprint == alert.fingerprint,
+        )
+        .order_by(incidents.c.seq.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else _row(row)
+
+
+async def last_resolved_seq(conn: AsyncConnection, group_key: str) -> int | None:
+    """The newest resolved incident with ``group_key`` (linked from a reopening)."""
+    query = sa.select(sa.func.max(incidents.c.seq)).where(
+        incidents.c.group_key == group_key,
+        incidents.c.status == IncidentStatus.RESOLVED.value,
+    )
+    found: int | None = (await conn.execute(query)).scalar()
+    return found
+
+
+async def open_incident(
+    conn: AsyncConnection,
+    *,
+    title: str,
+    severity: Severity,
+    group_key: str,
+    at: datetime,
+    previous_seq: int | None,
+) -> IncidentRow:
+    """Insert a new ``open`` incident and return it."""
+    result = await conn.execute(
+        incidents.insert()
+        .values(
+            title=title,
+            severity=severity.value,
+            status=IncidentStatus.OPEN.value,
+            group_key=group_key,
+            created_at=at,
+            updated_at=at,
+            commander="medic",
+            previous_seq=previous_seq,
+        )
+        .returning(incidents.c.seq)
+    )
+    return IncidentRow(
+        seq=result.scalar_one(), title=title, severity=severity, status=IncidentStatus.OPEN
+    )
+
+
+async def alert_state(conn: AsyncConnection, incident_seq: int, alert: Alert) -> AlertState | None:
+    """``alert``'s state inside the incident, or None when the incident does not hold it."""
+    query = sa.select(incident_alerts.c.status, incident_alerts.c.starts_at).where(
+        incident_alerts.c.incident_seq == incident_seq,
+        incident_alerts.c.source == alert.source.value,
+        incident_alerts.c.fingerprint == alert.fingerprint,
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else AlertState(status=AlertStatus(row[0]), starts_at=row[1])
+
+
+async def save_alert_state(
+    conn: AsyncConnection, incident_seq: int, alert: Alert, *, exists: bool, at: datetime
+) -> None:
+    """Insert or update ``alert``'s current state inside the incident."""
+    values = {
+        "status": alert.status.value,
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "updated_at": at,
+    }
+    if exists:
+        await conn.execute(
+            incident_alerts.update()
+            .where(
+                incident_alerts.c.incident_seq == incident_seq,
+                incident_alerts.c.source == alert.source.value,
+                incident_alerts.c.fingerprint == alert.fingerprint,
+            )
+            .values(values)
+        )
+    else:
+        await conn.execute(
+            incident_alerts.insert().values(
+                incident_seq=incident_seq,
+                source=alert.source.value,
+                fingerprint=alert.fingerprint,
+                **values,
+            )
+        )
+
+
+async def firing_count(conn: AsyncConnection, incident_seq: int) -> int:
+    """How many of the incident's alerts are still firing."""
+    query = sa.select(sa.func.count()).where(
+        incident_alerts.c.incident_seq == incident_seq,
+        incident_alerts.c.status == AlertStatus.FIRING.value,
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def alert_count(conn: AsyncConnection, incident_seq: int) -> int:
+    """The incident's distinct alerts (fingerprints)."""
+    query = sa.select(sa.func.count()).where(incident_alerts.c.incident_seq == incident_seq)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def set_status(
+    conn: AsyncConnection, incident_seq: int, status: IncidentStatus, at: datetime
+) -> None:
+    """Move the incident to ``status`` (and stamp ``resolved_at`` when it resolves)."""
+    values: dict[str, object] = {"status": status.value, "updated_at": at}
+    if status is IncidentStatus.RESOLVED:
+        values["resolved_at"] = at
+    await conn.execute(incidents.update().where(incidents.c.seq == incident_seq).values(values))
+
+
+async def touch(conn: AsyncConnection, incident_seq: int, at: datetime) -> None:
+    """Bump ``updated_at``."""
+    await conn.execute(
+        incidents.update().where(incidents.c.seq == incident_seq).values(updated_at=at)
+    )

@@ -1,0 +1,186 @@
+"""Tables for the whole data model of DESIGN §2 (SQLAlchemy Core, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stored as naive UTC on every backend, returned timezone-aware (UTC)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Normalise to naive UTC before writing."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use UTC-aware values")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Attach UTC when reading back."""
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("slack_channel", sa.Text),
+    sa.Column("pagerduty_incident_id", sa.Text),
+    sa.Column("commander", sa.Text, nullable=False, server_default="medic"),
+    sa.Column("previous_seq", sa.Integer, sa.ForeignKey("incidents.seq")),
+    sa.Index("ix_incidents_group_key_status", "group_key", "status"),
+    sa.Index("ix_incidents_status", "status"),
+)
+
+# The journal: every notification Medic accepted, exactly once per dedup identity.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("annotations", sa.JSON, nullable=False),
+    sa.Column("generator_url", sa.Text),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq")),
+    sa.Column("processed_at", UTCDateTime),
+    sa.UniqueConstraint("source", "fingerprint", "starts_at", "status", name="uq_alerts_identity"),
+)
+
+# The current state of each distinct alert (fingerprint) inside an incident.
+incident_alerts = sa.Table(
+    "incident_alerts",
+    metadata,
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), primary_key=True),
+    sa.Column("source", sa.String(16), primary_key=True),
+    sa.Column("fingerprint", sa.Text, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("annotations", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), nullable=False),
+    sa.Column("playbook", sa.Text, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("target", sa.Text),
+    sa.Column("started_by", sa.Text, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("trigger_alert_id", sa.Integer, sa.ForeignKey("alerts.id")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Index("ix_runs_target_status", "target", "status"),
+)
+
+steps = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_seq", sa.Integer, sa.ForeignKey("runs.seq"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("step_id", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("output", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.UniqueConstraint("run_seq", "step_id", name="uq_steps_run_step"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_seq", sa.Integer, sa.ForeignKey("runs.seq"), nullable=False),
+    sa.Column("step_id", sa.Text, nullable=False),
+    sa.Column("mode", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("required", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("prompt", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", sa.Text),
+    sa.Column("on_timeout", sa.String(16), nullable=False, server_default="reject"),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at", UTCDateTime),
+)
+
+approval_decisions = sa.Table(
+    "approval_decisions",
+    metadata,
+    sa.Column("approval_seq", sa.Integer, sa.ForeignKey("approvals.seq"), primary_key=True),
+    sa.Column("user", sa.Text, primary_key=True),
+    sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq")),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Index("ix_audit_incident", "incident_seq", "seq"),
+)
+
+# Inbound deliveries already taken (PagerDuty X-Webhook-Id, Slack retries).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("source", sa.String(16), primary_key=True),
+    sa.Column("delivery_id", sa.Text, primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+# Small durable switches (the global pause) that must survive a restart.
+switches = sa.Table(
+    "switches",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("changed_by", sa.Text, nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+)

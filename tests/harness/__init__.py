@@ -1,0 +1,1 @@
+"""Start and stop the real servers the tests talk to (PostgreSQL, Alertmanager, Prometheus)."""

@@ -1,0 +1,108 @@
+"""A real Prometheus on 127.0.0.1 that evaluates rules every second and alerts one Alertmanager."""
+
+import urllib.parse
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import yaml
+
+from .ports import free_port
+from .process import ManagedProcess, start_process
+
+BINARY = "prometheus"
+
+
+class PrometheusServer:
+    """Prometheus with ``evaluation_interval: 1s`` and the given rules file.
+
+    The notifier only discovers Alertmanager after its fixed 5 s interval
+    and drops what fires before that; ``--rules.alert.resend-delay`` (1 s
+    here, 1 min by default) sets how soon it is sent again, so the first
+    notification reaches Alertmanager ~6 s after start.
+    ``with PrometheusServer(am.url, rules).start(tmp_path) as prom: ...``
+    stops it on exit.
+    """
+
+    def __init__(
+        self,
+        alertmanager_url: str,
+        rules_yaml: str,
+        *,
+        resend_delay: str = "1s",
+        binary: str = BINARY,
+    ) -> None:
+        self.alertmanager_url = alertmanager_url
+        self.rules_yaml = rules_yaml
+        self.resend_delay = resend_delay
+        self._binary = binary
+        self._port: int | None = None
+        self._process: ManagedProcess | None = None
+
+    @property
+    def port(self) -> int:
+        """The port of the web/API listener."""
+        if self._port is None:
+            raise RuntimeError("PrometheusServer is not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:9090``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self, rules_file: Path) -> dict[str, Any]:
+        """The ``prometheus.yml`` content as data."""
+        target = urllib.parse.urlsplit(self.alertmanager_url).netloc
+        return {
+            "global": {"evaluation_interval": "1s", "scrape_interval": "1s"},
+            "rule_files": [str(rules_file)],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [target]}]}]},
+        }
+
+    def start(self, tmpdir: Path, timeout: float = 30.0) -> Self:
+        """Write config and rules under ``tmpdir``, start, and wait for ``/-/ready``."""
+        if self._process is not None:
+            raise RuntimeError("PrometheusServer already started")
+        self._port = free_port()
+        workdir = tmpdir / f"prometheus-{self._port}"
+        workdir.mkdir(parents=True)
+        rules_file = workdir / "rules.yml"
+        rules_file.write_text(self.rules_yaml)
+        config_file = workdir / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(self.config(rules_file), sort_keys=False))
+        self._process = start_process(
+            "prometheus",
+            [
+                self._binary,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self._port}",
+                f"--web.external-url={self.url}/",
+                f"--rules.alert.resend-delay={self.resend_delay}",
+            ],
+            workdir,
+        )
+        try:
+            self._process.wait_http_ok(f"{self.url}/-/ready", timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after 10 s); safe to call twice."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
