@@ -160,7 +160,7 @@ async def _summaries(conn: AsyncConnection, rows: Any) -> list[IncidentSummary]:
         .where(incident_alerts.c.incident_seq.in_(seqs))
         .group_by(incident_alerts.c.incident_seq)
     )
-    counts: dict[int, int] = dict(count_rows.tuples())
+    counts: dict[int, int] = {row[0]: row[1] for row in count_rows}
     playbooks: dict[int, list[str]] = defaultdict(list)
     playbook_rows = await conn.execute(
         sa.select(runs.c.incident_seq, runs.c.playbook)
@@ -168,7 +168,7 @@ async def _summaries(conn: AsyncConnection, rows: Any) -> list[IncidentSummary]:
         .distinct()
         .order_by(runs.c.incident_seq, runs.c.playbook)
     )
-    for seq, name in playbook_rows.tuples():
+    for seq, name in playbook_rows:
         playbooks[seq].append(name)
     return [
         IncidentSummary(

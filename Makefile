@@ -1,0 +1,34 @@
+# Two commands: `make demo` runs Medic on embedded defaults; `make test` runs every check.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint typecheck pytest bench clean
+
+$(BIN)/medic: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: $(BIN)/medic
+	$(BIN)/medic serve
+
+test: $(VENV)/.dev
+	bash scripts/install-test-deps.sh
+	$(BIN)/ruff check bot responders tests bench scripts
+	$(BIN)/ruff format --check bot responders tests bench scripts
+	$(BIN)/mypy --strict bot responders
+	$(BIN)/pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache medic.db medic.db-*

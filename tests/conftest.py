@@ -1,0 +1,135 @@
+"""Shared fixtures: a real Medic app on a real store (SQLite or PostgreSQL), no mocks."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from blockbuster import BlockBuster, blockbuster_ctx
+
+from bot.app import build_app
+from bot.config import Settings
+from bot.logging import configure_logging
+from bot.narrator import ConsoleNarrator
+from harness.postgres import PostgresServer
+
+AM_TOKEN = "am-token-5f1b0c9e"  # noqa: S105 -- a test credential
+API_TOKEN = "api-token-77c2d4aa"  # noqa: S105 -- a test credential
+
+StartMedic = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[BlockBuster]:
+    """Fail any test whose code makes a blocking call on the event loop."""
+    with blockbuster_ctx(["bot", "responders"]) as bb:
+        # SQLAlchemy's SQLite dialect resolves the file name once per engine (a getcwd, no I/O).
+        bb.functions["os.path.abspath"].can_block_in(
+            "sqlalchemy/dialects/sqlite/pysqlite.py", "create_connect_args"
+        )
+        # asyncpg looks for ~/.pgpass and client certificates when it opens a pooled
+        # connection without a password: a stat per new connection, upstream behaviour.
+        for function in bb.functions.values():
+            function.can_block_in(
+                "asyncpg/connect_utils.py",
+                {"_read_password_file", "_parse_connect_dsn_and_args", "_dot_postgresql_path"},
+            )
+        yield bb
+
+
+@pytest.fixture
+def log_stream() -> io.StringIO:
+    """Everything Medic logs during the test, as JSON lines."""
+    stream = io.StringIO()
+    configure_logging([AM_TOKEN, API_TOKEN], stream=stream)
+    return stream
+
+
+@pytest.fixture
+def narration() -> io.StringIO:
+    """What the console narrator printed."""
+    return io.StringIO()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real PostgreSQL 15 server for the session (Debian's package)."""
+    with PostgresServer().start(tmp_path_factory.mktemp("pg")) as server:
+        yield server
+
+
+_database_counter = iter(range(1, 1_000_000))
+
+
+def fresh_database(server: PostgresServer) -> str:
+    """A new empty database on ``server``; returns its URL."""
+    name = f"medic_t{next(_database_counter)}"
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(server.port),
+            "-U",
+            "postgres",
+            "-q",
+            "-c",
+            f"CREATE DATABASE {name}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on both store backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'medic.db'}"
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite store in the test's tmp dir."""
+    return f"sqlite:///{tmp_path / 'medic.db'}"
+
+
+def make_settings(store_url: str, **sections: dict[str, Any]) -> Settings:
+    """Settings for a test: the given store, the test bearer token, overrides per section."""
+    values: dict[str, Any] = {
+        "store": {"url": store_url},
+        "alertmanager": {"bearer_token": AM_TOKEN},
+    }
+    for name, overrides in sections.items():
+        values[name] = {**values.get(name, {}), **overrides}
+    return Settings(**values)
+
+
+@pytest.fixture
+async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncIterator[StartMedic]:
+    """Start a real Medic app (``await start_medic(settings)``); stopped after the test."""
+    clients: list[TestClient[Any, Any]] = []
+
+    async def start(settings: Settings) -> TestClient[Any, Any]:
+        app = build_app(settings, narrators=[ConsoleNarrator(narration)])
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield start
+    for client in reversed(clients):
+        await client.close()
+
+
+def bearer(token: str = AM_TOKEN) -> dict[str, str]:
+    """The Authorization header Alertmanager sends."""
+    return {"Authorization": f"Bearer {token}"}
