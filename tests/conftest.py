@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from blockbuster import BlockBuster, blockbuster_ctx
+from harness.postgres import PostgresServer
 
 from bot.app import build_app
 from bot.config import Settings
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator
-from harness.postgres import PostgresServer
 
-AM_TOKEN = "am-token-5f1b0c9e"  # noqa: S105 -- a test credential
-API_TOKEN = "api-token-77c2d4aa"  # noqa: S105 -- a test credential
+AM_TOKEN = "am-token-5f1b0c9e"
+API_TOKEN = "api-token-77c2d4aa"
 
 StartMedic = Callable[..., Awaitable[TestClient[Any, Any]]]
 
