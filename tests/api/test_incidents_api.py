@@ -1,0 +1,134 @@
+"""GET /api/incidents, /api/incidents/{id}, /healthz, /readyz, /metrics (DESIGN §3)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from conftest import StartMedic, bearer, make_settings
+from payloads import BASE_TIME, am_alert, am_payload, sample
+
+URL = "/webhooks/alertmanager"
+LIST_KEYS = {
+    "id",
+    "title",
+    "severity",
+    "status",
+    "created_at",
+    "updated_at",
+    "alert_count",
+    "playbooks",
+    "slack_channel",
+}
+
+
+async def _seed(client: Any) -> None:
+    """INC-1 resolved, INC-2 open."""
+    for name in ("sla-availability-violation", "sla-availability-violation.resolved"):
+        assert (await client.post(URL, json=sample(name), headers=bearer())).status == 200
+    assert (await client.post(URL, json=sample("node-high-memory"), headers=bearer())).status == 200
+
+
+async def test_list_shape_newest_first(start_medic: StartMedic, store_url: str) -> None:
+    """The list has DESIGN's fields, newest incident first."""
+    client = await start_medic(make_settings(store_url))
+    await _seed(client)
+    body = await (await client.get("/api/incidents")).json()
+    assert [i["id"] for i in body["incidents"]] == ["INC-2", "INC-1"]
+    assert all(LIST_KEYS <= set(i) for i in body["incidents"])
+    first = body["incidents"][1]
+    assert first["title"] == "DWCP v3 availability below 99.9% for 5 minutes"
+    assert (first["severity"], first["status"], first["alert_count"]) == ("sev1", "resolved", 1)
+    assert (first["playbooks"], first["slack_channel"]) == ([], None)
+
+
+@pytest.mark.parametrize(
+    ("status", "ids"),
+    [("open", ["INC-2"]), ("resolved", ["INC-1"]), ("acknowledged", []), ("mitigating", [])],
+)
+async def test_status_filter_is_exact(
+    start_medic: StartMedic, sqlite_url: str, status: str, ids: list[str]
+) -> None:
+    """``?status=`` returns only incidents with exactly that status."""
+    client = await start_medic(make_settings(sqlite_url))
+    await _seed(client)
+    body = await (await client.get("/api/incidents", params={"status": status})).json()
+    assert [i["id"] for i in body["incidents"]] == ids
+
+
+async def test_unknown_status_filter_is_400(start_medic: StartMedic, sqlite_url: str) -> None:
+    """A status that does not exist is a 400 naming ``status``."""
+    client = await start_medic(make_settings(sqlite_url))
+    response = await client.get("/api/incidents", params={"status": "closed"})
+    assert response.status == 400
+    body = await response.json()
+    assert (body["error"], body["detail"].split(":")[0]) == ("invalid_payload", "status")
+
+
+async def test_detail_shape(start_medic: StartMedic, store_url: str) -> None:
+    """The detail carries the incident, its alerts, runs and timeline in DESIGN's shape."""
+    client = await start_medic(make_settings(store_url))
+    await _seed(client)
+    body = await (await client.get("/api/incidents/INC-1")).json()
+    assert set(body) == {"incident", "alerts", "runs", "timeline"}
+    assert body["incident"]["id"] == "INC-1"
+    (alert,) = body["alerts"]
+    assert {"fingerprint", "status", "labels", "annotations", "starts_at", "source"} <= set(alert)
+    assert (alert["fingerprint"], alert["status"], alert["source"]) == (
+        "9a5711d875dc387c",
+        "resolved",
+        "alertmanager",
+    )
+    assert alert["labels"]["deployment"] == "dwcp-v3"
+    assert alert["starts_at"] == "2026-11-24T03:00:00Z"
+    assert body["runs"] == []
+    assert [set(t) for t in body["timeline"]] == [{"at", "actor", "kind", "text"}] * 3
+
+
+@pytest.mark.parametrize("incident", ["INC-99", "inc-1", "42", "INC-x"])
+async def test_unknown_incident_is_404(
+    start_medic: StartMedic, sqlite_url: str, incident: str
+) -> None:
+    """An id that names no incident is 404 ``not_found``."""
+    client = await start_medic(make_settings(sqlite_url))
+    await _seed(client)
+    response = await client.get(f"/api/incidents/{incident}")
+    assert response.status == 404
+    assert (await response.json())["error"] == "not_found"
+
+
+async def test_unknown_route_is_json_404(start_medic: StartMedic, sqlite_url: str) -> None:
+    """Even an unknown path answers in the JSON error shape."""
+    client = await start_medic(make_settings(sqlite_url))
+    response = await client.get("/api/nothing-here")
+    assert response.status == 404
+    assert (await response.json())["error"] == "not_found"
+
+
+async def test_health_and_readiness(start_medic: StartMedic, sqlite_url: str) -> None:
+    """``/healthz`` and ``/readyz`` answer 200 on a working store."""
+    client = await start_medic(make_settings(sqlite_url))
+    assert await (await client.get("/healthz")).json() == {"status": "ok"}
+    assert await (await client.get("/readyz")).json() == {"status": "ready"}
+
+
+async def test_metrics_exposition(start_medic: StartMedic, sqlite_url: str) -> None:
+    """``/metrics`` is Prometheus text with medic_ names, ingest latency observed."""
+    client = await start_medic(make_settings(sqlite_url))
+    ended = BASE_TIME + timedelta(minutes=1)
+    await client.post(URL, json=am_payload(am_alert("fp1")), headers=bearer())
+    await client.post(
+        URL, json=am_payload(am_alert("fp1", status="resolved", ends_at=ended)), headers=bearer()
+    )
+    response = await client.get("/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = await response.text()
+    assert 'medic_alerts_received_total{source="alertmanager"} 2.0' in text
+    assert 'medic_ingest_latency_seconds_count{source="alertmanager"} 2.0' in text
+    assert "medic_incidents_opened_total 1.0" in text
+    names = {
+        line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and line[0] != "#"
+    }
+    assert all(name.startswith("medic_") for name in names)

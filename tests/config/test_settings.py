@@ -1,0 +1,222 @@
+"""Configuration per DESIGN §5: every default, YAML + MEDIC_* env, precise errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.config import load_settings, parse_duration
+from bot.errors import ConfigError
+
+DEFAULTS = {
+    "server": {
+        "host": "127.0.0.1",
+        "port": 8080,
+        "max_body_bytes": 10485760,
+        "api_token": None,
+        "public_url": None,
+    },
+    "store": {"url": "sqlite:///medic.db"},
+    "bus": {"kind": "memory"},
+    "safety": {
+        "dry_run": True,
+        "paused": False,
+        "max_concurrent_runs": 20,
+        "max_cordoned_fraction": 0.2,
+        "limits": {
+            "kubernetes.rollback": {"max": 3, "per": "1h"},
+            "kubernetes.cordon": {"max": 2, "per": "1h"},
+            "kubernetes.drain": {"max": 1, "per": "1h"},
+            "kubernetes.delete_node": {"max": 1, "per": "1d"},
+            "kubernetes.scale": {"max": 6, "per": "1h"},
+        },
+    },
+    "playbooks": {"dirs": []},
+    "alertmanager": {"url": None, "bearer_token": None},
+    "prometheus": {"url": None, "timeout": "10s"},
+    "slack": {
+        "enabled": False,
+        "api_url": "https://slack.com/api/",
+        "bot_token": None,
+        "signing_secret": None,
+        "channel_prefix": "inc",
+        "approvers": [],
+        "approver_groups": [],
+        "admins": [],
+        "invite": [],
+        "security_channel": None,
+    },
+    "pagerduty": {
+        "enabled": False,
+        "api_url": "https://api.pagerduty.com",
+        "events_url": "https://events.pagerduty.com",
+        "api_token": None,
+        "from_email": None,
+        "routing_key": None,
+        "routing_keys": {},
+        "webhook_secrets": [],
+    },
+    "kubernetes": {"mode": "disabled", "kubeconfig": None, "context": None, "namespaces": []},
+    "kafka": {"bootstrap_servers": None},
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MEDIC_* variable leaks in from the machine."""
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("MEDIC_"):
+            monkeypatch.delenv(name)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "medic.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_embedded_defaults_are_design_section_5() -> None:
+    """No file and no env: every section and key has DESIGN §5's default."""
+    assert load_settings(None).model_dump(mode="json") == DEFAULTS
+
+
+def test_yaml_then_env_with_double_underscore_nesting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """YAML sets values; MEDIC_SECTION__KEY overrides them; untouched keys keep defaults."""
+    path = _write(
+        tmp_path,
+        "server: {port: 9000, host: 0.0.0.0}\n"
+        "slack: {approvers: [U1]}\n"
+        "safety:\n  limits:\n    kubernetes.scale: {max: 2, per: 30m}\n",
+    )
+    monkeypatch.setenv("MEDIC_SERVER__PORT", "9100")
+    monkeypatch.setenv("MEDIC_SLACK__BOT_TOKEN", "xoxb-from-env")
+    monkeypatch.setenv("MEDIC_SLACK__ADMINS", '["U9"]')
+    settings = load_settings(path)
+    assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9100)
+    assert settings.slack.bot_token is not None
+    assert settings.slack.bot_token.get_secret_value() == "xoxb-from-env"
+    assert (settings.slack.approvers, settings.slack.admins) == (["U1"], ["U9"])
+    assert settings.safety.limits["kubernetes.scale"].per == timedelta(minutes=30)
+    assert settings.store.url == "sqlite:///medic.db"
+
+
+def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``$MEDIC_CONFIG`` names the file when no path is given."""
+    monkeypatch.setenv(
+        "MEDIC_CONFIG", str(_write(tmp_path, "bus: {kind: memory}\nserver: {port: 1}\n"))
+    )
+    assert load_settings(None).server.port == 1
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "problem"),
+    [
+        ("server:\n  port: nope\n", "medic.yaml:2: server.port: Input should be a valid integer"),
+        ("server:\n  host: x\n  prot: 1\n", "medic.yaml:3: server.prot: unknown key"),
+        ("nonsense: 1\n", "medic.yaml:1: nonsense: unknown key"),
+        ("store: {url: 'mysql://x'}\n", "medic.yaml:1: store.url: must start with sqlite:/// or"),
+        ("prometheus:\n  timeout: soon\n", "medic.yaml:2: prometheus.timeout: 'soon' is not a dur"),
+        ("kubernetes:\n  mode: yes-please\n", "medic.yaml:2: kubernetes.mode: Input should be"),
+        (
+            "safety:\n  limits:\n    kubernetes.drain: {max: -1, per: 1h}\n",
+            "medic.yaml:3: safety.limits.kubernetes.drain.max: Input should be greater than",
+        ),
+        ("slack:\n  channel_prefix: 'Bad Prefix'\n", "medic.yaml:2: slack.channel_prefix: String"),
+        ("server: [1, 2]\n", "medic.yaml:1: server: Input should be a valid dictionary"),
+        ("server: {port: 1\n", "medic.yaml:2: <yaml>: expected ',' or '}'"),
+        ("- just\n- a list\n", "medic.yaml:1: <root>: must be a mapping of sections"),
+    ],
+    ids=[
+        "bad-int",
+        "typo-key",
+        "unknown-section",
+        "bad-store-scheme",
+        "bad-duration",
+        "bad-enum",
+        "nested-limit",
+        "slack-channel-name",
+        "section-not-mapping",
+        "yaml-syntax",
+        "root-not-mapping",
+    ],
+)
+def test_errors_name_file_line_key_and_reason(tmp_path: Path, yaml_text: str, problem: str) -> None:
+    """Each bad value is reported as ``file:line: key: reason``."""
+    path = _write(tmp_path, yaml_text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert any(p.startswith(f"{tmp_path}/{problem}") for p in caught.value.problems), (
+        caught.value.problems
+    )
+
+
+def test_env_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad MEDIC_* value is reported with its key and the variable it came from."""
+    monkeypatch.setenv("MEDIC_SERVER__PORT", "eighty")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    (problem,) = caught.value.problems
+    assert problem.startswith("<env>:0: server.port: Input should be a valid integer")
+    assert problem.endswith("(from MEDIC_SERVER__PORT)")
+
+
+def test_secrets_are_not_echoed_in_errors(tmp_path: Path) -> None:
+    """An invalid value next to a secret never prints the secret."""
+    path = _write(tmp_path, "alertmanager: {bearer_token: s3cr3t-value, url: 5}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "s3cr3t-value" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("30s", 30), ("10m", 600), ("1h30m", 5400), ("2d", 172800), (15, 15)],
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    """Durations are written the Prometheus way."""
+    assert parse_duration(text).total_seconds() == seconds
+
+
+def test_medic_check_reports_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``medic check`` prints each problem as ``file:line: key: reason`` and exits 1."""
+    path = _write(tmp_path, "server:\n  port: nope\nslack:\n  enabld: true\n")
+    assert main(["check", "--config", str(path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"{path}:2: server.port: Input should be a valid integer, unable to parse string as an integer",
+        f"{path}:4: slack.enabld: unknown key",
+    ]
+
+
+def test_medic_check_accepts_a_good_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A valid file passes ``medic check`` with exit 0."""
+    path = _write(tmp_path, "server: {port: 9000}\nsafety: {dry_run: false}\n")
+    assert main(["check", "--config", str(path)]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_medic_serve_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
+    """``medic serve`` exits 1 at startup with the problem on stderr."""
+    path = _write(tmp_path, "server:\n  port: 99999\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"{path}:2: server.port: Input should be less than or equal to 65535" in done.stderr
