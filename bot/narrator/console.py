@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import TextIO
 
@@ -23,8 +24,13 @@ class ConsoleNarrator:
     async def incident_changed(self, change: IncidentChange) -> None:
         """Print ``[INC-3] OPENED   sev1 open  title — text (2 alerts)``."""
         alerts = f"{change.alert_count} alert" + ("" if change.alert_count == 1 else "s")
-        self._stream.write(
+        line = (
             f"[{change.incident_id}] {_MARK[change.kind]} {change.severity} "
             f"{change.status:<12} {change.title} — {change.text} ({alerts})\n"
         )
+        await asyncio.to_thread(self._write, line)
+
+    def _write(self, line: str) -> None:
+        """Blocking write, run in a worker thread."""
+        self._stream.write(line)
         self._stream.flush()

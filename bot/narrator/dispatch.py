@@ -45,10 +45,15 @@ class NarrationDispatcher:
         while True:
             change = await self._queue.get()
             try:
-                for narrator in self._narrators:
-                    try:
-                        await narrator.incident_changed(change)
-                    except Exception:  # a narrator must never stop the others or ingest
-                        log.exception("narration.failed", narrator=type(narrator).__name__)
+                with structlog.contextvars.bound_contextvars(incident=change.incident_id):
+                    log.info(f"incident.{change.kind}", status=change.status, text=change.text)
+                    await self._deliver(change)
             finally:
                 self._queue.task_done()
+
+    async def _deliver(self, change: IncidentChange) -> None:
+        for narrator in self._narrators:
+            try:
+                await narrator.incident_changed(change)
+            except Exception:  # a narrator must never stop the others or ingest
+                log.exception("narration.failed", narrator=type(narrator).__name__)

@@ -1,0 +1,50 @@
+"""Logging: JSON lines carrying request and incident ids; secrets redacted."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import structlog
+
+from bot.logging import REDACTED, configure_logging
+from conftest import StartMedic, bearer, make_settings
+from payloads import am_alert, am_payload
+
+
+def _events(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+async def test_request_and_incident_ids_are_bound(
+    start_medic: StartMedic, sqlite_url: str, log_stream: io.StringIO
+) -> None:
+    """Request log lines carry the caller's X-Request-Id; incident lines carry the incident id."""
+    client = await start_medic(make_settings(sqlite_url))
+    headers = {**bearer(), "X-Request-Id": "req-abc-123"}
+    response = await client.post(
+        "/webhooks/alertmanager", json=am_payload(am_alert("fp1")), headers=headers
+    )
+    assert response.headers["X-Request-Id"] == "req-abc-123"
+    await client.close()
+    events = _events(log_stream)
+    accepted = [e for e in events if e["event"] == "webhook.accepted"]
+    assert [e["request_id"] for e in accepted] == ["req-abc-123"]
+    opened = [e for e in events if e["event"] == "incident.opened"]
+    assert [e["incident"] for e in opened] == ["INC-1"]
+
+
+def test_secret_keys_and_values_are_redacted() -> None:
+    """Secret-looking keys, bearer headers and configured secret values never print."""
+    stream = io.StringIO()
+    configure_logging(["xoxb-configured-secret"], stream=stream)
+    log = structlog.get_logger("test")
+    log.info("x", api_token="t0k3n", note="sent Bearer abc.def to peer")
+    log.info("y", text="the value xoxb-configured-secret leaked?", authorization="Basic zzz")
+    out = stream.getvalue()
+    for secret in ("t0k3n", "abc.def", "xoxb-configured-secret", "zzz"):
+        assert secret not in out
+    first, second = _events(stream)
+    assert first["api_token"] == REDACTED
+    assert second["text"] == f"the value {REDACTED} leaked?"
