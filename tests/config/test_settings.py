@@ -220,3 +220,9 @@ def test_medic_serve_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert f"{path}:2: server.port: Input should be less than or equal to 65535" in done.stderr
+
+
+def test_shipped_example_is_every_default() -> None:
+    """``deploy/medic.example.yaml`` (the README's reference) spells exactly the defaults."""
+    example = Path(__file__).resolve().parents[2] / "deploy" / "medic.example.yaml"
+    assert load_settings(example).model_dump(mode="json") == DEFAULTS
