@@ -44,7 +44,7 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
         return model.model_validate(data)
     except ValidationError as err:
         problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}"
+            f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg'].removeprefix('Value error, ')}"
             for e in err.errors(include_url=False, include_input=False)
         ]
         more = len(problems) - _MAX_REPORTED_ERRORS

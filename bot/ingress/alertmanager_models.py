@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from bot.models import Alert, AlertSource, AlertStatus
 
@@ -43,6 +43,17 @@ class AlertmanagerWebhook(BaseModel):
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
     truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
+
+    @model_validator(mode="after")
+    def _no_nul_characters(self) -> AlertmanagerWebhook:
+        """NUL cannot be stored (PostgreSQL text refuses it): a 400, not an endless 503."""
+        if "\x00" in self.group_key:
+            raise ValueError("groupKey contains a NUL character")
+        for index, item in enumerate(self.alerts):
+            texts = [*item.labels.items(), *item.annotations.items(), ("", item.fingerprint or "")]
+            if any("\x00" in key or "\x00" in value for key, value in texts):
+                raise ValueError(f"alerts.{index} contains a NUL character")
+        return self
 
     def to_alerts(self) -> list[Alert]:
         """Normalise every alert; status is taken per alert, not from the group."""

@@ -19,7 +19,7 @@ import structlog
 
 from bot.engine.events import IncidentChange
 from bot.engine.intake import IntakeResult, take_alerts
-from bot.errors import MedicError, StoreUnavailable
+from bot.errors import StoreUnavailable
 from bot.models import Alert
 from bot.store import STORE_ERRORS, Database
 
@@ -100,12 +100,16 @@ class AlertCommitter:
         try:
             async with self._db.begin() as conn:
                 results = [await take_alerts(conn, d.alerts, now) for d in batch]
-        except STORE_ERRORS as err:
-            log.warning("store.commit_failed", error=type(err).__name__, deliveries=len(batch))
-            self._fail(batch, StoreUnavailable(f"the store could not commit: {type(err).__name__}"))
-            return
-        except MedicError as err:
-            log.exception("intake.failed", deliveries=len(batch))
+        except Exception as err:
+            if len(batch) > 1:  # one bad delivery must not fail its batch-mates: go one by one
+                for delivery in batch:
+                    await self._commit([delivery])
+                return
+            if isinstance(err, STORE_ERRORS):
+                log.warning("store.commit_failed", error=type(err).__name__)
+                err = StoreUnavailable(f"the store could not commit: {type(err).__name__}")
+            else:
+                log.exception("intake.failed")
             self._fail(batch, err)
             return
         for delivery, result in zip(batch, results, strict=True):

@@ -25,7 +25,7 @@ def test_alert_answered_200_survives_sigkill_exactly_once(store_url: str, tmp_pa
 
         medic.start()
         listing = get_json(f"{medic.url}/api/incidents")
-        assert [(i["id"], i["alert_count"]) for i in listing["incidents"]] == [("INC-1", 2)]
+        assert [(i["id"], i["alert_count"]) for i in listing["incidents"]] == [("INC-1", 1)]
         detail = get_json(f"{medic.url}/api/incidents/INC-1")
         assert [(a["fingerprint"], a["status"]) for a in detail["alerts"]] == [
             ("e2e-crash-fp", "firing")

@@ -138,6 +138,7 @@ def _alert_without(key: str) -> dict[str, Any]:
         (_alert_with(labels={"alertname": 7}), "alerts.0.labels.alertname"),
         (_alert_with(annotations=["x"]), "alerts.0.annotations"),
         (_alert_with(fingerprint=""), "alerts.0.fingerprint"),
+        (_alert_with(labels={"alertname": "a\x00b"}), "<body>"),
     ],
     ids=[
         "not-an-object",
@@ -155,6 +156,7 @@ def _alert_without(key: str) -> dict[str, Any]:
         "label-not-string",
         "annotations-not-object",
         "empty-fingerprint",
+        "nul-in-label",
     ],
 )
 async def test_schema_errors_are_400_naming_the_field(
