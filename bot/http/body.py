@@ -44,7 +44,7 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
         return model.model_validate(data)
     except ValidationError as err:
         problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg'].removeprefix('Value error, ')}"
+            f"{_field(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
             for e in err.errors(include_url=False, include_input=False)
         ]
         more = len(problems) - _MAX_REPORTED_ERRORS
@@ -52,3 +52,8 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
         if more > 0:
             detail += f"; and {more} more"
         raise HttpError(ErrorCode.INVALID_PAYLOAD, detail) from err
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    """``alerts.0.startsAt`` from pydantic's location tuple."""
+    return ".".join(str(part) for part in loc) or "<body>"
