@@ -1,0 +1,72 @@
+"""What every action sees and returns. Responders depend on this, never on the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.config import Settings
+
+
+class ActionKind(StrEnum):
+    """``read`` gathers evidence; ``write`` changes the world (dry-run, locks, limits apply);
+    ``control`` is Medic's own bookkeeping (approval, incident.*)."""
+
+    READ = "read"
+    WRITE = "write"
+    CONTROL = "control"
+
+
+class ActionParams(BaseModel):
+    """Base of every action's ``with:`` model: unknown keys are errors at load time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StepResult(BaseModel):
+    """What an action did. ``output`` is exposed to later steps as ``steps.<id>.output``."""
+
+    output: dict[str, Any] = Field(default_factory=dict)
+    dry_run: bool = False
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """Everything an action may use; built by the engine for each step."""
+
+    settings: Settings
+    http: aiohttp.ClientSession
+    incident_id: str
+    run_id: str
+    step_id: str
+    target: str | None
+    dry_run: bool
+    now: Callable[[], datetime]
+
+
+ActionFunction = Callable[[StepContext, Any], Awaitable[StepResult]]
+DryRunDescriber = Callable[[Any], str]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """A registered action.
+
+    ``integration`` names the config section whose system the action talks to; while that
+    integration is disabled (or not yet built), the engine records a dry run from
+    ``describe(params)`` instead of calling ``run``.
+    """
+
+    name: str
+    kind: ActionKind
+    params: type[ActionParams]
+    run: ActionFunction
+    integration: str | None
+    describe: DryRunDescriber | None
