@@ -15,7 +15,7 @@ import structlog
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"token|secret|password|authorization|credential|signature", re.I)
-_BEARER = re.compile(r"(?i)(bearer|token=)\s*[^\s,;\"']+")
+_BEARER = re.compile(r"(?i)\b(bearer\s+|token=)[^\s,;\"']+")
 
 
 class SecretRedactor:
@@ -38,7 +38,7 @@ class SecretRedactor:
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, REDACTED)
-        return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        return _BEARER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
 def configure_logging(

@@ -17,6 +17,8 @@ def require_bearer(request: web.Request, token: SecretStr | None) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented:
-        raise HttpError(ErrorCode.UNAUTHORIZED, "missing Authorization: Bearer <token> header")
+        raise HttpError(
+            ErrorCode.UNAUTHORIZED, "missing Authorization header with the configured token"
+        )
     if not hmac.compare_digest(presented.strip().encode(), token.get_secret_value().encode()):
-        raise HttpError(ErrorCode.UNAUTHORIZED, "bearer token does not match")
+        raise HttpError(ErrorCode.UNAUTHORIZED, "the presented token does not match")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -69,8 +70,6 @@ DEFAULTS = {
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No MEDIC_* variable leaks in from the machine."""
-    import os
-
     for name in list(os.environ):
         if name.upper().startswith("MEDIC_"):
             monkeypatch.delenv(name)
@@ -101,7 +100,7 @@ def test_yaml_then_env_with_double_underscore_nesting(
     monkeypatch.setenv("MEDIC_SLACK__BOT_TOKEN", "xoxb-from-env")
     monkeypatch.setenv("MEDIC_SLACK__ADMINS", '["U9"]')
     settings = load_settings(path)
-    assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9100)
+    assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9100)  # noqa: S104
     assert settings.slack.bot_token is not None
     assert settings.slack.bot_token.get_secret_value() == "xoxb-from-env"
     assert (settings.slack.approvers, settings.slack.admins) == (["U1"], ["U9"])
@@ -194,7 +193,8 @@ def test_medic_check_reports_and_exits_1(
     assert main(["check", "--config", str(path)]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
-        f"{path}:2: server.port: Input should be a valid integer, unable to parse string as an integer",
+        f"{path}:2: server.port: Input should be a valid integer, "
+        "unable to parse string as an integer",
         f"{path}:4: slack.enabld: unknown key",
     ]
 

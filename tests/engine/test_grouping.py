@@ -19,14 +19,15 @@ async def _incidents(client: Any) -> list[dict[str, Any]]:
 
 
 async def _post(client: Any, *alerts: dict[str, Any], group_key: str | None = None) -> Any:
-    payload = am_payload(*alerts) if group_key is None else am_payload(*alerts, group_key=group_key)
+    keys = {} if group_key is None else {"group_key": group_key}
+    payload = am_payload(*alerts, **keys)
     response = await client.post(URL, json=payload, headers=bearer())
     assert response.status == 200
     return await response.json()
 
 
 async def test_same_group_key_is_one_incident(start_medic: StartMedic, store_url: str) -> None:
-    """Alerts of one group, in several deliveries, share one incident; another group gets its own."""
+    """Alerts of one group, in several deliveries, share one incident; another group, another."""
     client = await start_medic(make_settings(store_url))
     await _post(client, am_alert("fp1", instance="a"))
     await _post(client, am_alert("fp2", instance="b"))
