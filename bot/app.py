@@ -10,6 +10,7 @@ from bot.api.incidents import get_incident, get_incidents
 from bot.api.ops import healthz, metrics, readyz
 from bot.config import Settings
 from bot.engine.events import IncidentChange, IncidentChangeKind
+from bot.engine.worker import IntakeWorker
 from bot.http.middleware import json_errors, request_context
 from bot.ingress.alertmanager import alertmanager_webhook
 from bot.ingress.committer import AlertCommitter, Clock, utc_now
@@ -52,23 +53,28 @@ def _runtime_ctx(
                 list(narrators) if narrators is not None else [ConsoleNarrator()]
             )
 
-            def committed(changes: Sequence[IncidentChange]) -> None:
+            def changed(changes: Sequence[IncidentChange]) -> None:
                 opened = sum(1 for c in changes if c.kind is IncidentChangeKind.OPENED)
                 metrics.incidents_opened.inc(opened)
                 narration.publish(changes)
 
-            committer = AlertCommitter(db, committed, clock=clock)
+            intake = IntakeWorker(db, changed, clock=clock)
+            committer = AlertCommitter(db, lambda _last_id: intake.wake(), clock=clock)
             await narration.start()
+            await intake.start()
             await committer.start()
             app[RUNTIME] = Runtime(
                 settings=settings,
                 db=db,
                 committer=committer,
+                intake=intake,
                 narration=narration,
                 metrics=metrics,
             )
             yield
             await committer.stop()
+            await app[RUNTIME].caught_up()
+            await intake.stop()
             await narration.stop()
         finally:
             await db.close()

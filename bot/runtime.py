@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from bot.config import Settings
+from bot.engine.worker import IntakeWorker
 from bot.ingress.committer import AlertCommitter
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher
 from bot.store import Database
+
+# Readers wait at most this long for intake to catch up with what was acknowledged.
+CATCH_UP_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +26,17 @@ class Runtime:
     settings: Settings
     db: Database
     committer: AlertCommitter
+    intake: IntakeWorker
     narration: NarrationDispatcher
     metrics: Metrics
+
+    async def caught_up(self) -> bool:
+        """Wait (boundedly) until every alert acknowledged so far is in its incident."""
+        target = self.committer.last_committed_id
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CATCH_UP_S):
+                await self.intake.wait_processed(target)
+        return self.intake.processed_through >= target
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -29,8 +29,8 @@ async def test_request_and_incident_ids_are_bound(
     assert response.headers["X-Request-Id"] == "req-abc-123"
     await client.close()
     events = _events(log_stream)
-    accepted = [e for e in events if e["event"] == "webhook.accepted"]
-    assert [e["request_id"] for e in accepted] == ["req-abc-123"]
+    requests = [e for e in events if e["event"] == "http.request"]
+    assert [(e["request_id"], e["accepted"]) for e in requests] == [("req-abc-123", 1)]
     opened = [e for e in events if e["event"] == "incident.opened"]
     assert [e["incident"] for e in opened] == ["INC-1"]
 

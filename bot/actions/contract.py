@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +37,22 @@ class StepResult(BaseModel):
     summary: str = ""
 
 
+class IncidentControl(Protocol):
+    """What Medic's own ``incident.*`` actions may do to the incident; the engine implements it."""
+
+    async def note(self, text: str) -> None:
+        """Add a note to the timeline."""
+
+    async def set_severity(self, severity: str) -> str:
+        """Change the severity; returns the previous one."""
+
+    async def escalate(self, reason: str) -> bool:
+        """Escalate loudly; returns True when a pager was reached."""
+
+    async def resolve(self, summary: str) -> None:
+        """Resolve the incident."""
+
+
 @dataclass(frozen=True, slots=True)
 class StepContext:
     """Everything an action may use; built by the engine for each step."""
@@ -49,6 +65,7 @@ class StepContext:
     target: str | None
     dry_run: bool
     now: Callable[[], datetime]
+    incident: IncidentControl | None = None
 
 
 ActionFunction = Callable[[StepContext, Any], Awaitable[StepResult]]

@@ -17,8 +17,10 @@ async def get_incidents(request: web.Request) -> web.Response:
     """Incidents newest first; ``?status=`` filters exactly, ``?limit=`` caps the count."""
     status = _status_filter(request.query.get("status"))
     limit = _limit(request.query.get("limit"))
+    runtime = request.app[RUNTIME]
+    await runtime.caught_up()
     try:
-        async with request.app[RUNTIME].db.connect() as conn:
+        async with runtime.db.connect() as conn:
             listing = await list_incidents(conn, status, limit)
     except STORE_ERRORS as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
@@ -31,8 +33,10 @@ async def get_incident(request: web.Request) -> web.Response:
     seq = parse_incident_id(raw_id)
     if seq is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id!r} (ids look like INC-12)")
+    runtime = request.app[RUNTIME]
+    await runtime.caught_up()
     try:
-        async with request.app[RUNTIME].db.connect() as conn:
+        async with runtime.db.connect() as conn:
             detail = await incident_detail(conn, seq)
     except STORE_ERRORS as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err

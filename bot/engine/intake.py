@@ -1,7 +1,8 @@
 """Intake: dedup each alert against the journal and group it into an incident.
 
-Runs inside the journal writer's transaction, so an alert and its effect on an
-incident are committed together, before the sender gets its 2xx. Until playbook
+Runs in the engine after the journal committed the alert; the alert's effect on its
+incident and the alert's ``processed_at`` commit together, so after a crash an alert is
+either fully taken or still waiting in the journal. Until playbook
 matching lands, alerts group by their sender's group key (Alertmanager's
 ``groupKey``), which DESIGN §6 keeps as the rule for alerts no playbook matches.
 """
@@ -34,10 +35,8 @@ _TARGET_LABELS = ("namespace", "deployment", "node", "instance", "job")
 
 @dataclass(slots=True)
 class IntakeResult:
-    """What one delivery did: counts for the reply, changes for the narrators."""
+    """The incident changes a batch made, narrated once it commits."""
 
-    accepted: int = 0
-    duplicates: int = 0
     changes: list[IncidentChange] = field(default_factory=list)
 
 
@@ -61,27 +60,21 @@ def describe(alert: Alert) -> str:
     return f"{alert.labels.get('alertname', 'alert')} [{alert.fingerprint}] {alert.status.value}"
 
 
-async def take_alerts(conn: AsyncConnection, alerts: list[Alert], now: datetime) -> IntakeResult:
-    """Journal and group ``alerts`` in the caller's transaction."""
-    result = IntakeResult()
-    for alert in alerts:
-        alert_id = await journal.insert_alert(conn, alert, now)
-        if alert_id is None:
-            result.duplicates += 1
-            continue
-        result.accepted += 1
-        if alert.status is AlertStatus.FIRING:
-            seq = await _take_firing(conn, alert, now, result)
-        else:
-            seq = await _take_resolved(conn, alert, now, result)
-        await journal.mark_processed(conn, alert_id, seq, now)
-    return result
+async def take_alert(
+    conn: AsyncConnection, alert_id: int, alert: Alert, now: datetime, result: IntakeResult
+) -> None:
+    """Group one journaled alert into its incident, in the caller's transaction."""
+    if alert.status is AlertStatus.FIRING:
+        seq = await _take_firing(conn, alert_id, alert, now, result)
+    else:
+        seq = await _take_resolved(conn, alert, now, result)
+    await journal.mark_processed(conn, alert_id, seq, now)
 
 
 async def _take_firing(
-    conn: AsyncConnection, alert: Alert, now: datetime, result: IntakeResult
+    conn: AsyncConnection, alert_id: int, alert: Alert, now: datetime, result: IntakeResult
 ) -> int | None:
-    if await journal.resolution_seen(conn, alert):
+    if await journal.resolution_seen(conn, alert, before_id=alert_id):
         return None  # a late copy of a firing whose resolution already arrived
     incident = await incident_store.find_open_incident(conn, alert.group_key)
     if incident is None:

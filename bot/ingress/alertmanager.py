@@ -39,11 +39,8 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
         raise
     runtime.metrics.alerts_duplicate.labels(SOURCE).inc(result.duplicates)
     runtime.metrics.ingest_latency.labels(SOURCE).observe(time.perf_counter() - started)
-    log.info(
-        "webhook.accepted",
-        source=SOURCE,
-        group_key=webhook.group_key,
-        accepted=result.accepted,
-        duplicates=result.duplicates,
+    # One access-log line per request carries the outcome (see bot.http.middleware).
+    structlog.contextvars.bind_contextvars(
+        group_key=webhook.group_key, accepted=result.accepted, duplicates=result.duplicates
     )
     return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates})

@@ -1,27 +1,27 @@
-"""Group commit: concurrent deliveries share one transaction, each still answered on commit.
+"""Group commit: concurrent deliveries share one transaction, each answered after the commit.
 
 Every request hands its alerts to :meth:`AlertCommitter.submit` and waits. One writer
-task takes whatever is queued (up to ``max_batch`` deliveries), runs intake for each in a
-single transaction and, only once it has committed, wakes each waiting request with its
-own counts. A failed commit fails every delivery of the batch with
-:class:`StoreUnavailable` (the sender retries), so nothing is acknowledged unless durable.
+task takes whatever is queued (up to ``max_batch`` deliveries), journals all their alerts
+with one insert per few hundred rows and commits; only then is each waiting request woken
+with its own counts. A failed commit fails the deliveries with :class:`StoreUnavailable`
+(the sender retries), so nothing is acknowledged unless durable. Grouping into incidents
+happens after the commit, in the engine, from the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
 
-from bot.engine.events import IncidentChange
-from bot.engine.intake import IntakeResult, take_alerts
 from bot.errors import StoreUnavailable
 from bot.models import Alert
 from bot.store import STORE_ERRORS, Database
+from bot.store.journal import identity, insert_alerts, max_alert_id
 
 log = structlog.get_logger(__name__)
 
@@ -33,21 +33,29 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class JournalResult:
+    """What one delivery added to the journal."""
+
+    accepted: int
+    duplicates: int
+
+
 @dataclass(slots=True)
 class _Delivery:
     alerts: list[Alert]
-    done: asyncio.Future[IntakeResult]
+    done: asyncio.Future[JournalResult]
 
 
 class AlertCommitter:
-    """The single writer for alert intake."""
+    """The single writer of the alert journal."""
 
     def __init__(
         self,
         db: Database,
-        on_committed: Callable[[Sequence[IncidentChange]], None],
+        on_committed: Callable[[int], None],
         *,
-        max_batch: int = 128,
+        max_batch: int = 256,
         clock: Clock = utc_now,
     ) -> None:
         self._db = db
@@ -56,9 +64,12 @@ class AlertCommitter:
         self._clock = clock
         self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self.last_committed_id = 0
 
     async def start(self) -> None:
-        """Start the writer task."""
+        """Start the writer task (readers will wait for intake up to the journal's end)."""
+        async with self._db.connect() as conn:
+            self.last_committed_id = await max_alert_id(conn)
         self._task = asyncio.create_task(self._run(), name="alert-committer")
 
     async def stop(self) -> None:
@@ -76,8 +87,8 @@ class AlertCommitter:
         """True while the writer task is alive."""
         return self._task is not None and not self._task.done()
 
-    async def submit(self, alerts: list[Alert]) -> IntakeResult:
-        """Commit ``alerts``; return once they are durable. Raises StoreUnavailable."""
+    async def submit(self, alerts: list[Alert]) -> JournalResult:
+        """Journal ``alerts``; return once they are durable. Raises StoreUnavailable."""
         if not self.running:
             raise StoreUnavailable("the alert writer is not running")
         delivery = _Delivery(alerts, asyncio.get_running_loop().create_future())
@@ -96,29 +107,31 @@ class AlertCommitter:
                     self._queue.task_done()
 
     async def _commit(self, batch: list[_Delivery]) -> None:
-        now = self._clock()
         try:
             async with self._db.begin() as conn:
-                results = [await take_alerts(conn, d.alerts, now) for d in batch]
-        except Exception as err:
-            if len(batch) > 1:  # one bad delivery must not fail its batch-mates: go one by one
-                for delivery in batch:
-                    await self._commit([delivery])
-                return
+                inserted = await insert_alerts(
+                    conn, [a for d in batch for a in d.alerts], self._clock()
+                )
+        except Exception as err:  # every waiting request must be answered, whatever failed
+            error: Exception = err
             if isinstance(err, STORE_ERRORS):
-                log.warning("store.commit_failed", error=type(err).__name__)
-                err = StoreUnavailable(f"the store could not commit: {type(err).__name__}")
+                log.warning("store.commit_failed", error=type(err).__name__, deliveries=len(batch))
+                error = StoreUnavailable(f"the store could not commit: {type(err).__name__}")
             else:
-                log.exception("intake.failed")
-            self._fail(batch, err)
+                log.exception("journal.failed", deliveries=len(batch))
+            for delivery in batch:
+                if not delivery.done.done():
+                    delivery.done.set_exception(error)
             return
-        for delivery, result in zip(batch, results, strict=True):
-            if not delivery.done.done():
-                delivery.done.set_result(result)
-            self._on_committed(result.changes)
-
-    @staticmethod
-    def _fail(batch: list[_Delivery], error: Exception) -> None:
+        if inserted:
+            self.last_committed_id = max(self.last_committed_id, *inserted.values())
         for delivery in batch:
+            accepted = 0
+            for alert in delivery.alerts:
+                if inserted.pop(identity(alert), None) is not None:
+                    accepted += 1
             if not delivery.done.done():
-                delivery.done.set_exception(error)
+                delivery.done.set_result(
+                    JournalResult(accepted=accepted, duplicates=len(delivery.alerts) - accepted)
+                )
+        self._on_committed(self.last_committed_id)

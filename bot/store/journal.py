@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.models import Alert, AlertStatus
+from bot.models import Alert, AlertSource, AlertStatus
 from bot.store.schema import alerts
 
+Identity = tuple[str, str, datetime, str]
+_IDENTITY = ["source", "fingerprint", "starts_at", "status"]
+_ROWS_PER_STATEMENT = 500  # stays under SQLite's bound-parameter limit
 
-async def insert_alert(conn: AsyncConnection, alert: Alert, received_at: datetime) -> int | None:
-    """Journal ``alert``; return its row id, or None when the same identity is already there."""
-    values = {
+
+def identity(alert: Alert) -> Identity:
+    """The dedup identity of an alert."""
+    return (alert.source.value, alert.fingerprint, alert.starts_at, alert.status.value)
+
+
+async def insert_alerts(
+    conn: AsyncConnection, batch: Sequence[Alert], received_at: datetime
+) -> dict[Identity, int]:
+    """Journal ``batch``; return the row id of every identity that was new.
+
+    Identities already journaled (or repeated within the batch) are skipped by the
+    unique constraint, atomically, also against other replicas.
+    """
+    inserted: dict[Identity, int] = {}
+    unique = list({identity(a): a for a in batch}.values())
+    for start in range(0, len(unique), _ROWS_PER_STATEMENT):
+        rows = [_values(a, received_at) for a in unique[start : start + _ROWS_PER_STATEMENT]]
+        result = await conn.execute(_insert_ignoring_duplicates(conn, rows))
+        for row_id, source, fingerprint, starts_at, status in result:
+            inserted[(source, fingerprint, starts_at, status)] = row_id
+    return inserted
+
+
+def _values(alert: Alert, received_at: datetime) -> dict[str, Any]:
+    return {
         "source": alert.source.value,
         "fingerprint": alert.fingerprint,
         "status": alert.status.value,
@@ -26,24 +54,52 @@ async def insert_alert(conn: AsyncConnection, alert: Alert, received_at: datetim
         "group_key": alert.group_key,
         "received_at": received_at,
     }
-    identity = ["source", "fingerprint", "starts_at", "status"]
+
+
+def _insert_ignoring_duplicates(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Any:
+    returning = (
+        alerts.c.id,
+        alerts.c.source,
+        alerts.c.fingerprint,
+        alerts.c.starts_at,
+        alerts.c.status,
+    )
     if conn.dialect.name == "postgresql":
-        pg_stmt = (
-            postgresql.insert(alerts).values(values).on_conflict_do_nothing(index_elements=identity)
-        )
-        result = await conn.execute(pg_stmt.returning(alerts.c.id))
-    else:
-        lite_stmt = (
-            sqlite.insert(alerts).values(values).on_conflict_do_nothing(index_elements=identity)
-        )
-        result = await conn.execute(lite_stmt.returning(alerts.c.id))
-    alert_id: int | None = result.scalar_one_or_none()
-    return alert_id
+        pg = postgresql.insert(alerts).values(rows).on_conflict_do_nothing(index_elements=_IDENTITY)
+        return pg.returning(*returning)
+    lite = sqlite.insert(alerts).values(rows).on_conflict_do_nothing(index_elements=_IDENTITY)
+    return lite.returning(*returning)
 
 
-async def resolution_seen(conn: AsyncConnection, alert: Alert) -> bool:
-    """True when the resolved notification of this very firing (same starts_at) is journaled."""
+async def unprocessed(conn: AsyncConnection, limit: int) -> list[tuple[int, Alert]]:
+    """The oldest journaled alerts the engine has not processed yet, in arrival order."""
+    query = (
+        sa.select(alerts).where(alerts.c.processed_at.is_(None)).order_by(alerts.c.id).limit(limit)
+    )
+    return [
+        (
+            row["id"],
+            Alert(
+                source=AlertSource(row["source"]),
+                fingerprint=row["fingerprint"],
+                status=AlertStatus(row["status"]),
+                labels=row["labels"],
+                annotations=row["annotations"],
+                starts_at=row["starts_at"],
+                ends_at=row["ends_at"],
+                generator_url=row["generator_url"],
+                group_key=row["group_key"],
+            ),
+        )
+        for row in (await conn.execute(query)).mappings()
+    ]
+
+
+async def resolution_seen(conn: AsyncConnection, alert: Alert, before_id: int) -> bool:
+    """True when the resolved notification of this very firing (same starts_at) was journaled
+    before the alert with id ``before_id``."""
     query = sa.select(alerts.c.id).where(
+        alerts.c.id < before_id,
         alerts.c.source == alert.source.value,
         alerts.c.fingerprint == alert.fingerprint,
         alerts.c.starts_at == alert.starts_at,
@@ -61,3 +117,9 @@ async def mark_processed(
         .where(alerts.c.id == alert_id)
         .values(incident_seq=incident_seq, processed_at=at)
     )
+
+
+async def max_alert_id(conn: AsyncConnection) -> int:
+    """The newest journaled alert id (0 when empty)."""
+    found = (await conn.execute(sa.select(sa.func.max(alerts.c.id)))).scalar()
+    return int(found or 0)

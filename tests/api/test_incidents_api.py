@@ -121,6 +121,7 @@ async def test_metrics_exposition(start_medic: StartMedic, sqlite_url: str) -> N
     await client.post(
         URL, json=am_payload(am_alert("fp1", status="resolved", ends_at=ended)), headers=bearer()
     )
+    await client.get("/api/incidents")  # the API waits for intake; /metrics never blocks
     response = await client.get("/metrics")
     assert response.headers["Content-Type"].startswith("text/plain")
     text = await response.text()

@@ -160,7 +160,7 @@ def test_prometheus_rule_reaches_medic_through_alertmanager(stack: Stack, tmp_pa
 @pytest.mark.parametrize(
     ("stack_fixture", "event", "alertname"),
     [
-        ("stack", "webhook.accepted", "E2ELogsAccepted"),
+        ("stack", "incident.opened", "E2ELogsAccepted"),
         ("wrong_token_stack", "webhook.rejected", "E2ELogsRefused"),
     ],
     ids=["accepted", "refused"],

@@ -250,7 +250,7 @@ async def test_tokens_never_reach_the_logs(
     await client.post(URL, json=am_payload(am_alert("fp1")), headers=bearer())
     await client.post(URL, json=am_payload(am_alert("fp2")), headers=bearer(wrong))
     logs = log_stream.getvalue()
-    assert '"event": "webhook.accepted"' in logs
+    assert '"accepted": 1' in logs
     assert '"event": "webhook.rejected"' in logs
     assert AM_TOKEN not in logs
     assert wrong not in logs

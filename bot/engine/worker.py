@@ -1,0 +1,111 @@
+"""The intake worker: takes committed-but-unprocessed alerts from the journal into incidents.
+
+Ingress wakes it after each commit; on start it drains whatever a previous process left
+unprocessed. Readers that want to see their own writes wait for :meth:`wait_processed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from bot.engine.events import IncidentChange
+from bot.engine.intake import IntakeResult, take_alert
+from bot.ingress.committer import Clock
+from bot.store import STORE_ERRORS, Database, journal
+
+log = structlog.get_logger(__name__)
+
+RETRY_DELAY_S = 1.0
+
+
+class IntakeWorker:
+    """One task processing the journal in id order, a batch per transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        on_changes: Callable[[Sequence[IncidentChange]], None],
+        *,
+        clock: Clock,
+        batch_size: int = 200,
+    ) -> None:
+        self._db = db
+        self._on_changes = on_changes
+        self._clock = clock
+        self._batch_size = batch_size
+        self._wakeup = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._limit = batch_size
+        self.processed_through = 0
+
+    async def start(self) -> None:
+        """Start processing; anything left unprocessed by an earlier process goes first."""
+        self._wakeup.set()
+        self._task = asyncio.create_task(self._run(), name="intake-worker")
+
+    async def stop(self) -> None:
+        """Stop after the current batch."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    def wake(self) -> None:
+        """New alerts were journaled."""
+        self._wakeup.set()
+
+    async def wait_processed(self, alert_id: int) -> None:
+        """Wait until every alert up to ``alert_id`` is processed."""
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.processed_through >= alert_id)
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            try:
+                while await self._process_batch():
+                    pass
+            except STORE_ERRORS as err:
+                log.warning("intake.store_unavailable", error=type(err).__name__)
+                await asyncio.sleep(RETRY_DELAY_S)
+                self._wakeup.set()
+            except Exception:  # one bad alert must not stop intake: isolate it, then skip it
+                log.exception("intake.failed", batch=self._limit)
+                if self._limit == 1:
+                    await self._quarantine_next()
+                self._limit = 1
+                self._wakeup.set()
+
+    async def _quarantine_next(self) -> None:
+        """Mark the next unprocessed alert processed without an incident (it is logged)."""
+        async with self._db.begin() as conn:
+            for alert_id, _ in await journal.unprocessed(conn, 1):
+                await journal.mark_processed(conn, alert_id, None, self._clock())
+                log.error("intake.alert_skipped", alert_id=alert_id)
+
+    async def _process_batch(self) -> bool:
+        """Process one batch; False when the journal had nothing left."""
+        result = IntakeResult()
+        now = self._clock()
+        async with self._db.begin() as conn:
+            pending = await journal.unprocessed(conn, self._limit)
+            if not pending:
+                last = await journal.max_alert_id(conn)
+            for alert_id, alert in pending:
+                await take_alert(conn, alert_id, alert, now, result)
+        if pending:
+            last = pending[-1][0]
+            self._limit = self._batch_size
+        async with self._progress:
+            self.processed_through = max(self.processed_through, last)
+            self._progress.notify_all()
+        self._on_changes(result.changes)
+        return bool(pending)

@@ -1,0 +1,1 @@
+"""Playbooks: schema, loading, matching, templates."""
