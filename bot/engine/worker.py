@@ -31,7 +31,7 @@ class IntakeWorker:
         on_changes: Callable[[Sequence[IncidentChange]], None],
         *,
         clock: Clock,
-        batch_size: int = 200,
+        batch_size: int = 50,
     ) -> None:
         self._db = db
         self._on_changes = on_changes

@@ -106,6 +106,7 @@ runs = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
+    sa.Column("error", sa.Text),
     sa.Index("ix_runs_target_status", "target", "status"),
 )
 
@@ -135,9 +136,11 @@ approvals = sa.Table(
     sa.Column("mode", sa.String(8), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("required", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("four_eyes", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("prompt", sa.Text, nullable=False, server_default=""),
     sa.Column("reason", sa.Text),
     sa.Column("on_timeout", sa.String(16), nullable=False, server_default="reject"),
+    sa.Column("escalated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("requested_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime),
     sa.Column("decided_by", sa.Text),

@@ -1,0 +1,158 @@
+"""Load and validate playbooks; every problem reported as ``file:line: key: reason``.
+
+Checked at load (startup and ``medic check``): the schema, matcher syntax, unknown actions
+(with a suggestion), each step's ``with:`` against its action's params model (templated
+values are checked again once rendered), template and expression syntax, duplicate step ids
+and duplicate playbook names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.actions import ActionRegistry
+from bot.errors import ConfigError
+from bot.playbooks.matchers import Matcher, MatcherSyntaxError, parse_matcher
+from bot.playbooks.models import PlaybookSpec, StepSpec
+from bot.playbooks.playbook import Playbook, PlaybookSet
+from bot.playbooks.templates import check_expression, check_template
+from bot.yamlsource import KeyPath, dotted, line_of, read_yaml, validation_problems
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def playbook_files(dirs: Iterable[Path]) -> list[Path]:
+    """The playbook files of ``dirs``, sorted within each directory."""
+    return [p for d in dirs for p in sorted(d.iterdir()) if p.suffix in SUFFIXES and p.is_file()]
+
+
+def load_playbooks(dirs: Sequence[Path], registry: ActionRegistry) -> PlaybookSet:
+    """Every playbook of ``dirs``; raises :class:`ConfigError` listing all problems."""
+    problems: list[str] = []
+    for directory in dirs:
+        if not directory.is_dir():
+            problems.append(f"{directory}:0: playbooks.dirs: not a directory")
+    if problems:
+        raise ConfigError(problems)
+    playbooks: dict[str, Playbook] = {}
+    for path in playbook_files(dirs):
+        try:
+            playbook = _load_file(path, registry)
+        except ConfigError as err:
+            problems += err.problems
+            continue
+        if playbook.name in playbooks:
+            first = playbooks[playbook.name].source
+            problems.append(
+                f"{path}:1: name: playbook {playbook.name!r} is also defined in {first}"
+            )
+            continue
+        playbooks[playbook.name] = playbook
+    if problems:
+        raise ConfigError(problems)
+    return PlaybookSet(list(playbooks.values()))
+
+
+def _load_file(path: Path, registry: ActionRegistry) -> Playbook:
+    data, lines = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}:1: <root>: a playbook is a mapping (name, match, steps…)"])
+    try:
+        spec = PlaybookSpec.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(validation_problems(err, str(path), lines)) from err
+    checker = _Checker(path, lines)
+    matchers = checker.matchers(spec.match)
+    if spec.target is not None:
+        checker.template(spec.target, ("target",))
+    checker.steps(spec.steps, registry)
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    return Playbook(spec=spec, matchers=tuple(matchers), source=path)
+
+
+class _Checker:
+    """Collects the problems of one file."""
+
+    def __init__(self, path: Path, lines: Mapping[KeyPath, int]) -> None:
+        self.path = path
+        self.lines = lines
+        self.problems: list[str] = []
+
+    def report(self, loc: KeyPath, reason: str) -> None:
+        self.problems.append(f"{self.path}:{line_of(loc, self.lines)}: {dotted(loc)}: {reason}")
+
+    def matchers(self, texts: list[str]) -> list[Matcher]:
+        found = []
+        for index, text in enumerate(texts):
+            try:
+                found.append(parse_matcher(text))
+            except MatcherSyntaxError as err:
+                self.report(("match", index), str(err))
+        return found
+
+    def template(self, value: Any, loc: KeyPath) -> None:
+        if isinstance(value, str):
+            error = check_template(value)
+            if error is not None:
+                self.report(loc, f"template syntax: {error}")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.template(item, (*loc, str(key)))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.template(item, (*loc, index))
+
+    def steps(self, steps: list[StepSpec], registry: ActionRegistry) -> None:
+        seen: set[str] = set()
+        for index, step in enumerate(steps):
+            loc: KeyPath = ("steps", index)
+            if step.id in seen:
+                self.report((*loc, "id"), f"duplicate step id {step.id!r}")
+            seen.add(step.id)
+            for field in ("when", "unless"):
+                expression = getattr(step, field)
+                error = None if expression is None else check_expression(expression)
+                if error is not None:
+                    self.report((*loc, field), f"expression syntax: {error}")
+            self.template(step.with_, (*loc, "with"))
+            self.params(step, registry, loc)
+
+    def params(self, step: StepSpec, registry: ActionRegistry, loc: KeyPath) -> None:
+        spec = registry.get(step.uses)
+        if spec is None:
+            close = difflib.get_close_matches(step.uses, registry.names(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.report((*loc, "uses"), f"unknown action {step.uses!r}{hint}")
+            return
+        fields = set(spec.params.model_fields) | {
+            f.alias for f in spec.params.model_fields.values() if f.alias
+        }
+        templated = {key for key, value in step.with_.items() if has_template(value)}
+        for key in sorted(templated - fields):
+            self.report((*loc, "with", key), "unknown key")
+        concrete = {k: v for k, v in step.with_.items() if k not in templated}
+        try:
+            spec.params.model_validate(concrete)
+        except ValidationError as err:
+            for error in err.errors(include_input=False, include_url=False):
+                if error["loc"] and error["loc"][0] in templated:
+                    continue  # checked once rendered, at run time
+                reason = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+                self.report((*loc, "with", *error["loc"]), reason.removeprefix("Value error, "))
+
+
+def has_template(value: Any) -> bool:
+    """True when ``value`` holds a Jinja template anywhere."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_template(v) for v in value)
+    return False

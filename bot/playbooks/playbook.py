@@ -1,0 +1,78 @@
+"""Loaded playbooks and how alerts select them (DESIGN §6 "Matching and grouping")."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.playbooks.matchers import Matcher, matches_all
+from bot.playbooks.models import PlaybookSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Playbook:
+    """A validated playbook with its parsed matchers and the file it came from."""
+
+    spec: PlaybookSpec
+    matchers: tuple[Matcher, ...]
+    source: Path
+
+    @property
+    def name(self) -> str:
+        """The playbook's name."""
+        return self.spec.name
+
+    @property
+    def manual_only(self) -> bool:
+        """A playbook without matchers only runs when a human asks."""
+        return not self.matchers
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Every matcher holds (manual-only playbooks never match)."""
+        return bool(self.matchers) and matches_all(self.matchers, labels)
+
+    def incident_key(self, labels: Mapping[str, str]) -> str:
+        """``<name>:<group_by values>``: alerts with the same key share an incident."""
+        values = {name: labels.get(name, "") for name in self.spec.group_by}
+        return f"{self.name}:{json.dumps(values, sort_keys=True, separators=(',', ':'))}"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The playbooks an alert triggers; the first fixes the incident key."""
+
+    playbooks: tuple[Playbook, ...]
+
+    @property
+    def leader(self) -> Playbook | None:
+        """Highest priority, then name."""
+        return self.playbooks[0] if self.playbooks else None
+
+
+class PlaybookSet:
+    """All loaded playbooks."""
+
+    def __init__(self, playbooks: list[Playbook]) -> None:
+        self._by_name = {p.name: p for p in playbooks}
+        ordered = sorted(playbooks, key=lambda p: (-p.spec.priority, p.name))
+        self._regular = [p for p in ordered if not p.spec.fallback]
+        self._fallback = [p for p in ordered if p.spec.fallback]
+
+    def select(self, labels: Mapping[str, str]) -> Selection:
+        """Every matching regular playbook; the matching fallbacks only when none did."""
+        chosen = [p for p in self._regular if p.matches(labels)]
+        if not chosen:
+            chosen = [p for p in self._fallback if p.matches(labels)]
+        return Selection(tuple(chosen))
+
+    def get(self, name: str) -> Playbook | None:
+        """The playbook called ``name``."""
+        return self._by_name.get(name)
+
+    def __iter__(self) -> Iterator[Playbook]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)

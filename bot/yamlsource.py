@@ -1,0 +1,73 @@
+"""Read YAML keeping the line of every key, so errors can say ``file:line: key: reason``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bot.errors import ConfigError
+
+KeyPath = tuple[str | int, ...]
+Lines = dict[KeyPath, int]
+
+
+def read_yaml(path: Path) -> tuple[Any, Lines]:
+    """Parse ``path``; return the data and the 1-based line of each key path.
+
+    Raises :class:`ConfigError` with ``file:line: <yaml>: reason`` on unreadable files or
+    syntax errors.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([f"{path}:0: <file>: cannot read: {err.strerror}"]) from err
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        line = err.problem_mark.line + 1 if err.problem_mark else 0
+        raise ConfigError([f"{path}:{line}: <yaml>: {err.problem}"]) from err
+    lines: Lines = {}
+    if node is not None:
+        _index_lines(node, (), lines)
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, path: KeyPath, lines: Lines) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = (*path, str(key_node.value))
+            lines[child] = key_node.start_mark.line + 1
+            _index_lines(value_node, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + 1
+            _index_lines(item, child, lines)
+
+
+def line_of(loc: KeyPath, lines: Mapping[KeyPath, int]) -> int:
+    """The line of ``loc``, or of its nearest ancestor that has one (0 when none)."""
+    return next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), 0)
+
+
+def dotted(loc: KeyPath) -> str:
+    """``steps.2.with.namespace`` from a key path."""
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def validation_problems(
+    err: ValidationError, source: str, lines: Mapping[KeyPath, int], prefix: KeyPath = ()
+) -> list[str]:
+    """Each pydantic error as ``file:line: key: reason``."""
+    problems = []
+    for error in err.errors(include_input=False, include_url=False):
+        loc: KeyPath = (*prefix, *error["loc"])
+        reason = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        reason = reason.removeprefix("Value error, ")
+        problems.append(f"{source}:{line_of(loc, lines)}: {dotted(loc)}: {reason}")
+    return problems
