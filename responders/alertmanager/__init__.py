@@ -1,0 +1,1 @@
+"""Alertmanager: silences (the inbound webhook lives in ``bot/ingress``)."""

@@ -1,0 +1,1 @@
+"""Kafka: consumer-group lag as evidence (the alert bus lives in ``bot/bus``)."""

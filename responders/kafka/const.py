@@ -1,0 +1,5 @@
+"""Kafka responder constants."""
+
+from __future__ import annotations
+
+SYSTEM = "kafka"

@@ -1,0 +1,1 @@
+"""Kubernetes: rollouts, scaling, env and resources, node isolation, pods, logs, events."""

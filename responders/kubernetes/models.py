@@ -1,0 +1,206 @@
+"""Params models of the ``kubernetes.*`` actions."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, Field, model_validator
+
+from bot.actions.contract import ActionParams
+from bot.config import Duration
+from responders.common import K8sLabelName, K8sName, NonEmptyStr, ScalarStr, is_template
+from responders.kubernetes.const import (
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_EVENT_LIMIT,
+    DEFAULT_ROLLOUT_TIMEOUT,
+    DEFAULT_TAIL_LINES,
+    INVOLVED_OBJECT,
+    MAX_EVENT_LIMIT,
+    MAX_REPLICAS,
+    MAX_TAIL_LINES,
+    QUANTITY,
+    RESOURCE_NAME,
+)
+
+_ENV_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+
+
+def _literal_matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if not is_template(value) and not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+EnvName = Annotated[str, _literal_matching(_ENV_NAME, "an environment variable name")]
+ResourceName = Annotated[str, _literal_matching(RESOURCE_NAME, "a resource name such as memory")]
+Quantity = Annotated[ScalarStr, _literal_matching(QUANTITY, "a quantity such as 500m, 2 or 512Mi")]
+InvolvedObject = Annotated[
+    str, _literal_matching(INVOLVED_OBJECT, "Kind/name, e.g. Node/worker-17")
+]
+
+
+def _set(*values: object) -> int:
+    return sum(value is not None for value in values)
+
+
+class DeploymentParams(ActionParams):
+    """A deployment in a namespace."""
+
+    namespace: K8sLabelName
+    deployment: K8sName
+
+
+class RolloutHistoryParams(DeploymentParams):
+    """``kubernetes.rollout_history``: revisions, current revision, age of the last change."""
+
+
+class RollbackParams(DeploymentParams):
+    """``kubernetes.rollback``: to ``revision``, or the previous revision when None."""
+
+    revision: int | None = Field(default=None, ge=1)
+
+
+class ScaleParams(DeploymentParams):
+    """``kubernetes.scale``: exactly one of ``replicas`` (absolute) or ``factor`` (relative).
+
+    The result is capped at ``max_replicas`` when given; a factor rounds up.
+    """
+
+    replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
+    factor: float | None = Field(default=None, gt=0, le=100)
+    max_replicas: int | None = Field(default=None, ge=1, le=MAX_REPLICAS)
+
+    @model_validator(mode="after")
+    def _exactly_one_target(self) -> Self:
+        if _set(self.replicas, self.factor) != 1:
+            raise ValueError("give exactly one of replicas or factor")
+        if (
+            self.replicas is not None
+            and self.max_replicas is not None
+            and self.replicas > self.max_replicas
+        ):
+            raise ValueError(f"replicas {self.replicas} is above max_replicas {self.max_replicas}")
+        return self
+
+
+class RestartParams(DeploymentParams):
+    """``kubernetes.restart``: rollout restart (new pods, same spec)."""
+
+
+class SetEnvParams(DeploymentParams):
+    """``kubernetes.set_env``: set variables on ``container`` (None: the only container)."""
+
+    container: K8sLabelName | None = None
+    env: dict[EnvName, ScalarStr] = Field(min_length=1)
+
+
+class SetResourcesParams(DeploymentParams):
+    """``kubernetes.set_resources``: set limits/requests on ``container`` (None: the only one)."""
+
+    container: K8sLabelName | None = None
+    limits: dict[ResourceName, Quantity] = Field(default_factory=dict)
+    requests: dict[ResourceName, Quantity] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _something_to_set(self) -> Self:
+        if not self.limits and not self.requests:
+            raise ValueError("give limits, requests or both")
+        return self
+
+
+class WaitRolloutParams(DeploymentParams):
+    """``kubernetes.wait_rollout``: wait until the rollout completes, fail after ``timeout``."""
+
+    timeout: Duration = DEFAULT_ROLLOUT_TIMEOUT
+
+
+class NodeParams(ActionParams):
+    """A node, and the label selector of the consensus nodes the quorum guard protects."""
+
+    node: K8sName
+    consensus_selector: NonEmptyStr | None = None
+
+
+class CordonParams(NodeParams):
+    """``kubernetes.cordon``: mark the node unschedulable."""
+
+
+class UncordonParams(NodeParams):
+    """``kubernetes.uncordon``: make the node schedulable again."""
+
+
+class DeleteNodeParams(NodeParams):
+    """``kubernetes.delete_node``: delete the Node object."""
+
+
+class DrainParams(NodeParams):
+    """``kubernetes.drain``: cordon, then evict every pod (PDB-aware) within ``timeout``."""
+
+    timeout: Duration = DEFAULT_DRAIN_TIMEOUT
+    allow_emptydir: bool = False
+
+
+class LogsParams(ActionParams):
+    """``kubernetes.logs``: the last lines of one ``pod``, or of the pods of a ``deployment``
+    or ``selector`` (optionally only those on ``node``)."""
+
+    namespace: K8sLabelName
+    pod: K8sName | None = None
+    deployment: K8sName | None = None
+    selector: NonEmptyStr | None = None
+    node: K8sName | None = None
+    container: K8sLabelName | None = None
+    tail_lines: int = Field(default=DEFAULT_TAIL_LINES, ge=1, le=MAX_TAIL_LINES)
+    since: Duration | None = None
+    previous: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if _set(self.pod, self.deployment, self.selector) != 1:
+            raise ValueError("give exactly one of pod, deployment or selector")
+        if self.pod is not None and self.node is not None:
+            raise ValueError("node narrows a deployment or selector, not a single pod")
+        return self
+
+
+class EventsParams(ActionParams):
+    """``kubernetes.events``: recent events in ``namespace`` (None: every allowed namespace),
+    narrowed by a ``field_selector`` or an ``involved_object`` (``Kind/name``)."""
+
+    namespace: K8sLabelName | None = None
+    field_selector: NonEmptyStr | None = None
+    involved_object: InvolvedObject | None = None
+    limit: int = Field(default=DEFAULT_EVENT_LIMIT, ge=1, le=MAX_EVENT_LIMIT)
+
+    @model_validator(mode="after")
+    def _narrowed(self) -> Self:
+        if self.field_selector is not None and self.involved_object is not None:
+            raise ValueError("give field_selector or involved_object, not both")
+        if _set(self.namespace, self.field_selector, self.involved_object) == 0:
+            raise ValueError("give a namespace, a field_selector or an involved_object")
+        return self
+
+
+class PodsParams(ActionParams):
+    """``kubernetes.pods``: status, restarts and last termination reasons of pods."""
+
+    namespace: K8sLabelName | None = None
+    deployment: K8sName | None = None
+    selector: NonEmptyStr | None = None
+    node: K8sName | None = None
+
+    @model_validator(mode="after")
+    def _narrowed(self) -> Self:
+        if self.deployment is not None and self.selector is not None:
+            raise ValueError("give deployment or selector, not both")
+        if self.deployment is not None and self.namespace is None:
+            raise ValueError("deployment needs its namespace")
+        if _set(self.namespace, self.selector, self.node) == 0:
+            raise ValueError("give a namespace, a selector or a node")
+        return self

@@ -1,0 +1,1 @@
+"""PagerDuty: page, note, acknowledge, resolve (signed webhooks arrive via ``bot/ingress``)."""

@@ -1,0 +1,1 @@
+"""Prometheus: instant queries for evidence (``prometheus.query``) and verification (``.wait``)."""

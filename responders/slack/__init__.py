@@ -1,0 +1,1 @@
+"""Slack: messages from playbooks (narration and approvals live in ``bot/narrator``)."""

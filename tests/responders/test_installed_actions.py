@@ -1,0 +1,148 @@
+"""Every responder action of DESIGN §6 is declared by importing ``responders.installed``, with
+the right kind, integration and a one-line dry-run sentence; actions whose responder is not
+built yet refuse to run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+import responders.installed  # noqa: F401 -- registers the actions
+from bot.actions.contract import ActionKind, ActionSpec, StepContext
+from bot.actions.registry import _DECLARED, ActionRegistry
+from bot.config import Settings
+from bot.errors import PermanentError
+
+READ, WRITE = ActionKind.READ, ActionKind.WRITE
+SYSTEMS = ("alertmanager", "kafka", "kubernetes", "pagerduty", "prometheus", "slack")
+NS, DEPLOY, NODE = "{{ labels.namespace }}", "{{ labels.deployment }}", "{{ labels.node }}"
+
+# name -> (kind, integration, a typical ``with:`` block as a playbook would write it)
+ACTIONS: dict[str, tuple[ActionKind, str, dict[str, Any]]] = {
+    "alertmanager.silence": (
+        WRITE,
+        "alertmanager",
+        {"matchers": ['alertname="DiskSpaceLow"', 'node="{{ labels.node }}"'], "duration": "2h"},
+    ),
+    "alertmanager.expire_silence": (
+        WRITE,
+        "alertmanager",
+        {"silence_id": "{{ steps.silence.output.silence_id }}"},
+    ),
+    "kafka.consumer_lag": (READ, "kafka", {"group": "{{ labels.consumergroup }}"}),
+    "kubernetes.rollout_history": (READ, "kubernetes", {"namespace": NS, "deployment": DEPLOY}),
+    "kubernetes.rollback": (WRITE, "kubernetes", {"namespace": NS, "deployment": DEPLOY}),
+    "kubernetes.scale": (
+        WRITE,
+        "kubernetes",
+        {"namespace": NS, "deployment": DEPLOY, "factor": 2, "max_replicas": 20},
+    ),
+    "kubernetes.restart": (WRITE, "kubernetes", {"namespace": NS, "deployment": DEPLOY}),
+    "kubernetes.set_env": (
+        WRITE,
+        "kubernetes",
+        {"namespace": NS, "deployment": "dwcp-v1", "env": {"ENABLE_V3": False}},
+    ),
+    "kubernetes.set_resources": (
+        WRITE,
+        "kubernetes",
+        {"namespace": NS, "deployment": DEPLOY, "limits": {"memory": "4Gi"}},
+    ),
+    "kubernetes.wait_rollout": (
+        READ,
+        "kubernetes",
+        {"namespace": NS, "deployment": DEPLOY, "timeout": "5m"},
+    ),
+    "kubernetes.cordon": (
+        WRITE,
+        "kubernetes",
+        {"node": NODE, "consensus_selector": "dwcp.io/consensus=true"},
+    ),
+    "kubernetes.uncordon": (WRITE, "kubernetes", {"node": NODE}),
+    "kubernetes.drain": (
+        WRITE,
+        "kubernetes",
+        {"node": NODE, "timeout": "15m", "consensus_selector": "dwcp.io/consensus=true"},
+    ),
+    "kubernetes.delete_node": (WRITE, "kubernetes", {"node": NODE}),
+    "kubernetes.logs": (
+        READ,
+        "kubernetes",
+        {"namespace": NS, "deployment": DEPLOY, "tail_lines": 50, "since": "10m"},
+    ),
+    "kubernetes.events": (READ, "kubernetes", {"namespace": NS, "involved_object": "Node/x"}),
+    "kubernetes.pods": (READ, "kubernetes", {"node": NODE}),
+    "pagerduty.page": (
+        WRITE,
+        "pagerduty",
+        {"summary": "{{ incident.title }}", "routing_key_name": "security"},
+    ),
+    "pagerduty.note": (WRITE, "pagerduty", {"content": "rolled back {{ target }}"}),
+    "pagerduty.acknowledge": (WRITE, "pagerduty", {}),
+    "pagerduty.resolve": (WRITE, "pagerduty", {"dedup_key": "{{ incident.id }}"}),
+    "prometheus.query": (READ, "prometheus", {"query": "up", "expect": "> 0"}),
+    "prometheus.wait": (READ, "prometheus", {"query": "up", "condition": "== 1"}),
+    "slack.notify": (
+        WRITE,
+        "slack",
+        {"text": "Byzantine node {{ labels.node }}", "channel": "security"},
+    ),
+}
+NOT_BUILT = [name for name in ACTIONS if not name.startswith("prometheus.")]
+
+
+def responder_specs() -> dict[str, ActionSpec]:
+    """The declared actions that belong to responders (not the engine's own)."""
+    registry = ActionRegistry(
+        [spec for spec in _DECLARED if spec.name.partition(".")[0] in SYSTEMS]
+    )
+    return {spec.name: spec for spec in registry}
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A real aiohttp session, as the engine shares one."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def test_every_responder_action_is_declared_with_its_kind_and_integration() -> None:
+    """The declared responder actions are exactly DESIGN §6's list (minus approval and
+    incident.*), each with its kind and its config section as integration."""
+    declared = {name: (spec.kind, spec.integration) for name, spec in responder_specs().items()}
+    assert declared == {name: (kind, section) for name, (kind, section, _) in ACTIONS.items()}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_typical_params_validate_and_describe_in_one_line(name: str) -> None:
+    """A playbook's templated ``with:`` validates, and ``describe`` gives one line that says
+    what would happen."""
+    spec = responder_specs()[name]
+    params = spec.params.model_validate(ACTIONS[name][2])
+    assert spec.describe is not None
+    sentence = spec.describe(params)
+    assert sentence.startswith("would ")
+    assert "\n" not in sentence
+
+
+@pytest.mark.parametrize("name", NOT_BUILT)
+async def test_unbuilt_responders_refuse_to_run(name: str, http: aiohttp.ClientSession) -> None:
+    """Until its responder is built, an action's ``run`` raises PermanentError naming it."""
+    spec = responder_specs()[name]
+    ctx = StepContext(
+        settings=Settings(),
+        http=http,
+        incident_id="INC-1",
+        run_id="RUN-1",
+        step_id="step",
+        target=None,
+        dry_run=False,
+        now=lambda: datetime.now(UTC),
+    )
+    system = name.partition(".")[0]
+    with pytest.raises(PermanentError, match=rf"^{name}: the {system} responder arrives"):
+        await spec.run(ctx, spec.params.model_validate(ACTIONS[name][2]))
