@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 
+import aiohttp
 from aiohttp import web
 
+from bot.actions import ActionRegistry
+from bot.api.decisions import decide_approval, pause, resume, start_run
 from bot.api.incidents import get_incident, get_incidents
 from bot.api.ops import healthz, metrics, readyz
 from bot.config import Settings
+from bot.engine.approvals import ApprovalHub, ApprovalService
+from bot.engine.clock import Clock, SystemClock
+from bot.engine.deps import EngineDeps
 from bot.engine.events import IncidentChange, IncidentChangeKind
+from bot.engine.pause import PauseSwitch
+from bot.engine.runner import RunManager
 from bot.engine.worker import IntakeWorker
 from bot.http.middleware import json_errors, request_context
 from bot.ingress.alertmanager import alertmanager_webhook
-from bot.ingress.committer import AlertCommitter, Clock, utc_now
+from bot.ingress.committer import AlertCommitter
 from bot.metrics import Metrics
 from bot.narrator import ConsoleNarrator, NarrationDispatcher, Narrator
+from bot.playbooks.loader import configured_dirs, load_playbooks
+from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import RUNTIME, Runtime
 from bot.store import Database
 
@@ -24,17 +35,25 @@ def build_app(
     settings: Settings,
     *,
     narrators: Sequence[Narrator] | None = None,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
+    playbooks: PlaybookSet | None = None,
 ) -> web.Application:
-    """The whole HTTP surface of DESIGN §3 for ``settings``."""
+    """The whole HTTP surface of DESIGN §3 for ``settings``.
+
+    ``playbooks`` defaults to those of ``playbooks.dirs`` (or the shipped catalogue).
+    """
     app = web.Application(
         middlewares=[request_context, json_errors],
         client_max_size=settings.server.max_body_bytes,
     )
-    app.cleanup_ctx.append(_runtime_ctx(settings, narrators, clock))
+    app.cleanup_ctx.append(_runtime_ctx(settings, narrators, clock or SystemClock(), playbooks))
     app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
     app.router.add_get("/api/incidents", get_incidents)
     app.router.add_get("/api/incidents/{incident_id}", get_incident)
+    app.router.add_post("/api/incidents/{incident_id}/runs", start_run)
+    app.router.add_post("/api/approvals/{approval_id}", decide_approval)
+    app.router.add_post("/api/pause", pause)
+    app.router.add_post("/api/resume", resume)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -42,41 +61,73 @@ def build_app(
 
 
 def _runtime_ctx(
-    settings: Settings, narrators: Sequence[Narrator] | None, clock: Clock
+    settings: Settings,
+    narrators: Sequence[Narrator] | None,
+    clock: Clock,
+    playbooks: PlaybookSet | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+        registry = ActionRegistry.default()
+        loaded = playbooks
+        if loaded is None:
+            dirs = configured_dirs(settings.playbooks.dirs)
+            loaded = await asyncio.to_thread(load_playbooks, dirs, registry)
         db = Database(settings.store.url)
+        http = aiohttp.ClientSession()
         try:
             await db.create_schema()
             metrics = Metrics()
             narration = NarrationDispatcher(
                 list(narrators) if narrators is not None else [ConsoleNarrator()]
             )
+            switch = PauseSwitch(db, clock, configured=settings.safety.paused)
+            await switch.load()
+            hub = ApprovalHub()
+            deps = EngineDeps(
+                db=db,
+                settings=settings,
+                playbooks=loaded,
+                registry=registry,
+                clock=clock,
+                narration=narration,
+                hub=hub,
+                pause=switch,
+                http=http,
+            )
+            runs = RunManager(deps)
 
             def changed(changes: Sequence[IncidentChange]) -> None:
                 opened = sum(1 for c in changes if c.kind is IncidentChangeKind.OPENED)
                 metrics.incidents_opened.inc(opened)
                 narration.publish(changes)
 
-            intake = IntakeWorker(db, changed, clock=clock)
-            committer = AlertCommitter(db, lambda _last_id: intake.wake(), clock=clock)
+            intake = IntakeWorker(db, changed, clock=clock.now, playbooks=loaded, on_runs=runs.take)
+            committer = AlertCommitter(db, lambda _last_id: intake.wake(), clock=clock.now)
             await narration.start()
+            await runs.start()
             await intake.start()
             await committer.start()
-            app[RUNTIME] = Runtime(
+            runtime = Runtime(
                 settings=settings,
                 db=db,
                 committer=committer,
                 intake=intake,
+                runs=runs,
+                approvals=ApprovalService(db, settings, hub, narration, clock),
+                pause=switch,
+                playbooks=loaded,
                 narration=narration,
                 metrics=metrics,
             )
+            app[RUNTIME] = runtime
             yield
             await committer.stop()
-            await app[RUNTIME].caught_up()
+            await runtime.caught_up()
             await intake.stop()
+            await runs.stop()
             await narration.stop()
         finally:
+            await http.close()
             await db.close()
 
     return runtime_ctx

@@ -11,10 +11,13 @@ import structlog
 from aiohttp import web
 
 from bot import __version__
+from bot.actions import ActionRegistry
 from bot.app import build_app
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError, StoreUnavailable
 from bot.logging import configure_logging
+from bot.playbooks.loader import configured_dirs, load_playbooks
+from bot.playbooks.playbook import PlaybookSet
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -37,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="YAML config file (default: $MEDIC_CONFIG)")
     serve.set_defaults(run=_serve)
 
-    check = commands.add_parser("check", help="validate the configuration (and playbook dirs)")
+    check = commands.add_parser("check", help="validate the configuration and playbooks")
     check.add_argument("--config", type=Path, help="YAML config file (default: $MEDIC_CONFIG)")
     check.add_argument("dirs", nargs="*", type=Path, help="playbook directories to validate")
     check.set_defaults(run=_check)
@@ -59,12 +62,16 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     configure_logging(settings.secret_values())
     log = structlog.get_logger("bot.cli")
-    app = build_app(settings)
+    playbooks = _playbooks(settings, [])
+    if playbooks is None:
+        return EXIT_INVALID
+    app = build_app(settings, playbooks=playbooks)
     host, port = settings.server.host, settings.server.port
     log.info(
         "server.starting",
         host=host,
         port=port,
+        playbooks=len(playbooks),
         store=settings.store.url.split("://", 1)[0],
         dry_run=settings.safety.dry_run,
     )
@@ -76,19 +83,25 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet | None:
+    """Load and validate playbooks (``dirs``, else the configured ones); print problems."""
+    try:
+        return load_playbooks(
+            dirs or configured_dirs(settings.playbooks.dirs), ActionRegistry.default()
+        )
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return None
+
+
 def _check(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if settings is None:
         return EXIT_INVALID
-    problems = [f"{d}:0: playbooks.dirs: not a directory" for d in args.dirs if not d.is_dir()]
-    problems += [
-        f"{args.config or '<defaults>'}:0: playbooks.dirs: {d!r} is not a directory"
-        for d in settings.playbooks.dirs
-        if not Path(d).is_dir()
-    ]
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
+    playbooks = _playbooks(settings, list(args.dirs))
+    if playbooks is None:
         return EXIT_INVALID
-    print("configuration OK")
+    names = ", ".join(sorted(p.name for p in playbooks)) or "none"
+    print(f"configuration OK; {len(playbooks)} playbooks OK: {names}")
     return EXIT_OK

@@ -33,3 +33,15 @@ class GuardRefused(PermanentError):
 
 class ApprovalDenied(PermanentError):
     """An approval was rejected or expired."""
+
+
+class DecisionRefused(PermanentError):
+    """A human decision (approve, reject, pause, resume, run) that cannot be taken.
+
+    ``code`` is ``not_found``, ``forbidden`` or ``conflict``.
+    """
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail

@@ -9,24 +9,32 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.config import Settings
+from bot.engine.approvals import ApprovalService
+from bot.engine.pause import PauseSwitch
+from bot.engine.runner import RunManager
 from bot.engine.worker import IntakeWorker
 from bot.ingress.committer import AlertCommitter
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher
+from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database
 
 # Readers wait at most this long for intake to catch up with what was acknowledged.
-CATCH_UP_S = 5.0
+CATCH_UP_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
-    """Settings, store, writer, narration and metrics of one running Medic."""
+    """Settings, store, writer, engine, narration and metrics of one running Medic."""
 
     settings: Settings
     db: Database
     committer: AlertCommitter
     intake: IntakeWorker
+    runs: RunManager
+    approvals: ApprovalService
+    pause: PauseSwitch
+    playbooks: PlaybookSet
     narration: NarrationDispatcher
     metrics: Metrics
 

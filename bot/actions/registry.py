@@ -58,9 +58,8 @@ class ActionRegistry:
     @classmethod
     def default(cls) -> ActionRegistry:
         """Every action Medic ships (importing the modules declares them)."""
-        import responders.installed  # noqa: F401, PLC0415 -- registers by import
-
         import bot.engine.builtin_actions  # noqa: F401, PLC0415 -- registers by import
+        import responders.installed  # noqa: F401, PLC0415 -- registers by import
 
         return cls(list(_DECLARED))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -34,3 +35,67 @@ class IncidentChange(BaseModel):
     def incident_id(self) -> str:
         """The public ``INC-<n>`` id."""
         return incident_id(self.incident_seq)
+
+
+class StepEvent(BaseModel):
+    """A step started or finished."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_seq: int
+    run_id: str
+    playbook: str
+    step_id: str
+    action: str
+    status: str
+    dry_run: bool = False
+    summary: str = ""
+    error: str | None = None
+
+    @property
+    def incident_id(self) -> str:
+        """The public ``INC-<n>`` id."""
+        return incident_id(self.incident_seq)
+
+
+class ApprovalEvent(BaseModel):
+    """An approval was requested or decided."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_seq: int
+    run_id: str
+    approval_id: str
+    step_id: str
+    mode: str
+    status: str
+    prompt: str = ""
+    reason: str | None = None
+    required: int = 1
+    expires_at: datetime | None = None
+    decided_by: str | None = None
+
+    @property
+    def incident_id(self) -> str:
+        """The public ``INC-<n>`` id."""
+        return incident_id(self.incident_seq)
+
+
+class RunEvent(BaseModel):
+    """A run finished (or was skipped, aborted, interrupted)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_seq: int
+    run_id: str
+    playbook: str
+    status: str
+    detail: str = ""
+
+    @property
+    def incident_id(self) -> str:
+        """The public ``INC-<n>`` id."""
+        return incident_id(self.incident_seq)
+
+
+EngineEvent = IncidentChange | StepEvent | ApprovalEvent | RunEvent

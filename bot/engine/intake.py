@@ -1,10 +1,10 @@
 """Intake: dedup each alert against the journal and group it into an incident.
 
 Runs in the engine after the journal committed the alert; the alert's effect on its
-incident and the alert's ``processed_at`` commit together, so after a crash an alert is
-either fully taken or still waiting in the journal. Until playbook
-matching lands, alerts group by their sender's group key (Alertmanager's
-``groupKey``), which DESIGN §6 keeps as the rule for alerts no playbook matches.
+incident, the runs it starts and the alert's ``processed_at`` commit together, so after a
+crash an alert is either fully taken or still waiting in the journal (DESIGN §6: the
+leading playbook fixes the incident key; alerts no playbook matches group by their
+sender's group key, Alertmanager's ``groupKey``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,18 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.engine.context import template_context
 from bot.engine.events import IncidentChange, IncidentChangeKind
-from bot.models import Alert, AlertStatus, IncidentStatus, Severity
+from bot.models import Alert, AlertStatus, ApprovalStatus, IncidentStatus, RunStatus, Severity
+from bot.playbooks.models import OnResolved
+from bot.playbooks.playbook import Playbook, PlaybookSet, Selection
+from bot.playbooks.templates import TemplateError, render
 from bot.store import incidents as incident_store
 from bot.store import journal
+from bot.store import runs as run_store
 from bot.store.audit import record_event
+
+MEDIC = "medic"
 
 _SEVERITY_BY_LABEL = {
     "emergency": Severity.SEV1,
@@ -34,10 +41,62 @@ _TARGET_LABELS = ("namespace", "deployment", "node", "instance", "job")
 
 
 @dataclass(slots=True)
-class IntakeResult:
-    """The incident changes a batch made, narrated once it commits."""
+class _Touched:
+    incident: incident_store.IncidentRow
+    events: list[tuple[IncidentChangeKind, str]] = field(default_factory=list)
 
-    changes: list[IncidentChange] = field(default_factory=list)
+
+@dataclass(slots=True)
+class IntakeResult:
+    """What a batch did: incident changes to narrate, runs to start, runs to stop."""
+
+    touched: dict[int, _Touched] = field(default_factory=dict)
+    new_runs: list[int] = field(default_factory=list)
+    cancelled_runs: list[int] = field(default_factory=list)
+    cancelled_approvals: list[int] = field(default_factory=list)
+
+    def note(
+        self, incident: incident_store.IncidentRow, kind: IncidentChangeKind, text: str
+    ) -> None:
+        """Remember a change of ``incident`` for narration after the commit."""
+        entry = self.touched.setdefault(incident.seq, _Touched(incident))
+        entry.incident = incident
+        entry.events.append((kind, text))
+
+    async def changes(self, conn: AsyncConnection, now: datetime) -> list[IncidentChange]:
+        """Stamp each touched incident once; one narration per incident and kind of change,
+        so a storm is a few lines, not a thousand."""
+        found: list[IncidentChange] = []
+        for seq, entry in self.touched.items():
+            await incident_store.touch(conn, seq, now)
+            count = await incident_store.alert_count(conn, seq)
+            for kind, texts in _collapse(entry.events):
+                text = texts[0] if len(texts) == 1 else f"{len(texts)} alert changes: {texts[-1]}"
+                found.append(
+                    IncidentChange(
+                        kind=kind,
+                        incident_seq=seq,
+                        title=entry.incident.title,
+                        severity=entry.incident.severity,
+                        status=entry.incident.status,
+                        alert_count=count,
+                        text=text,
+                    )
+                )
+        return found
+
+
+def _collapse(
+    events: list[tuple[IncidentChangeKind, str]],
+) -> list[tuple[IncidentChangeKind, list[str]]]:
+    """Merge consecutive changes of the same kind."""
+    merged: list[tuple[IncidentChangeKind, list[str]]] = []
+    for kind, text in events:
+        if merged and merged[-1][0] is kind:
+            merged[-1][1].append(text)
+        else:
+            merged.append((kind, [text]))
+    return merged
 
 
 def severity_of(alert: Alert) -> Severity:
@@ -61,66 +120,152 @@ def describe(alert: Alert) -> str:
 
 
 async def take_alert(
-    conn: AsyncConnection, alert_id: int, alert: Alert, now: datetime, result: IntakeResult
+    conn: AsyncConnection,
+    alert_id: int,
+    alert: Alert,
+    now: datetime,
+    result: IntakeResult,
+    playbooks: PlaybookSet,
 ) -> None:
-    """Group one journaled alert into its incident, in the caller's transaction."""
+    """Group one journaled alert into its incident (and start runs), in the caller's
+    transaction."""
     if alert.status is AlertStatus.FIRING:
-        seq = await _take_firing(conn, alert_id, alert, now, result)
+        seq = await _take_firing(conn, alert_id, alert, now, result, playbooks)
     else:
-        seq = await _take_resolved(conn, alert, now, result)
+        seq = await _take_resolved(conn, alert, now, result, playbooks)
     await journal.mark_processed(conn, alert_id, seq, now)
 
 
 async def _take_firing(
-    conn: AsyncConnection, alert_id: int, alert: Alert, now: datetime, result: IntakeResult
+    conn: AsyncConnection,
+    alert_id: int,
+    alert: Alert,
+    now: datetime,
+    result: IntakeResult,
+    playbooks: PlaybookSet,
 ) -> int | None:
     if await journal.resolution_seen(conn, alert, before_id=alert_id):
         return None  # a late copy of a firing whose resolution already arrived
-    incident = await incident_store.find_open_incident(conn, alert.group_key)
+    selection = playbooks.select(alert.labels)
+    leader = selection.leader
+    key = alert.group_key if leader is None else leader.incident_key(alert.labels)
+    incident = await incident_store.find_open_incident(conn, key)
     if incident is None:
-        previous = await incident_store.last_resolved_seq(conn, alert.group_key)
-        incident = await incident_store.open_incident(
-            conn,
-            title=title_of(alert),
-            severity=severity_of(alert),
-            group_key=alert.group_key,
-            at=now,
-            previous_seq=previous,
-        )
-        text = f"Incident opened by {describe(alert)}"
-        if previous is not None:
-            text += f" (fired again after INC-{previous} resolved)"
-        await _change(
-            conn, incident=incident, kind=IncidentChangeKind.OPENED, text=text, now=now, alert=alert
-        )
-        await incident_store.save_alert_state(conn, incident.seq, alert, exists=False, at=now)
-        await _announce(
-            conn, result=result, incident=incident, kind=IncidentChangeKind.OPENED, text=text
-        )
-        return incident.seq
-    state = await incident_store.alert_state(conn, incident.seq, alert)
-    if state is not None and state.starts_at > alert.starts_at:
-        return incident.seq  # older than what the incident already knows
-    if state is not None and state.status is AlertStatus.FIRING:
-        return incident.seq  # already firing in this incident
-    await incident_store.save_alert_state(
-        conn, incident.seq, alert, exists=state is not None, at=now
-    )
-    await incident_store.touch(conn, incident.seq, now)
-    text = f"Alert joined: {describe(alert)}"
-    await _change(
-        conn, incident=incident, kind=IncidentChangeKind.UPDATED, text=text, now=now, alert=alert
-    )
-    await _announce(
-        conn, result=result, incident=incident, kind=IncidentChangeKind.UPDATED, text=text
-    )
+        incident = await _open(conn, alert, key, leader, now, result)
+    else:
+        state = await incident_store.alert_state(conn, incident.seq, alert)
+        if state is None or (
+            state.status is AlertStatus.RESOLVED and alert.starts_at >= state.starts_at
+        ):
+            await incident_store.save_alert_state(
+                conn, incident.seq, alert, exists=state is not None, at=now
+            )
+            text = f"Alert joined: {describe(alert)}"
+            await _record(conn, incident.seq, "alert.firing", text, now, alert)
+            result.note(incident, IncidentChangeKind.UPDATED, text)
+    await _start_runs(conn, incident, selection, alert, alert_id, now, result)
     return incident.seq
 
 
+async def _open(
+    conn: AsyncConnection,
+    alert: Alert,
+    key: str,
+    leader: Playbook | None,
+    now: datetime,
+    result: IntakeResult,
+) -> incident_store.IncidentRow:
+    previous = await incident_store.last_resolved_seq(conn, key)
+    incident = await incident_store.open_incident(
+        conn,
+        title=title_of(alert),
+        severity=severity_of(alert) if leader is None else leader.spec.severity,
+        group_key=key,
+        at=now,
+        previous_seq=previous,
+    )
+    text = f"Incident opened by {describe(alert)}"
+    if leader is None:
+        text += "; no playbook matched"
+    if previous is not None:
+        text += f" (fired again after INC-{previous} resolved)"
+    await _record(conn, incident.seq, "incident.opened", text, now, alert)
+    await incident_store.save_alert_state(conn, incident.seq, alert, exists=False, at=now)
+    result.note(incident, IncidentChangeKind.OPENED, text)
+    return incident
+
+
+async def _start_runs(
+    conn: AsyncConnection,
+    incident: incident_store.IncidentRow,
+    selection: Selection,
+    alert: Alert,
+    alert_id: int,
+    now: datetime,
+    result: IntakeResult,
+) -> None:
+    """One run per (incident, playbook): a playbook that already ran here does not again."""
+    if not selection.playbooks:
+        return
+    existing = {run.playbook for run in await run_store.runs_of_incident(conn, incident.seq)}
+    for playbook in selection.playbooks:
+        if playbook.name in existing:
+            continue
+        target, error = _render_target(playbook, alert, incident, now)
+        run_seq = await run_store.create_run(
+            conn,
+            incident_seq=incident.seq,
+            playbook=playbook.name,
+            target=target,
+            started_by=MEDIC,
+            params={},
+            trigger_alert_id=alert_id,
+            at=now,
+        )
+        if error is not None:
+            await run_store.set_run_status(conn, run_seq, RunStatus.FAILED, now, error=error)
+            await record_event(
+                conn,
+                at=now,
+                actor=MEDIC,
+                kind="run.failed",
+                incident_seq=incident.seq,
+                text=f"RUN-{run_seq} {playbook.name} could not start: {error}",
+            )
+            continue
+        await record_event(
+            conn,
+            at=now,
+            actor=MEDIC,
+            kind="run.created",
+            incident_seq=incident.seq,
+            text=f"RUN-{run_seq} {playbook.name} started" + (f" on {target}" if target else ""),
+        )
+        result.new_runs.append(run_seq)
+
+
+def _render_target(
+    playbook: Playbook, alert: Alert, incident: incident_store.IncidentRow, now: datetime
+) -> tuple[str | None, str | None]:
+    if playbook.spec.target is None:
+        return None, None
+    context = template_context(alert=alert, incident=incident.as_context(), now=now)
+    try:
+        return render(playbook.spec.target, context), None
+    except TemplateError as err:
+        return None, f"target: {err}"
+
+
 async def _take_resolved(
-    conn: AsyncConnection, alert: Alert, now: datetime, result: IntakeResult
+    conn: AsyncConnection,
+    alert: Alert,
+    now: datetime,
+    result: IntakeResult,
+    playbooks: PlaybookSet,
 ) -> int | None:
-    incident = await incident_store.find_open_incident(conn, alert.group_key)
+    leader = playbooks.select(alert.labels).leader
+    key = alert.group_key if leader is None else leader.incident_key(alert.labels)
+    incident = await incident_store.find_open_incident(conn, key)
     if incident is None:
         incident = await incident_store.find_incident_holding(conn, alert)
     if incident is None:
@@ -129,80 +274,79 @@ async def _take_resolved(
     if state is None or state.status is AlertStatus.RESOLVED or state.starts_at > alert.starts_at:
         return incident.seq
     await incident_store.save_alert_state(conn, incident.seq, alert, exists=True, at=now)
-    await incident_store.touch(conn, incident.seq, now)
     text = f"Alert resolved: {describe(alert)}"
-    await _change(
-        conn, incident=incident, kind=IncidentChangeKind.UPDATED, text=text, now=now, alert=alert
-    )
+    await _record(conn, incident.seq, "alert.resolved", text, now, alert)
     if (
         incident.status is not IncidentStatus.RESOLVED
         and await incident_store.firing_count(conn, incident.seq) == 0
     ):
-        await _resolve_incident(conn, result, incident, now)
-    else:
-        await _announce(
-            conn, result=result, incident=incident, kind=IncidentChangeKind.UPDATED, text=text
+        await resolve_incident(
+            conn,
+            incident,
+            now,
+            result,
+            playbooks,
+            actor=MEDIC,
+            text="Incident resolved: all its alerts have resolved",
         )
+    else:
+        result.note(incident, IncidentChangeKind.UPDATED, text)
     return incident.seq
 
 
-async def _resolve_incident(
+async def resolve_incident(
     conn: AsyncConnection,
+    incident: incident_store.IncidentRow,
+    now: datetime,
     result: IntakeResult,
-    incident: incident_store.IncidentRow,
-    now: datetime,
-) -> None:
-    """Every alert of the incident has resolved: so has the incident."""
-    await incident_store.set_status(conn, incident.seq, IncidentStatus.RESOLVED, now)
-    text = "Incident resolved: all its alerts have resolved"
-    await record_event(
-        conn, at=now, actor="medic", kind="incident.resolved", text=text, incident_seq=incident.seq
-    )
-    resolved = replace(incident, status=IncidentStatus.RESOLVED)
-    await _announce(
-        conn, result=result, incident=resolved, kind=IncidentChangeKind.RESOLVED, text=text
-    )
-
-
-async def _change(
-    conn: AsyncConnection,
+    playbooks: PlaybookSet,
     *,
-    incident: incident_store.IncidentRow,
-    kind: IncidentChangeKind,
+    actor: str,
     text: str,
-    now: datetime,
-    alert: Alert,
 ) -> None:
-    """Record the alert's effect on the timeline."""
-    event_kind = "incident.opened" if kind is IncidentChangeKind.OPENED else f"alert.{alert.status}"
+    """Resolve the incident and cancel what its playbooks say to cancel (``on_resolved``)."""
+    await incident_store.set_status(conn, incident.seq, IncidentStatus.RESOLVED, now)
+    await record_event(
+        conn, at=now, actor=actor, kind="incident.resolved", text=text, incident_seq=incident.seq
+    )
+    result.note(
+        replace(incident, status=IncidentStatus.RESOLVED), IncidentChangeKind.RESOLVED, text
+    )
+    waiting = (RunStatus.PENDING, RunStatus.WAITING_APPROVAL, RunStatus.PAUSED)
+    for run in await run_store.runs_of_incident(conn, incident.seq):
+        playbook = playbooks.get(run.playbook)
+        keep = playbook is not None and playbook.spec.on_resolved is OnResolved.CONTINUE
+        if run.status not in waiting or keep:
+            continue
+        if await run_store.set_run_status(
+            conn, run.seq, RunStatus.ABORTED, now, error="the incident resolved"
+        ):
+            result.cancelled_runs.append(run.seq)
+            for approval_seq in await run_store.pending_approvals_of_runs(conn, [run.seq]):
+                await run_store.finish_approval(
+                    conn, approval_seq, ApprovalStatus.CANCELLED, None, now
+                )
+                result.cancelled_approvals.append(approval_seq)
+            await record_event(
+                conn,
+                at=now,
+                actor=MEDIC,
+                kind="run.aborted",
+                incident_seq=incident.seq,
+                text=f"RUN-{run.seq} {run.playbook} cancelled: the incident resolved",
+            )
+
+
+async def _record(
+    conn: AsyncConnection, incident_seq: int, kind: str, text: str, now: datetime, alert: Alert
+) -> None:
+    """The alert's effect on the timeline."""
     await record_event(
         conn,
         at=now,
         actor=alert.source.value,
-        kind=event_kind,
+        kind=kind,
         text=text,
-        incident_seq=incident.seq,
+        incident_seq=incident_seq,
         detail={"fingerprint": alert.fingerprint, "labels": alert.labels},
-    )
-
-
-async def _announce(
-    conn: AsyncConnection,
-    *,
-    result: IntakeResult,
-    incident: incident_store.IncidentRow,
-    kind: IncidentChangeKind,
-    text: str,
-) -> None:
-    """Queue a narration of the change, sent once the transaction commits."""
-    result.changes.append(
-        IncidentChange(
-            kind=kind,
-            incident_seq=incident.seq,
-            title=incident.title,
-            severity=incident.severity,
-            status=incident.status,
-            alert_count=await incident_store.alert_count(conn, incident.seq),
-            text=text,
-        )
     )

@@ -15,6 +15,7 @@ import structlog
 from bot.engine.events import IncidentChange
 from bot.engine.intake import IntakeResult, take_alert
 from bot.ingress.committer import Clock
+from bot.playbooks.playbook import PlaybookSet
 from bot.store import STORE_ERRORS, Database, journal
 
 log = structlog.get_logger(__name__)
@@ -31,8 +32,12 @@ class IntakeWorker:
         on_changes: Callable[[Sequence[IncidentChange]], None],
         *,
         clock: Clock,
+        playbooks: PlaybookSet,
+        on_runs: Callable[[IntakeResult], None] = lambda _result: None,
         batch_size: int = 50,
     ) -> None:
+        self._playbooks = playbooks
+        self._on_runs = on_runs
         self._db = db
         self._on_changes = on_changes
         self._clock = clock
@@ -100,12 +105,14 @@ class IntakeWorker:
             if not pending:
                 last = await journal.max_alert_id(conn)
             for alert_id, alert in pending:
-                await take_alert(conn, alert_id, alert, now, result)
+                await take_alert(conn, alert_id, alert, now, result, self._playbooks)
+            changes = await result.changes(conn, now)
         if pending:
             last = pending[-1][0]
             self._limit = self._batch_size
         async with self._progress:
             self.processed_through = max(self.processed_through, last)
             self._progress.notify_all()
-        self._on_changes(result.changes)
+        self._on_changes(changes)
+        self._on_runs(result)
         return bool(pending)

@@ -1,4 +1,4 @@
-"""Deliver committed changes to narrators off the request path, in order."""
+"""Deliver committed engine events to narrators off the request path, in order."""
 
 from __future__ import annotations
 
@@ -8,28 +8,52 @@ from collections.abc import Sequence
 
 import structlog
 
-from bot.engine.events import IncidentChange
+from bot.engine.events import ApprovalEvent, EngineEvent, IncidentChange, RunEvent, StepEvent
 from bot.narrator.base import Narrator
 
 log = structlog.get_logger(__name__)
 
 
 class NarrationDispatcher:
-    """A queue and one worker task; a failing narrator is logged and never blocks ingest."""
+    """A queue and one worker task; a failing narrator is logged and never blocks the engine."""
 
     def __init__(self, narrators: Sequence[Narrator]) -> None:
         self._narrators = list(narrators)
-        self._queue: asyncio.Queue[IncidentChange] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, EngineEvent]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def publish(self, changes: Sequence[IncidentChange]) -> None:
-        """Queue changes that have been committed."""
+        """Queue incident changes that have been committed."""
         for change in changes:
-            self._queue.put_nowait(change)
+            self._queue.put_nowait(("incident_changed", change))
+
+    def step_started(self, event: StepEvent) -> None:
+        """Queue a step start."""
+        self._queue.put_nowait(("step_started", event))
+
+    def step_finished(self, event: StepEvent) -> None:
+        """Queue a step end."""
+        self._queue.put_nowait(("step_finished", event))
+
+    def approval_requested(self, event: ApprovalEvent) -> None:
+        """Queue an approval request."""
+        self._queue.put_nowait(("approval_requested", event))
+
+    def approval_decided(self, event: ApprovalEvent) -> None:
+        """Queue an approval decision."""
+        self._queue.put_nowait(("approval_decided", event))
+
+    def run_finished(self, event: RunEvent) -> None:
+        """Queue a run's end."""
+        self._queue.put_nowait(("run_finished", event))
 
     async def start(self) -> None:
         """Start the worker."""
         self._task = asyncio.create_task(self._run(), name="narration")
+
+    async def drained(self) -> None:
+        """Wait until everything queued so far was delivered."""
+        await self._queue.join()
 
     async def stop(self) -> None:
         """Deliver what is queued, then stop the worker."""
@@ -43,17 +67,29 @@ class NarrationDispatcher:
 
     async def _run(self) -> None:
         while True:
-            change = await self._queue.get()
+            method, event = await self._queue.get()
             try:
-                with structlog.contextvars.bound_contextvars(incident=change.incident_id):
-                    log.info(f"incident.{change.kind}", status=change.status, text=change.text)
-                    await self._deliver(change)
+                with structlog.contextvars.bound_contextvars(incident=event.incident_id):
+                    log.info(_event_name(method, event), **_fields(event))
+                    await self._deliver(method, event)
             finally:
                 self._queue.task_done()
 
-    async def _deliver(self, change: IncidentChange) -> None:
+    async def _deliver(self, method: str, event: EngineEvent) -> None:
         for narrator in self._narrators:
             try:
-                await narrator.incident_changed(change)
-            except Exception:  # a narrator must never stop the others or ingest
+                await getattr(narrator, method)(event)
+            except Exception:  # a narrator must never stop the others or the engine
                 log.exception("narration.failed", narrator=type(narrator).__name__)
+
+
+def _event_name(method: str, event: EngineEvent) -> str:
+    if isinstance(event, IncidentChange):
+        return f"incident.{event.kind}"
+    return method.replace("_", ".", 1)
+
+
+def _fields(event: EngineEvent) -> dict[str, object]:
+    if isinstance(event, IncidentChange):
+        return {"status": event.status, "text": event.text}
+    return event.model_dump(exclude={"incident_seq"}, exclude_none=True, mode="json")

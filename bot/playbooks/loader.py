@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from bot.actions import ActionRegistry
 from bot.errors import ConfigError
+from bot.playbooks.catalogue import catalogue_dir
 from bot.playbooks.matchers import Matcher, MatcherSyntaxError, parse_matcher
 from bot.playbooks.models import PlaybookSpec, StepSpec
 from bot.playbooks.playbook import Playbook, PlaybookSet
@@ -141,8 +142,8 @@ class _Checker:
             spec.params.model_validate(concrete)
         except ValidationError as err:
             for error in err.errors(include_input=False, include_url=False):
-                if error["loc"] and error["loc"][0] in templated:
-                    continue  # checked once rendered, at run time
+                if templated and (not error["loc"] or error["loc"][0] in templated):
+                    continue  # depends on templated values: checked once rendered, at run time
                 reason = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
                 self.report((*loc, "with", *error["loc"]), reason.removeprefix("Value error, "))
 
@@ -156,3 +157,8 @@ def has_template(value: Any) -> bool:
     if isinstance(value, list):
         return any(has_template(v) for v in value)
     return False
+
+
+def configured_dirs(dirs: Sequence[str]) -> list[Path]:
+    """``playbooks.dirs``, or the shipped catalogue when it is empty."""
+    return [Path(d) for d in dirs] if dirs else [catalogue_dir()]

@@ -23,6 +23,15 @@ class IncidentRow:
     severity: Severity
     status: IncidentStatus
 
+    def as_context(self) -> dict[str, str]:
+        """The incident as templates see it."""
+        return {
+            "id": f"INC-{self.seq}",
+            "title": self.title,
+            "severity": self.severity.value,
+            "status": self.status.value,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class AlertState:
@@ -184,4 +193,22 @@ async def touch(conn: AsyncConnection, incident_seq: int, at: datetime) -> None:
     """Bump ``updated_at``."""
     await conn.execute(
         incidents.update().where(incidents.c.seq == incident_seq).values(updated_at=at)
+    )
+
+
+async def get_incident(conn: AsyncConnection, incident_seq: int) -> IncidentRow | None:
+    """One incident."""
+    query = sa.select(*_COLUMNS).where(incidents.c.seq == incident_seq)
+    row = (await conn.execute(query)).first()
+    return None if row is None else _row(row)
+
+
+async def set_severity(
+    conn: AsyncConnection, incident_seq: int, severity: Severity, at: datetime
+) -> None:
+    """Change the incident's severity."""
+    await conn.execute(
+        incidents.update()
+        .where(incidents.c.seq == incident_seq)
+        .values(severity=severity.value, updated_at=at)
     )

@@ -123,3 +123,21 @@ async def max_alert_id(conn: AsyncConnection) -> int:
     """The newest journaled alert id (0 when empty)."""
     found = (await conn.execute(sa.select(sa.func.max(alerts.c.id)))).scalar()
     return int(found or 0)
+
+
+async def get_alert(conn: AsyncConnection, alert_id: int) -> Alert | None:
+    """One journaled alert."""
+    row = (await conn.execute(sa.select(alerts).where(alerts.c.id == alert_id))).mappings().first()
+    if row is None:
+        return None
+    return Alert(
+        source=AlertSource(row["source"]),
+        fingerprint=row["fingerprint"],
+        status=AlertStatus(row["status"]),
+        labels=row["labels"],
+        annotations=row["annotations"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        generator_url=row["generator_url"],
+        group_key=row["group_key"],
+    )

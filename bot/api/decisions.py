@@ -1,0 +1,133 @@
+"""Human decisions over HTTP: approvals, pause/resume, manual runs (``server.api_token``).
+
+The same services back Slack's buttons and commands; these endpoints serve CLIs, tests
+and other chat tools. With ``server.api_token`` unset they do not exist (404).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.engine.approvals import Decision
+from bot.errors import DecisionRefused
+from bot.http.auth import require_bearer
+from bot.http.body import parse_json, read_body, validate
+from bot.http.errors import ErrorCode, HttpError
+from bot.models import parse_incident_id
+from bot.runtime import RUNTIME, Runtime
+
+_REFUSALS = {
+    "not_found": ErrorCode.NOT_FOUND,
+    "forbidden": ErrorCode.FORBIDDEN,
+    "conflict": ErrorCode.CONFLICT,
+}
+
+
+class DecisionBody(BaseModel):
+    """``POST /api/approvals/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    user: str = Field(min_length=1, max_length=128)
+
+
+class SwitchBody(BaseModel):
+    """``POST /api/pause`` and ``/api/resume``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(min_length=1, max_length=128)
+    reason: str = Field(default="", max_length=500)
+
+
+class RunBody(BaseModel):
+    """``POST /api/incidents/{id}/runs``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    playbook: str = Field(min_length=1)
+    user: str = Field(min_length=1, max_length=128)
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+async def _authorized_body(request: web.Request, model: type[Any]) -> tuple[Runtime, Any]:
+    runtime = request.app[RUNTIME]
+    token = runtime.settings.server.api_token
+    if token is None:
+        raise HttpError(ErrorCode.NOT_FOUND, "the decision API is off: server.api_token is unset")
+    require_bearer(request, token)
+    body = await read_body(request, runtime.settings.server.max_body_bytes)
+    return runtime, validate(model, parse_json(body))
+
+
+def _refused(err: DecisionRefused) -> HttpError:
+    return HttpError(_REFUSALS.get(err.code, ErrorCode.CONFLICT), err.detail)
+
+
+async def decide_approval(request: web.Request) -> web.Response:
+    """Approve or reject; the same rules as a Slack click."""
+    runtime, body = await _authorized_body(request, DecisionBody)
+    try:
+        outcome = await runtime.approvals.decide(
+            request.match_info["approval_id"], body.user, Decision(body.decision)
+        )
+    except DecisionRefused as err:
+        raise _refused(err) from err
+    return web.json_response(
+        {
+            "approval": {
+                "id": outcome.approval_id,
+                "status": outcome.status.value,
+                "decided_by": outcome.decided_by,
+                "approvals": outcome.approvals,
+                "required": outcome.required,
+            }
+        }
+    )
+
+
+def _admin(runtime: Runtime, user: str) -> None:
+    if user not in runtime.settings.slack.admins:
+        raise HttpError(ErrorCode.FORBIDDEN, f"{user} is not in slack.admins")
+
+
+async def pause(request: web.Request) -> web.Response:
+    """Turn the global pause on: no automatic write step starts anywhere."""
+    runtime, body = await _authorized_body(request, SwitchBody)
+    _admin(runtime, body.user)
+    await runtime.pause.pause(body.user, body.reason or "no reason given")
+    return web.json_response({"paused": True, "reason": runtime.pause.reason})
+
+
+async def resume(request: web.Request) -> web.Response:
+    """Turn the global pause off (refused while ``safety.paused`` is configured)."""
+    runtime, body = await _authorized_body(request, SwitchBody)
+    _admin(runtime, body.user)
+    try:
+        await runtime.pause.resume(body.user)
+    except DecisionRefused as err:
+        raise _refused(err) from err
+    return web.json_response({"paused": runtime.pause.paused, "reason": runtime.pause.reason})
+
+
+async def start_run(request: web.Request) -> web.Response:
+    """A human starts a playbook on an incident (what ``/incident run`` does)."""
+    runtime, body = await _authorized_body(request, RunBody)
+    seq = parse_incident_id(request.match_info["incident_id"])
+    if seq is None:
+        raise HttpError(ErrorCode.NOT_FOUND, f"no incident {request.match_info['incident_id']!r}")
+    allowed = set(runtime.settings.slack.approvers) | set(runtime.settings.slack.admins)
+    if body.user not in allowed:
+        raise HttpError(ErrorCode.FORBIDDEN, f"{body.user} may not start runs")
+    playbook = runtime.playbooks.get(body.playbook)
+    if playbook is None:
+        raise HttpError(ErrorCode.NOT_FOUND, f"no playbook {body.playbook!r}")
+    try:
+        run_seq = await runtime.runs.start_manual(seq, playbook, body.user, body.params)
+    except LookupError as err:
+        raise HttpError(ErrorCode.NOT_FOUND, f"no incident INC-{seq}") from err
+    return web.json_response({"run": f"RUN-{run_seq}"}, status=201)

@@ -1,0 +1,167 @@
+"""Human decisions on approvals: one service for the API now and Slack buttons next.
+
+Rules (DESIGN §6-7): only ``slack.approvers`` may decide; a four-eyes approval needs two
+different approvers when Medic started the run, and one who is not the starter when a human
+did; the first valid decision wins exactly once (a conditional update on ``pending``); the
+decision is committed before it is acknowledged, then the waiting run is woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.config import Settings
+from bot.engine.clock import Clock
+from bot.engine.events import ApprovalEvent
+from bot.errors import DecisionRefused
+from bot.models import ApprovalStatus
+from bot.narrator import NarrationDispatcher
+from bot.store import Database
+from bot.store import runs as run_store
+from bot.store.audit import record_event
+
+APPROVAL_PREFIX = "APR-"
+
+
+class Decision(StrEnum):
+    """What a human says."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionOutcome:
+    """The approval after a decision."""
+
+    approval_id: str
+    status: ApprovalStatus
+    decided_by: str | None
+    approvals: int
+    required: int
+
+
+class ApprovalHub:
+    """In-process wake-ups for runs waiting on an approval."""
+
+    def __init__(self) -> None:
+        self._events: dict[int, asyncio.Event] = {}
+
+    def event(self, approval_seq: int) -> asyncio.Event:
+        """The event a waiting run sleeps on."""
+        return self._events.setdefault(approval_seq, asyncio.Event())
+
+    def notify(self, approval_seq: int) -> None:
+        """Something changed for this approval: wake its run."""
+        self.event(approval_seq).set()
+
+    def forget(self, approval_seq: int) -> None:
+        """The approval is closed."""
+        self._events.pop(approval_seq, None)
+
+
+def parse_approval_id(text: str) -> int | None:
+    """The number inside ``APR-<n>``."""
+    number = text.removeprefix(APPROVAL_PREFIX)
+    return int(number) if text.startswith(APPROVAL_PREFIX) and number.isdigit() else None
+
+
+class ApprovalService:
+    """Decide approvals."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        hub: ApprovalHub,
+        narration: NarrationDispatcher,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._hub = hub
+        self._narration = narration
+        self._clock = clock
+
+    def authorized(self, user: str) -> bool:
+        """``slack.approvers`` may decide (user groups are resolved by the Slack integration)."""
+        return user in self._settings.slack.approvers
+
+    async def decide(self, approval_id: str, user: str, decision: Decision) -> DecisionOutcome:
+        """Record ``user``'s decision; raise :class:`DecisionRefused` when it cannot count."""
+        seq = parse_approval_id(approval_id)
+        if seq is None:
+            raise DecisionRefused("not_found", f"no approval {approval_id!r} (ids look like APR-3)")
+        now = self._clock.now()
+        async with self._db.begin() as conn:
+            row = await run_store.get_approval(conn, seq)
+            if row is None:
+                raise DecisionRefused("not_found", f"no approval {approval_id}")
+            if row.status is not ApprovalStatus.PENDING:
+                by = f" by {row.decided_by}" if row.decided_by else ""
+                raise DecisionRefused("conflict", f"{approval_id} is already {row.status}{by}")
+            if not self.authorized(user):
+                raise DecisionRefused("forbidden", f"{user} is not in slack.approvers")
+            run = await run_store.get_run(conn, row.run_seq)
+            if run is None:
+                raise DecisionRefused("not_found", f"the run of {approval_id} is gone")
+            if row.four_eyes and run.started_by == user and decision is Decision.APPROVE:
+                raise DecisionRefused(
+                    "forbidden", f"four eyes: {user} started RUN-{run.seq} and cannot approve it"
+                )
+            if not await run_store.record_decision(conn, seq, user, decision.value, now):
+                raise DecisionRefused("conflict", f"{user} already decided on {approval_id}")
+            approvers = await run_store.approvers(conn, seq)
+            status, decided_by = ApprovalStatus.PENDING, None
+            if decision is Decision.REJECT:
+                status, decided_by = ApprovalStatus.REJECTED, user
+            elif len(approvers) >= row.required:
+                status, decided_by = ApprovalStatus.APPROVED, ",".join(approvers)
+            if status is not ApprovalStatus.PENDING and not await run_store.finish_approval(
+                conn, seq, status, decided_by, now
+            ):
+                raise DecisionRefused("conflict", f"{approval_id} was decided by someone else")
+            await record_event(
+                conn,
+                at=now,
+                actor=user,
+                kind=f"approval.{decision.value}",
+                incident_seq=run.incident_seq,
+                text=f"{user} {decision.value}d {approval_id}"
+                + (
+                    f" ({len(approvers)}/{row.required})"
+                    if status is ApprovalStatus.PENDING
+                    else ""
+                ),
+            )
+        self._hub.notify(seq)
+        if status is not ApprovalStatus.PENDING:
+            self._narration.approval_decided(
+                ApprovalEvent(
+                    incident_seq=run.incident_seq,
+                    run_id=f"RUN-{run.seq}",
+                    approval_id=approval_id,
+                    step_id=row.step_id,
+                    mode=row.mode,
+                    status=status.value,
+                    decided_by=decided_by,
+                )
+            )
+        return DecisionOutcome(
+            approval_id=approval_id,
+            status=status,
+            decided_by=decided_by,
+            approvals=len(approvers),
+            required=row.required,
+        )
+
+
+def _decision_text(
+    user: str, decision: Decision, approval_id: str, approvals: int, required: int
+) -> str:
+    text = f"{user} {decision.value}d {approval_id}"
+    if decision is Decision.APPROVE and approvals < required:
+        text += f" ({approvals} of {required} approvals)"
+    return text

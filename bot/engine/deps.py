@@ -1,0 +1,43 @@
+"""Everything the run engine works with, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from bot.actions import ActionRegistry
+from bot.config import Settings
+from bot.engine.approvals import ApprovalHub
+from bot.engine.clock import Clock
+from bot.engine.pause import PauseSwitch
+from bot.narrator import NarrationDispatcher
+from bot.playbooks.playbook import PlaybookSet
+from bot.store import Database
+
+
+@dataclass(frozen=True, slots=True)
+class EngineDeps:
+    """The engine's collaborators."""
+
+    db: Database
+    settings: Settings
+    playbooks: PlaybookSet
+    registry: ActionRegistry
+    clock: Clock
+    narration: NarrationDispatcher
+    hub: ApprovalHub
+    pause: PauseSwitch
+    http: aiohttp.ClientSession
+
+    def integration_ready(self, name: str | None) -> bool:
+        """True when actions of integration ``name`` can really run.
+
+        Only integrations whose responder is built count; the others (and disabled ones)
+        record dry runs of what they would do (DESIGN §5).
+        """
+        if name is None:
+            return True
+        if name == "prometheus":
+            return self.settings.prometheus.url is not None
+        return False

@@ -1,0 +1,180 @@
+"""What a step may have to wait for: an approval, the pause switch, a tripped rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from bot.config.duration import format_duration
+from bot.engine.deps import EngineDeps
+from bot.engine.events import ApprovalEvent, RunEvent
+from bot.engine.incident_ops import IncidentOps
+from bot.models import ApprovalStatus, RunStatus
+from bot.store import runs as run_store
+from bot.store.audit import record_event
+from bot.store.runs import ApprovalRow, RunRow
+
+
+def approval_event(run: RunRow, row: ApprovalRow, status: str | None = None) -> ApprovalEvent:
+    """The narration of an approval."""
+    return ApprovalEvent(
+        incident_seq=run.incident_seq,
+        run_id=f"RUN-{run.seq}",
+        approval_id=f"APR-{row.seq}",
+        step_id=row.step_id,
+        mode=row.mode,
+        status=status or row.status.value,
+        prompt=row.prompt,
+        reason=row.reason,
+        required=row.required,
+        expires_at=row.expires_at,
+        decided_by=row.decided_by,
+    )
+
+
+async def request_approval(
+    deps: EngineDeps,
+    run: RunRow,
+    *,
+    step_id: str,
+    mode: str,
+    four_eyes: bool,
+    prompt: str,
+    reason: str | None,
+    on_timeout: str,
+    expires_at: datetime,
+) -> ApprovalRow:
+    """Create the approval, move the run to ``waiting_approval``, announce it."""
+    now = deps.clock.now()
+    required = 2 if four_eyes and run.started_by == "medic" else 1
+    async with deps.db.begin() as conn:
+        row = await run_store.create_approval(
+            conn,
+            run_seq=run.seq,
+            step_id=step_id,
+            mode=mode,
+            required=required,
+            four_eyes=four_eyes,
+            prompt=prompt,
+            reason=reason,
+            on_timeout=on_timeout,
+            at=now,
+            expires_at=expires_at,
+        )
+        await run_store.set_run_status(conn, run.seq, RunStatus.WAITING_APPROVAL, now)
+        text = f"APR-{row.seq} ({mode}{', four eyes' if four_eyes else ''}) requested: {prompt}"
+        if reason:
+            text += f" [{reason}]"
+        await record_event(
+            conn,
+            at=now,
+            actor="medic",
+            kind="approval.requested",
+            text=text,
+            incident_seq=run.incident_seq,
+        )
+    deps.narration.approval_requested(approval_event(run, row))
+    return row
+
+
+async def await_decision(deps: EngineDeps, run: RunRow, row: ApprovalRow) -> ApprovalRow:
+    """Wait until the approval is closed: by humans, by its window, or by cancellation."""
+    event = deps.hub.event(row.seq)
+    while True:
+        async with deps.db.connect() as conn:
+            current = await run_store.get_approval(conn, row.seq)
+        if current is None or current.status is not ApprovalStatus.PENDING:
+            deps.hub.forget(row.seq)
+            return current or row
+        deadline = None if current.escalated else current.expires_at
+        if await _woken_before(deps, event, deadline):
+            event.clear()
+            continue
+        await _window_passed(deps, run, current)
+
+
+async def _woken_before(deps: EngineDeps, event: asyncio.Event, deadline: datetime | None) -> bool:
+    """True when ``event`` fired; False when the deadline passed first."""
+    waiter = asyncio.create_task(event.wait())
+    waits: set[asyncio.Task[Any]] = {waiter}
+    timer = None
+    if deadline is not None:
+        timer = asyncio.create_task(deps.clock.sleep_until(deadline))
+        waits.add(timer)
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return waiter in done
+
+
+async def _window_passed(deps: EngineDeps, run: RunRow, row: ApprovalRow) -> None:
+    """Veto: proceed (approved by medic). Consent: expire, or escalate and keep waiting."""
+    now = deps.clock.now()
+    if row.mode == "consent" and row.on_timeout == "escalate":
+        async with deps.db.begin() as conn:
+            await run_store.mark_escalated(conn, row.seq)
+        await IncidentOps(deps, run.incident_seq).escalate(
+            f"APR-{row.seq} got no decision in time: {row.prompt}"
+        )
+        return
+    status = ApprovalStatus.APPROVED if row.mode == "veto" else ApprovalStatus.EXPIRED
+    decided_by = "medic" if row.mode == "veto" else None
+    async with deps.db.begin() as conn:
+        closed = await run_store.finish_approval(conn, row.seq, status, decided_by, now)
+        if closed:
+            text = (
+                f"APR-{row.seq} veto window passed unrejected: proceeding"
+                if status is ApprovalStatus.APPROVED
+                else f"APR-{row.seq} expired without a decision"
+            )
+            await record_event(
+                conn,
+                at=now,
+                actor="medic",
+                kind=f"approval.{status}",
+                text=text,
+                incident_seq=run.incident_seq,
+            )
+    if closed:
+        deps.narration.approval_decided(
+            approval_event(run, row, status.value).model_copy(update={"decided_by": decided_by})
+        )
+
+
+async def wait_while_paused(deps: EngineDeps, run: RunRow) -> None:
+    """Hold a write step while the pause switch is on; the run shows ``paused``."""
+    if not deps.pause.paused:
+        return
+    async with deps.db.begin() as conn:
+        await run_store.set_run_status(conn, run.seq, RunStatus.PAUSED, deps.clock.now())
+    deps.narration.run_finished(
+        RunEvent(
+            incident_seq=run.incident_seq,
+            run_id=f"RUN-{run.seq}",
+            playbook=run.playbook,
+            status=RunStatus.PAUSED.value,
+            detail=f"waiting: {deps.pause.reason}",
+        )
+    )
+    await deps.pause.wait_resumed()
+    async with deps.db.begin() as conn:
+        await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, deps.clock.now())
+
+
+async def limit_tripped(deps: EngineDeps, action: str) -> str | None:
+    """Which ``safety.limits`` entry this use of ``action`` would exceed, if any."""
+    limit = deps.settings.safety.limits.get(action)
+    if limit is None:
+        return None
+    since = deps.clock.now() - limit.per
+    async with deps.db.connect() as conn:
+        used = await run_store.count_recent_steps(conn, action, since)
+    if used < limit.max:
+        return None
+    return f"limit {action}: {used} in the last {format_duration(limit.per)} (max {limit.max})"

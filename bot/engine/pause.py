@@ -1,0 +1,75 @@
+"""The global pause switch: no automatic write step starts anywhere while it is on."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.engine.clock import Clock
+from bot.errors import DecisionRefused
+from bot.store import Database
+from bot.store.audit import record_event
+from bot.store.switches import PAUSE, read_switch, write_switch
+
+
+class PauseSwitch:
+    """On when ``safety.paused`` is set (only config can lift that) or when a human paused."""
+
+    def __init__(self, db: Database, clock: Clock, *, configured: bool) -> None:
+        self._db = db
+        self._clock = clock
+        self._configured = configured
+        self._by_human = False
+        self.reason = "safety.paused is set in the configuration" if configured else ""
+        self._resumed = asyncio.Event()
+
+    async def load(self) -> None:
+        """Read the durable state (a pause survives restarts)."""
+        async with self._db.connect() as conn:
+            state = await read_switch(conn, PAUSE)
+        if state is not None and state.value.get("paused"):
+            self._by_human = True
+            self.reason = f"paused by {state.changed_by}: {state.value.get('reason', '')}"
+        self._sync()
+
+    @property
+    def paused(self) -> bool:
+        """True while automatic write steps must wait."""
+        return self._configured or self._by_human
+
+    async def wait_resumed(self) -> None:
+        """Return once the switch is off."""
+        await self._resumed.wait()
+
+    async def pause(self, user: str, reason: str) -> None:
+        """Turn the switch on (committed, audited)."""
+        now = self._clock.now()
+        async with self._db.begin() as conn:
+            await write_switch(conn, PAUSE, {"paused": True, "reason": reason}, user, now)
+            await record_event(
+                conn, at=now, actor=user, kind="safety.paused", text=f"Paused by {user}: {reason}"
+            )
+        self._by_human = True
+        self.reason = f"paused by {user}: {reason}"
+        self._sync()
+
+    async def resume(self, user: str) -> None:
+        """Turn the switch off; refused while the configuration pauses."""
+        if self._configured:
+            raise DecisionRefused(
+                "conflict", "safety.paused is set in the configuration; change it there"
+            )
+        now = self._clock.now()
+        async with self._db.begin() as conn:
+            await write_switch(conn, PAUSE, {"paused": False}, user, now)
+            await record_event(
+                conn, at=now, actor=user, kind="safety.resumed", text=f"Resumed by {user}"
+            )
+        self._by_human = False
+        self.reason = ""
+        self._sync()
+
+    def _sync(self) -> None:
+        if self.paused:
+            self._resumed.clear()
+        else:
+            self._resumed.set()

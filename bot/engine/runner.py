@@ -1,0 +1,402 @@
+"""The run manager: drives every run step by step, each transition committed.
+
+On start it recovers what a previous process left: a write step found ``running`` may or
+may not have changed the world, so it becomes ``interrupted`` (and its run too), is
+narrated, and is never re-run without a human; a read step found ``running`` runs again.
+Runs then resume from their last committed step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+
+from bot.actions import ActionKind
+from bot.engine.builtin_actions import APPROVAL, ApprovalParams
+from bot.engine.context import template_context
+from bot.engine.deps import EngineDeps
+from bot.engine.events import RunEvent
+from bot.engine.gates import await_decision, request_approval
+from bot.engine.incident_ops import IncidentOps
+from bot.engine.intake import IntakeResult
+from bot.engine.steps import record_failed, record_skipped, run_action_step
+from bot.models import Alert, ApprovalStatus, RunStatus, StepStatus
+from bot.playbooks.models import OnFailure, StepSpec, Then
+from bot.playbooks.playbook import Playbook
+from bot.playbooks.templates import TemplateError, evaluate, render_value
+from bot.store import incidents as incident_store
+from bot.store import journal
+from bot.store import runs as run_store
+from bot.store.audit import record_event
+from bot.store.runs import TERMINAL_STEP, RunRow
+
+log = structlog.get_logger(__name__)
+
+
+class RunManager:
+    """One task per active run, at most ``safety.max_concurrent_runs`` executing at once."""
+
+    def __init__(self, deps: EngineDeps) -> None:
+        self._deps = deps
+        self._slots = asyncio.Semaphore(deps.settings.safety.max_concurrent_runs)
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    async def start(self) -> None:
+        """Recover interrupted steps, then resume every unfinished run."""
+        for run_seq in await self._recover():
+            self.launch(run_seq)
+
+    def launch(self, run_seq: int) -> None:
+        """Drive ``run_seq`` unless a task already does."""
+        task = self._tasks.get(run_seq)
+        if task is None or task.done():
+            self._tasks[run_seq] = asyncio.create_task(self._drive(run_seq), name=f"run-{run_seq}")
+
+    def take(self, result: IntakeResult) -> None:
+        """Intake committed: start new runs, wake runs whose approvals were cancelled."""
+        for approval_seq in result.cancelled_approvals:
+            self._deps.hub.notify(approval_seq)
+        for run_seq in result.new_runs:
+            self.launch(run_seq)
+
+    async def idle(self) -> None:
+        """Wait until no run task is active (they may be waiting on humans: use with care)."""
+        while tasks := [t for t in self._tasks.values() if not t.done()]:
+            await asyncio.wait(tasks)
+
+    async def stop(self) -> None:
+        """Cancel every run task; their committed state is what a restart resumes from."""
+        for task in self._tasks.values():
+            task.cancel()
+        for task in self._tasks.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def start_manual(
+        self, incident_seq: int, playbook: Playbook, user: str, params: dict[str, Any]
+    ) -> int:
+        """A human starts ``playbook`` on an incident (``/incident run``); returns the run."""
+        now = self._deps.clock.now()
+        async with self._deps.db.begin() as conn:
+            incident = await incident_store.get_incident(conn, incident_seq)
+            if incident is None:
+                raise LookupError(f"INC-{incident_seq}")
+            target = None
+            if playbook.spec.target is not None:
+                context = template_context(
+                    alert=None, incident=incident.as_context(), now=now, params=params
+                )
+                target = render_value(playbook.spec.target, context)
+            run_seq = await run_store.create_run(
+                conn,
+                incident_seq=incident_seq,
+                playbook=playbook.name,
+                target=target,
+                started_by=user,
+                params=params,
+                trigger_alert_id=None,
+                at=now,
+            )
+            await record_event(
+                conn,
+                at=now,
+                actor=user,
+                kind="run.created",
+                incident_seq=incident_seq,
+                text=f"RUN-{run_seq} {playbook.name} started by {user}",
+            )
+        self.launch(run_seq)
+        return run_seq
+
+    async def _recover(self) -> list[int]:
+        deps = self._deps
+        now = deps.clock.now()
+        resume: list[int] = []
+        interrupted: list[tuple[RunRow, str]] = []
+        async with deps.db.begin() as conn:
+            for run in await run_store.unfinished_runs(conn):
+                cut = [
+                    s
+                    for s in (await run_store.steps_of_run(conn, run.seq)).values()
+                    if s.status is StepStatus.RUNNING
+                ]
+                writes = [s for s in cut if self._is_write(s.action)]
+                for step in cut:
+                    if step in writes:
+                        await run_store.save_step(
+                            conn,
+                            run_seq=run.seq,
+                            position=0,
+                            step_id=step.step_id,
+                            action=step.action,
+                            status=StepStatus.INTERRUPTED,
+                            at=now,
+                            error="Medic stopped while this write step ran; not re-run",
+                        )
+                    else:
+                        await run_store.delete_step(conn, run.seq, step.step_id)
+                if writes:
+                    names = ", ".join(s.step_id for s in writes)
+                    detail = f"interrupted during {names}: check the target, then /incident run"
+                    await run_store.set_run_status(
+                        conn, run.seq, RunStatus.INTERRUPTED, now, error=detail
+                    )
+                    await record_event(
+                        conn,
+                        at=now,
+                        actor="medic",
+                        kind="run.interrupted",
+                        incident_seq=run.incident_seq,
+                        text=f"RUN-{run.seq} {detail}",
+                    )
+                    interrupted.append((run, detail))
+                else:
+                    resume.append(run.seq)
+        for run, detail in interrupted:
+            self._narrate_end(run, RunStatus.INTERRUPTED, detail)
+        return resume
+
+    def _is_write(self, action: str) -> bool:
+        spec = self._deps.registry.get(action)
+        return spec is None or spec.kind is ActionKind.WRITE
+
+    async def _drive(self, run_seq: int) -> None:
+        structlog.contextvars.bind_contextvars(run=f"RUN-{run_seq}")
+        async with self._slots:
+            try:
+                await self._execute(run_seq)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # a bug in one run must not take the engine down
+                log.exception("run.crashed")
+                await self._end(run_seq, RunStatus.FAILED, f"{type(err).__name__}: {err}")
+
+    async def _execute(self, run_seq: int) -> None:
+        deps = self._deps
+        async with deps.db.connect() as conn:
+            run = await run_store.get_run(conn, run_seq)
+            if run is None or run.status in run_store.TERMINAL_RUN:
+                return
+            done = await run_store.steps_of_run(conn, run_seq)
+            alert = (
+                None
+                if run.trigger_alert_id is None
+                else await journal.get_alert(conn, run.trigger_alert_id)
+            )
+        playbook = deps.playbooks.get(run.playbook)
+        if playbook is None:
+            await self._end(run_seq, RunStatus.FAILED, f"playbook {run.playbook} is not loaded")
+            return
+        if run.status is RunStatus.PENDING and not await self._begin(run, playbook):
+            return
+        outputs: dict[str, dict[str, Any]] = {
+            sid: {"output": row.output or {}} for sid, row in done.items()
+        }
+        for position, step in enumerate(playbook.spec.steps):
+            if await self._advance(run, position, step, done.get(step.id), alert, outputs):
+                return
+        await self._end(run_seq, RunStatus.SUCCEEDED, "")
+
+    async def _advance(
+        self,
+        run: RunRow,
+        position: int,
+        step: StepSpec,
+        row: run_store.StepRow | None,
+        alert: Alert | None,
+        outputs: dict[str, dict[str, Any]],
+    ) -> bool:
+        """Take one step (or pass one already taken); True when the run has ended."""
+        if row is not None and row.status in TERMINAL_STEP:
+            return await self._verdict(run, step, row.status, None, replay=True)
+        if await self._finished(run.seq):
+            return True
+        context = await self._context(run, alert, outputs)
+        status, error, output = await self._step(run, position, step, context)
+        outputs[step.id] = {"output": output}
+        return await self._verdict(run, step, status, error)
+
+    async def _verdict(
+        self,
+        run: RunRow,
+        step: StepSpec,
+        status: StepStatus,
+        error: str | None,
+        *,
+        replay: bool = False,
+    ) -> bool:
+        """What a step's end means for its run; True when the run has ended."""
+        if status is StepStatus.SUCCEEDED and step.then is Then.STOP:
+            await self._end(run.seq, RunStatus.SUCCEEDED, f"stopped after {step.id}")
+            return True
+        if replay or status not in (StepStatus.ABORTED, StepStatus.FAILED):
+            return False
+        if status is StepStatus.ABORTED:
+            await self._end(run.seq, RunStatus.ABORTED, error or f"{step.id} aborted")
+            return True
+        return not await self._survive(run, step, error)
+
+    async def _begin(self, run: RunRow, playbook: Playbook) -> bool:
+        """pending → running, unless the target is locked or in cooldown (→ skipped)."""
+        deps = self._deps
+        now = deps.clock.now()
+        reason = None
+        async with deps.db.begin() as conn:
+            if run.target is not None:
+                holder = await run_store.active_run_on_target(conn, run.target, run.seq)
+                if holder is not None:
+                    reason = f"{run.target} is locked by RUN-{holder}"
+            cooldown = playbook.spec.cooldown
+            if reason is None and cooldown.total_seconds() > 0:
+                last = await run_store.last_finish(conn, run.playbook, run.target, run.seq)
+                if last is not None and now - last < cooldown:
+                    reason = f"cooldown: {run.playbook} ran on {run.target} at {last:%H:%M:%S}Z"
+            if reason is None:
+                await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, now)
+                return True
+        await self._end(run.seq, RunStatus.SKIPPED, reason)
+        return False
+
+    async def _step(
+        self, run: RunRow, position: int, step: StepSpec, context: dict[str, Any]
+    ) -> tuple[StepStatus, str | None, dict[str, Any]]:
+        deps = self._deps
+        try:
+            skip = (step.when is not None and not evaluate(step.when, context)) or (
+                step.unless is not None and evaluate(step.unless, context)
+            )
+        except TemplateError as err:
+            outcome = await record_failed(deps, run, position, step, f"condition: {err}")
+            return outcome.status, outcome.error, outcome.output
+        if skip:
+            reason = f"when: {step.when}" if step.when is not None else f"unless: {step.unless}"
+            outcome = await record_skipped(deps, run, position, step, reason)
+            return outcome.status, None, outcome.output
+        if step.uses == APPROVAL:
+            return await self._approval_step(run, position, step, context)
+        outcome = await run_action_step(deps, run, position, step, context)
+        return outcome.status, outcome.error, outcome.output
+
+    async def _approval_step(
+        self, run: RunRow, position: int, step: StepSpec, context: dict[str, Any]
+    ) -> tuple[StepStatus, str | None, dict[str, Any]]:
+        deps = self._deps
+        try:
+            params = ApprovalParams.model_validate(render_value(step.with_, context))
+        except (TemplateError, ValueError) as err:
+            outcome = await record_failed(deps, run, position, step, f"parameters: {err}")
+            return outcome.status, outcome.error, outcome.output
+        async with deps.db.connect() as conn:
+            row = await run_store.approval_for_step(conn, run.seq, step.id)
+        if row is None:
+            async with deps.db.begin() as conn:
+                await run_store.save_step(
+                    conn,
+                    run_seq=run.seq,
+                    position=position,
+                    step_id=step.id,
+                    action=APPROVAL,
+                    status=StepStatus.WAITING_APPROVAL,
+                    at=deps.clock.now(),
+                )
+            row = await request_approval(
+                deps,
+                run,
+                step_id=step.id,
+                mode=params.mode,
+                four_eyes=params.four_eyes,
+                prompt=params.prompt or f"{run.playbook}: approve the next steps",
+                reason=None,
+                on_timeout=params.on_timeout,
+                expires_at=deps.clock.now() + params.window(),
+            )
+        decided = await await_decision(deps, run, row)
+        output = {
+            "approval": f"APR-{row.seq}",
+            "status": decided.status.value,
+            "decided_by": decided.decided_by,
+        }
+        status = (
+            StepStatus.SUCCEEDED
+            if decided.status is ApprovalStatus.APPROVED
+            else StepStatus.ABORTED
+        )
+        now = deps.clock.now()
+        async with deps.db.begin() as conn:
+            await run_store.save_step(
+                conn,
+                run_seq=run.seq,
+                position=position,
+                step_id=step.id,
+                action=APPROVAL,
+                status=status,
+                at=now,
+                output=output,
+            )
+            if status is StepStatus.SUCCEEDED:
+                await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, now)
+        error = None if status is StepStatus.SUCCEEDED else f"APR-{row.seq} {decided.status}"
+        return status, error, output
+
+    async def _survive(self, run: RunRow, step: StepSpec, error: str | None) -> bool:
+        """``on_failure``: continue → go on; abort → fail the run; escalate → escalate, fail."""
+        if step.on_failure is OnFailure.CONTINUE:
+            return True
+        if step.on_failure is OnFailure.ESCALATE:
+            await IncidentOps(self._deps, run.incident_seq).escalate(
+                f"{run.playbook}: step {step.id} failed: {error}"
+            )
+        await self._end(run.seq, RunStatus.FAILED, f"{step.id} failed: {error}")
+        return False
+
+    async def _context(
+        self, run: RunRow, alert: Alert | None, outputs: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        async with self._deps.db.connect() as conn:
+            incident = await incident_store.get_incident(conn, run.incident_seq)
+        return template_context(
+            alert=alert,
+            incident={} if incident is None else incident.as_context(),
+            now=self._deps.clock.now(),
+            target=run.target,
+            steps=outputs,
+            params=run.params,
+        )
+
+    async def _finished(self, run_seq: int) -> bool:
+        async with self._deps.db.connect() as conn:
+            run = await run_store.get_run(conn, run_seq)
+        return run is None or run.status in run_store.TERMINAL_RUN
+
+    async def _end(self, run_seq: int, status: RunStatus, detail: str) -> None:
+        now = self._deps.clock.now()
+        async with self._deps.db.begin() as conn:
+            run = await run_store.get_run(conn, run_seq)
+            if run is None or not await run_store.set_run_status(
+                conn, run_seq, status, now, error=detail or None
+            ):
+                return
+            await record_event(
+                conn,
+                at=now,
+                actor="medic",
+                kind=f"run.{status}",
+                incident_seq=run.incident_seq,
+                text=f"RUN-{run_seq} {run.playbook} {status}" + (f": {detail}" if detail else ""),
+            )
+        self._narrate_end(run, status, detail)
+
+    def _narrate_end(self, run: RunRow, status: RunStatus, detail: str) -> None:
+        self._deps.narration.run_finished(
+            RunEvent(
+                incident_seq=run.incident_seq,
+                run_id=f"RUN-{run.seq}",
+                playbook=run.playbook,
+                status=status.value,
+                detail=detail,
+            )
+        )
