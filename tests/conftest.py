@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from blockbuster import BlockBuster, blockbuster_ctx
-from harness.postgres import PostgresServer
 
 from bot.app import build_app
 from bot.config import Settings
+from bot.engine.clock import Clock
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator
+
+from harness.postgres import PostgresServer
 
 AM_TOKEN = "am-token-5f1b0c9e"
 API_TOKEN = "api-token-77c2d4aa"
@@ -124,8 +127,10 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
     """Start a real Medic app (``await start_medic(settings)``); stopped after the test."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def start(settings: Settings) -> TestClient[Any, Any]:
-        app = build_app(settings, narrators=[ConsoleNarrator(narration)])
+    async def start(
+        settings: Settings, *, clock: Clock | None = None, narrators: Sequence[Any] = ()
+    ) -> TestClient[Any, Any]:
+        app = build_app(settings, narrators=[ConsoleNarrator(narration), *narrators], clock=clock)
         client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
@@ -139,3 +144,23 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
 def bearer(token: str = AM_TOKEN) -> dict[str, str]:
     """The Authorization header Alertmanager sends."""
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[str]:
+    """An HTTP server that accepts requests and never answers (for timeouts)."""
+    from aiohttp import web  # noqa: PLC0415 -- only this fixture needs the server side
+
+    never = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await never.wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", hang)
+    server = TestServer(app)
+    await server.start_server()
+    yield str(server.make_url("/")).rstrip("/")
+    never.set()
+    await server.close()

@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 import structlog
-from conftest import StartMedic, bearer, make_settings
-from payloads import am_alert, am_payload
 
 from bot.logging import REDACTED, configure_logging
+
+from conftest import StartMedic, bearer, make_settings
+from payloads import am_alert, am_payload
 
 
 def _events(stream: io.StringIO) -> list[dict[str, Any]]:

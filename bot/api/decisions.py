@@ -126,8 +126,9 @@ async def start_run(request: web.Request) -> web.Response:
     playbook = runtime.playbooks.get(body.playbook)
     if playbook is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no playbook {body.playbook!r}")
+    await runtime.caught_up()
     try:
         run_seq = await runtime.runs.start_manual(seq, playbook, body.user, body.params)
-    except LookupError as err:
-        raise HttpError(ErrorCode.NOT_FOUND, f"no incident INC-{seq}") from err
+    except DecisionRefused as err:
+        raise _refused(err) from err
     return web.json_response({"run": f"RUN-{run_seq}"}, status=201)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.deps import EngineDeps
-from bot.engine.events import IncidentChangeKind
+from bot.engine.events import IncidentChangeKind, RunEvent
 from bot.engine.intake import MEDIC, IntakeResult, resolve_incident
 from bot.errors import PermanentError
-from bot.models import IncidentStatus, Severity
+from bot.models import IncidentStatus, RunStatus, Severity
 from bot.store import incidents as incident_store
 from bot.store.audit import record_event
 
@@ -103,6 +103,16 @@ class IncidentOps:
         self._deps.narration.publish(changes)
         for approval_seq in result.cancelled_approvals:
             self._deps.hub.notify(approval_seq)
+        for run in result.cancelled_runs:
+            self._deps.narration.run_finished(
+                RunEvent(
+                    incident_seq=run.incident_seq,
+                    run_id=f"RUN-{run.seq}",
+                    playbook=run.playbook,
+                    status=RunStatus.ABORTED.value,
+                    detail="the incident resolved",
+                )
+            )
 
     async def mitigating(self) -> None:
         """The first real write step started: open/acknowledged → mitigating."""

@@ -52,7 +52,7 @@ class IntakeResult:
 
     touched: dict[int, _Touched] = field(default_factory=dict)
     new_runs: list[int] = field(default_factory=list)
-    cancelled_runs: list[int] = field(default_factory=list)
+    cancelled_runs: list[run_store.RunRow] = field(default_factory=list)
     cancelled_approvals: list[int] = field(default_factory=list)
 
     def note(
@@ -321,7 +321,7 @@ async def resolve_incident(
         if await run_store.set_run_status(
             conn, run.seq, RunStatus.ABORTED, now, error="the incident resolved"
         ):
-            result.cancelled_runs.append(run.seq)
+            result.cancelled_runs.append(run)
             for approval_seq in await run_store.pending_approvals_of_runs(conn, [run.seq]):
                 await run_store.finish_approval(
                     conn, approval_seq, ApprovalStatus.CANCELLED, None, now

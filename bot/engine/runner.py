@@ -23,6 +23,7 @@ from bot.engine.gates import await_decision, request_approval
 from bot.engine.incident_ops import IncidentOps
 from bot.engine.intake import IntakeResult
 from bot.engine.steps import record_failed, record_skipped, run_action_step
+from bot.errors import DecisionRefused
 from bot.models import Alert, ApprovalStatus, RunStatus, StepStatus
 from bot.playbooks.models import OnFailure, StepSpec, Then
 from bot.playbooks.playbook import Playbook
@@ -59,6 +60,8 @@ class RunManager:
         """Intake committed: start new runs, wake runs whose approvals were cancelled."""
         for approval_seq in result.cancelled_approvals:
             self._deps.hub.notify(approval_seq)
+        for run in result.cancelled_runs:
+            self._narrate_end(run, RunStatus.ABORTED, "the incident resolved")
         for run_seq in result.new_runs:
             self.launch(run_seq)
 
@@ -84,7 +87,7 @@ class RunManager:
         async with self._deps.db.begin() as conn:
             incident = await incident_store.get_incident(conn, incident_seq)
             if incident is None:
-                raise LookupError(f"INC-{incident_seq}")
+                raise DecisionRefused("not_found", f"no incident INC-{incident_seq}")
             target = None
             if playbook.spec.target is not None:
                 context = template_context(

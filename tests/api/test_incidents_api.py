@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from conftest import StartMedic, bearer, make_settings
 from payloads import BASE_TIME, am_alert, am_payload, sample
 

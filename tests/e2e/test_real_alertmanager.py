@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import AM_TOKEN
 from harness.alertmanager import AlertmanagerServer
 from harness.http import get_json

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import AM_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload, sample
 

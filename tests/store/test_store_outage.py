@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from conftest import StartMedic, bearer, make_settings
 from harness.postgres import PostgresServer
 from payloads import am_alert, am_payload

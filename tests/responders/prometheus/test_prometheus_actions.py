@@ -9,16 +9,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from harness.http import get_json
-from harness.ports import free_port
-from harness.prometheus import PrometheusServer
-from harness.waiting import wait_until
 
 from bot.actions.contract import StepContext
 from bot.config import Settings
 from bot.errors import PermanentError, RetryableError
 from responders.prometheus.actions import query, wait
 from responders.prometheus.models import QueryParams, WaitParams
+
+from harness.http import get_json
+from harness.ports import free_port
+from harness.prometheus import PrometheusServer
+from harness.waiting import wait_until
 
 UNUSED_ALERTMANAGER = "http://127.0.0.1:9"
 RULES = """\
