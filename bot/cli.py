@@ -1,4 +1,4 @@
-"""The ``medic`` command: ``serve``, ``check``."""
+"""The ``medic`` command: ``serve``, ``demo``, ``check``, ``simulate``."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from bot import __version__
 from bot.actions import ActionRegistry
 from bot.app import build_app
 from bot.config import Settings, load_settings
+from bot.demo import run_demo
 from bot.errors import ConfigError, StoreUnavailable
 from bot.logging import configure_logging
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
+from bot.simulate import simulate_file
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -44,6 +46,23 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path, help="YAML config file (default: $MEDIC_CONFIG)")
     check.add_argument("dirs", nargs="*", type=Path, help="playbook directories to validate")
     check.set_defaults(run=_check)
+
+    demo = commands.add_parser(
+        "demo", help="replay the sample alerts through a throwaway Medic, auto-approving"
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for every run (default 60)"
+    )
+    demo.add_argument("--keep", action="store_true", help="keep the temporary store")
+    demo.set_defaults(run=_demo)
+
+    simulate = commands.add_parser(
+        "simulate", help="show the playbooks an alert would run, touching nothing"
+    )
+    simulate.add_argument("alert", type=Path, help="an Alertmanager webhook body or one alert")
+    simulate.add_argument("--config", type=Path, help="YAML config file (default: $MEDIC_CONFIG)")
+    simulate.add_argument("dirs", nargs="*", type=Path, help="playbook directories to use")
+    simulate.set_defaults(run=_simulate)
     return parser
 
 
@@ -105,3 +124,17 @@ def _check(args: argparse.Namespace) -> int:
     names = ", ".join(sorted(p.name for p in playbooks)) or "none"
     print(f"configuration OK; {len(playbooks)} playbooks OK: {names}")
     return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return run_demo(args.timeout, keep=args.keep)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_INVALID
+    playbooks = _playbooks(settings, list(args.dirs))
+    if playbooks is None:
+        return EXIT_INVALID
+    return simulate_file(args.alert, playbooks, ActionRegistry.default())

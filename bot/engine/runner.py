@@ -22,7 +22,12 @@ from bot.engine.events import RunEvent
 from bot.engine.gates import await_decision, request_approval
 from bot.engine.incident_ops import IncidentOps
 from bot.engine.intake import IntakeResult
-from bot.engine.steps import record_failed, record_skipped, run_action_step
+from bot.engine.steps import (
+    record_approval_end,
+    record_failed,
+    record_skipped,
+    run_action_step,
+)
 from bot.errors import DecisionRefused
 from bot.models import Alert, ApprovalStatus, RunStatus, StepStatus
 from bot.playbooks.models import OnFailure, StepSpec, Then
@@ -328,21 +333,11 @@ class RunManager:
             if decided.status is ApprovalStatus.APPROVED
             else StepStatus.ABORTED
         )
-        now = deps.clock.now()
-        async with deps.db.begin() as conn:
-            await run_store.save_step(
-                conn,
-                run_seq=run.seq,
-                position=position,
-                step_id=step.id,
-                action=APPROVAL,
-                status=status,
-                at=now,
-                output=output,
-            )
-            if status is StepStatus.SUCCEEDED:
-                await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, now)
         error = None if status is StepStatus.SUCCEEDED else f"APR-{row.seq} {decided.status}"
+        await record_approval_end(deps, run, position, step, status, output, error)
+        if status is StepStatus.SUCCEEDED:
+            async with deps.db.begin() as conn:
+                await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, deps.clock.now())
         return status, error, output
 
     async def _survive(self, run: RunRow, step: StepSpec, error: str | None) -> bool:

@@ -241,3 +241,21 @@ async def record_failed(
 ) -> StepOutcome:
     """A step that could not even start (a broken expression)."""
     return await _finish(deps, run, position, step, StepStatus.FAILED, error=error)
+
+
+async def record_approval_end(
+    deps: EngineDeps,
+    run: RunRow,
+    position: int,
+    step: StepSpec,
+    status: StepStatus,
+    output: dict[str, Any],
+    error: str | None,
+) -> StepOutcome:
+    """An approval step closed (approved → succeeded, otherwise aborted)."""
+    summary = f"{output['approval']} {output['status']}" + (
+        f" by {output['decided_by']}" if output.get("decided_by") else ""
+    )
+    return await _finish(
+        deps, run, position, step, status, output=output, summary=summary, error=error
+    )
