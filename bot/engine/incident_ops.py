@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.deps import EngineDeps
@@ -23,41 +27,18 @@ class IncidentOps:
 
     async def note(self, text: str) -> None:
         """A timeline note."""
-        async with self._deps.db.begin() as conn:
-            await record_event(
-                conn,
-                at=self._deps.clock.now(),
-                actor=self._actor,
-                kind="incident.note",
-                text=text,
-                incident_seq=self._seq,
-            )
+        async with self._change() as (conn, _, _):
+            await self._record(conn, "incident.note", text)
 
     async def set_severity(self, severity: str) -> str:
         """Change severity; returns the previous one."""
-        now = self._deps.clock.now()
-        result = IntakeResult()
-        async with self._deps.db.begin() as conn:
-            incident = await self._incident(conn)
+        async with self._change() as (conn, incident, result):
+            now = self._deps.clock.now()
             await incident_store.set_severity(conn, self._seq, Severity(severity), now)
             text = f"Severity {incident.severity} → {severity}"
-            await record_event(
-                conn,
-                at=now,
-                actor=self._actor,
-                kind="incident.severity",
-                text=text,
-                incident_seq=self._seq,
-            )
-            updated = incident_store.IncidentRow(
-                seq=incident.seq,
-                title=incident.title,
-                severity=Severity(severity),
-                status=incident.status,
-            )
+            await self._record(conn, "incident.severity", text)
+            updated = replace(incident, severity=Severity(severity))
             result.note(updated, IncidentChangeKind.UPDATED, text)
-            changes = await result.changes(conn, now)
-        self._deps.narration.publish(changes)
         return incident.severity.value
 
     async def escalate(self, reason: str) -> bool:
@@ -65,41 +46,54 @@ class IncidentOps:
         paged = self._deps.integration_ready("pagerduty")
         suffix = "" if paged else " (PagerDuty is not enabled: nobody was paged)"
         text = f"ESCALATED: {reason}{suffix}"
-        result = IntakeResult()
-        now = self._deps.clock.now()
-        async with self._deps.db.begin() as conn:
-            incident = await self._incident(conn)
-            await record_event(
-                conn,
-                at=now,
-                actor=self._actor,
-                kind="incident.escalated",
-                text=text,
-                incident_seq=self._seq,
-            )
+        async with self._change() as (conn, incident, result):
+            await self._record(conn, "incident.escalated", text)
             result.note(incident, IncidentChangeKind.UPDATED, text)
-            changes = await result.changes(conn, now)
-        self._deps.narration.publish(changes)
         return paged
 
     async def resolve(self, summary: str) -> None:
         """Resolve the incident (cancelling what its playbooks say to cancel)."""
-        result = IntakeResult()
-        now = self._deps.clock.now()
-        async with self._deps.db.begin() as conn:
-            incident = await self._incident(conn)
+        async with self._change() as (conn, incident, result):
             if incident.status is IncidentStatus.RESOLVED:
                 return
+            text = f"Incident resolved by {self._actor}" + (f": {summary}" if summary else "")
             await resolve_incident(
                 conn,
                 incident,
-                now,
+                self._deps.clock.now(),
                 result,
                 self._deps.playbooks,
                 actor=self._actor,
-                text=f"Incident resolved by {self._actor}" + (f": {summary}" if summary else ""),
+                text=text,
             )
-            changes = await result.changes(conn, now)
+
+    async def mitigating(self) -> None:
+        """The first real write step started: open/acknowledged → mitigating."""
+        async with self._change() as (conn, incident, result):
+            if incident.status not in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED):
+                return
+            now = self._deps.clock.now()
+            await incident_store.set_status(conn, self._seq, IncidentStatus.MITIGATING, now)
+            text = "Mitigating: the first change to the world has started"
+            await self._record(conn, "incident.mitigating", text)
+            result.note(
+                replace(incident, status=IncidentStatus.MITIGATING),
+                IncidentChangeKind.UPDATED,
+                text,
+            )
+
+    @asynccontextmanager
+    async def _change(
+        self,
+    ) -> AsyncIterator[tuple[AsyncConnection, incident_store.IncidentRow, IntakeResult]]:
+        """A transaction on the incident; what it noted is narrated once it commits."""
+        result = IntakeResult()
+        async with self._deps.db.begin() as conn:
+            incident = await incident_store.get_incident(conn, self._seq)
+            if incident is None:
+                raise PermanentError(f"INC-{self._seq} does not exist")
+            yield conn, incident, result
+            changes = await result.changes(conn, self._deps.clock.now())
         self._deps.narration.publish(changes)
         for approval_seq in result.cancelled_approvals:
             self._deps.hub.notify(approval_seq)
@@ -114,36 +108,12 @@ class IncidentOps:
                 )
             )
 
-    async def mitigating(self) -> None:
-        """The first real write step started: open/acknowledged → mitigating."""
-        now = self._deps.clock.now()
-        result = IntakeResult()
-        async with self._deps.db.begin() as conn:
-            incident = await self._incident(conn)
-            if incident.status not in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED):
-                return
-            await incident_store.set_status(conn, self._seq, IncidentStatus.MITIGATING, now)
-            text = "Mitigating: the first change to the world has started"
-            await record_event(
-                conn,
-                at=now,
-                actor=self._actor,
-                kind="incident.mitigating",
-                text=text,
-                incident_seq=self._seq,
-            )
-            updated = incident_store.IncidentRow(
-                seq=incident.seq,
-                title=incident.title,
-                severity=incident.severity,
-                status=IncidentStatus.MITIGATING,
-            )
-            result.note(updated, IncidentChangeKind.UPDATED, text)
-            changes = await result.changes(conn, now)
-        self._deps.narration.publish(changes)
-
-    async def _incident(self, conn: AsyncConnection) -> incident_store.IncidentRow:
-        incident = await incident_store.get_incident(conn, self._seq)
-        if incident is None:
-            raise PermanentError(f"INC-{self._seq} does not exist")
-        return incident
+    async def _record(self, conn: AsyncConnection, kind: str, text: str) -> None:
+        await record_event(
+            conn,
+            at=self._deps.clock.now(),
+            actor=self._actor,
+            kind=kind,
+            text=text,
+            incident_seq=self._seq,
+        )

@@ -119,6 +119,12 @@ def describe(alert: Alert) -> str:
     return f"{alert.labels.get('alertname', 'alert')} [{alert.fingerprint}] {alert.status.value}"
 
 
+def incident_key(selection: Selection, alert: Alert) -> str:
+    """The leading playbook's key, or the sender's group key when nothing matched."""
+    leader = selection.leader
+    return alert.group_key if leader is None else leader.incident_key(alert.labels)
+
+
 async def take_alert(
     conn: AsyncConnection,
     alert_id: int,
@@ -147,11 +153,10 @@ async def _take_firing(
     if await journal.resolution_seen(conn, alert, before_id=alert_id):
         return None  # a late copy of a firing whose resolution already arrived
     selection = playbooks.select(alert.labels)
-    leader = selection.leader
-    key = alert.group_key if leader is None else leader.incident_key(alert.labels)
+    key = incident_key(selection, alert)
     incident = await incident_store.find_open_incident(conn, key)
     if incident is None:
-        incident = await _open(conn, alert, key, leader, now, result)
+        incident = await _open(conn, alert, key, selection.leader, now, result)
     else:
         state = await incident_store.alert_state(conn, incident.seq, alert)
         if state is None or (
@@ -263,8 +268,7 @@ async def _take_resolved(
     result: IntakeResult,
     playbooks: PlaybookSet,
 ) -> int | None:
-    leader = playbooks.select(alert.labels).leader
-    key = alert.group_key if leader is None else leader.incident_key(alert.labels)
+    key = incident_key(playbooks.select(alert.labels), alert)
     incident = await incident_store.find_open_incident(conn, key)
     if incident is None:
         incident = await incident_store.find_incident_holding(conn, alert)

@@ -76,23 +76,7 @@ async def unprocessed(conn: AsyncConnection, limit: int) -> list[tuple[int, Aler
     query = (
         sa.select(alerts).where(alerts.c.processed_at.is_(None)).order_by(alerts.c.id).limit(limit)
     )
-    return [
-        (
-            row["id"],
-            Alert(
-                source=AlertSource(row["source"]),
-                fingerprint=row["fingerprint"],
-                status=AlertStatus(row["status"]),
-                labels=row["labels"],
-                annotations=row["annotations"],
-                starts_at=row["starts_at"],
-                ends_at=row["ends_at"],
-                generator_url=row["generator_url"],
-                group_key=row["group_key"],
-            ),
-        )
-        for row in (await conn.execute(query)).mappings()
-    ]
+    return [(row["id"], _alert(row)) for row in (await conn.execute(query)).mappings()]
 
 
 async def resolution_seen(conn: AsyncConnection, alert: Alert, before_id: int) -> bool:
@@ -128,8 +112,10 @@ async def max_alert_id(conn: AsyncConnection) -> int:
 async def get_alert(conn: AsyncConnection, alert_id: int) -> Alert | None:
     """One journaled alert."""
     row = (await conn.execute(sa.select(alerts).where(alerts.c.id == alert_id))).mappings().first()
-    if row is None:
-        return None
+    return None if row is None else _alert(row)
+
+
+def _alert(row: Any) -> Alert:
     return Alert(
         source=AlertSource(row["source"]),
         fingerprint=row["fingerprint"],
