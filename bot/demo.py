@@ -192,10 +192,9 @@ def all_final(details: Iterable[dict[str, Any]]) -> bool:
     return all(run["status"] in FINAL_RUN_STATUSES for d in details for run in d["runs"])
 
 
-async def settle(client: DemoClient, deadline: float) -> bool:
+async def settle(client: DemoClient, approver: Approver, deadline: float) -> bool:
     """Poll and approve until every run is final (True) or ``deadline`` passes (False)."""
     loop = asyncio.get_running_loop()
-    approver = Approver(client)
     while True:
         details = await client.details()
         if all_final(details):
@@ -206,21 +205,24 @@ async def settle(client: DemoClient, deadline: float) -> bool:
         await asyncio.sleep(POLL_S)
 
 
-async def drive(client: DemoClient, console: Console, timeout: float) -> DemoOutcome:
-    """Send the firing samples, approve until done, then send the resolutions."""
-    deadline = asyncio.get_running_loop().time() + timeout
+async def drive(client: DemoClient, console: Console, wait_s: float) -> DemoOutcome:
+    """Send the firing samples one by one, each once the previous one's runs are final
+    (so each story reads in one piece), approving as they ask; then send the resolutions.
+    At most ``wait_s`` seconds in all."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    approver = Approver(client)
     for path in await asyncio.to_thread(firing_samples, SAMPLES_DIR):
         await client.send_sample(path)
-    if not await settle(client, deadline):
-        await console.say(f"timed out after {timeout:g} s with runs unfinished")
-        return DemoOutcome(finished=False, details=await client.details())
+        if not await settle(client, approver, deadline):
+            await console.say(f"timed out after {wait_s:g} s with runs unfinished")
+            return DemoOutcome(finished=False, details=await client.details())
     await console.say("every run is final; now some alerts resolve")
     for name in RESOLUTIONS:
         await client.send_sample(SAMPLES_DIR / name)
     return DemoOutcome(finished=True, details=await client.details())
 
 
-async def replay(setup: DemoSetup, timeout: float, out: TextIO) -> DemoOutcome:
+async def replay(setup: DemoSetup, wait_s: float, out: TextIO) -> DemoOutcome:
     """Run the real app on 127.0.0.1 (free port) and drive it through its HTTP API."""
     app = build_app(setup.settings, narrators=[ConsoleNarrator(out)])
     runner = web.AppRunner(app, access_log=None)
@@ -232,7 +234,7 @@ async def replay(setup: DemoSetup, timeout: float, out: TextIO) -> DemoOutcome:
         console = Console(out)
         await console.say(f"Medic listening on http://{host}:{port} (store {setup.store_dir})")
         async with aiohttp.ClientSession(base_url=f"http://{host}:{port}") as session:
-            return await drive(DemoClient(session, setup, console), console, timeout)
+            return await drive(DemoClient(session, setup, console), console, wait_s)
     finally:
         await runner.cleanup()
 
