@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "samples"
+# The DWCP sample alerts ship inside the package (bot/samples, copied from the team's
+# shared/reference/samples/alertmanager), so tests need nothing outside the repository.
+SAMPLES = Path(__file__).resolve().parents[1] / "bot" / "samples"
 BASE_TIME = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
 
 def sample(name: str) -> dict[str, Any]:
-    """A real payload from ``shared/reference/samples/alertmanager``."""
-    data: dict[str, Any] = json.loads((SAMPLES / "alertmanager" / f"{name}.json").read_text())
+    """A real payload from ``bot/samples`` (Alertmanager webhooks)."""
+    data: dict[str, Any] = json.loads((SAMPLES / f"{name}.json").read_text())
     return data
 
 
