@@ -37,16 +37,26 @@ def build_app(
     narrators: Sequence[Narrator] | None = None,
     clock: Clock | None = None,
     playbooks: PlaybookSet | None = None,
+    registry: ActionRegistry | None = None,
 ) -> web.Application:
     """The whole HTTP surface of DESIGN §3 for ``settings``.
 
-    ``playbooks`` defaults to those of ``playbooks.dirs`` (or the shipped catalogue).
+    ``playbooks`` defaults to those of ``playbooks.dirs`` (or the shipped catalogue);
+    ``registry`` to every action Medic ships (extensions may add their own).
     """
     app = web.Application(
         middlewares=[request_context, json_errors],
         client_max_size=settings.server.max_body_bytes,
     )
-    app.cleanup_ctx.append(_runtime_ctx(settings, narrators, clock or SystemClock(), playbooks))
+    app.cleanup_ctx.append(
+        _runtime_ctx(
+            settings,
+            narrators,
+            clock or SystemClock(),
+            playbooks,
+            registry or ActionRegistry.default(),
+        )
+    )
     app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
     app.router.add_get("/api/incidents", get_incidents)
     app.router.add_get("/api/incidents/{incident_id}", get_incident)
@@ -65,9 +75,9 @@ def _runtime_ctx(
     narrators: Sequence[Narrator] | None,
     clock: Clock,
     playbooks: PlaybookSet | None,
+    registry: ActionRegistry,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-        registry = ActionRegistry.default()
         loaded = playbooks
         if loaded is None:
             dirs = configured_dirs(settings.playbooks.dirs)

@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from blockbuster import BlockBuster, blockbuster_ctx
 
+from bot.actions import ActionRegistry
 from bot.app import build_app
 from bot.config import Settings
 from bot.engine.clock import Clock
@@ -128,9 +129,18 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
     clients: list[TestClient[Any, Any]] = []
 
     async def start(
-        settings: Settings, *, clock: Clock | None = None, narrators: Sequence[Any] = ()
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        narrators: Sequence[Any] = (),
+        registry: ActionRegistry | None = None,
     ) -> TestClient[Any, Any]:
-        app = build_app(settings, narrators=[ConsoleNarrator(narration), *narrators], clock=clock)
+        app = build_app(
+            settings,
+            narrators=[ConsoleNarrator(narration), *narrators],
+            clock=clock,
+            registry=registry,
+        )
         client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)

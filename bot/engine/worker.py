@@ -101,14 +101,15 @@ class IntakeWorker:
         result = IntakeResult()
         now = self._clock()
         async with self._db.begin() as conn:
+            # Read the journal's end first: when nothing is pending afterwards, every alert
+            # up to it is processed (read after, it could count one committed in between).
+            end = await journal.max_alert_id(conn)
             pending = await journal.unprocessed(conn, self._limit)
-            if not pending:
-                last = await journal.max_alert_id(conn)
             for alert_id, alert in pending:
                 await take_alert(conn, alert_id, alert, now, result, self._playbooks)
             changes = await result.changes(conn, now)
+        last = pending[-1][0] if pending else end
         if pending:
-            last = pending[-1][0]
             self._limit = self._batch_size
         async with self._progress:
             self.processed_through = max(self.processed_through, last)
