@@ -15,6 +15,7 @@ from bot.api.ops import healthz, metrics, readyz
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub, ApprovalService
 from bot.engine.clock import Clock, SystemClock
+from bot.engine.cluster import ClusterView, UnknownCluster
 from bot.engine.deps import EngineDeps
 from bot.engine.events import IncidentChange, IncidentChangeKind
 from bot.engine.pause import PauseSwitch
@@ -38,6 +39,7 @@ def build_app(
     clock: Clock | None = None,
     playbooks: PlaybookSet | None = None,
     registry: ActionRegistry | None = None,
+    cluster: ClusterView | None = None,
 ) -> web.Application:
     """The whole HTTP surface of DESIGN §3 for ``settings``.
 
@@ -55,6 +57,7 @@ def build_app(
             clock or SystemClock(),
             playbooks,
             registry or ActionRegistry.default(),
+            cluster or UnknownCluster(),
         )
     )
     app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
@@ -76,6 +79,7 @@ def _runtime_ctx(
     clock: Clock,
     playbooks: PlaybookSet | None,
     registry: ActionRegistry,
+    cluster: ClusterView,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         loaded = playbooks
@@ -103,6 +107,7 @@ def _runtime_ctx(
                 hub=hub,
                 pause=switch,
                 http=http,
+                cluster=cluster,
             )
             runs = RunManager(deps)
 

@@ -134,12 +134,14 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
         clock: Clock | None = None,
         narrators: Sequence[Any] = (),
         registry: ActionRegistry | None = None,
+        cluster: Any = None,
     ) -> TestClient[Any, Any]:
         app = build_app(
             settings,
             narrators=[ConsoleNarrator(narration), *narrators],
             clock=clock,
             registry=registry,
+            cluster=cluster,
         )
         client = TestClient(TestServer(app))
         await client.start_server()

@@ -10,6 +10,7 @@ from bot.actions import ActionRegistry
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub
 from bot.engine.clock import Clock
+from bot.engine.cluster import ClusterView
 from bot.engine.pause import PauseSwitch
 from bot.narrator import NarrationDispatcher
 from bot.playbooks.playbook import PlaybookSet
@@ -29,6 +30,7 @@ class EngineDeps:
     hub: ApprovalHub
     pause: PauseSwitch
     http: aiohttp.ClientSession
+    cluster: ClusterView
 
     def integration_ready(self, name: str | None) -> bool:
         """True when actions of integration ``name`` can really run.

@@ -11,6 +11,7 @@ import structlog
 from pydantic import ValidationError
 
 from bot.actions import ActionKind, ActionParams, ActionSpec, StepContext, StepResult
+from bot.engine.cluster import CORDONING_ACTIONS, cordon_over_limit
 from bot.engine.deps import EngineDeps
 from bot.engine.events import StepEvent
 from bot.engine.gates import await_decision, limit_tripped, request_approval, wait_while_paused
@@ -126,8 +127,13 @@ async def _execute(
 async def _limits_approved(
     deps: EngineDeps, run: RunRow, step: StepSpec, spec: ActionSpec
 ) -> str | None:
-    """Over a ``safety.limits`` entry, the step needs a four-eyes consent; None = go on."""
+    """Over a ``safety.limits`` entry or ``max_cordoned_fraction``, the step needs a
+    four-eyes consent saying which limit tripped; None = go on."""
     reason = await limit_tripped(deps, spec.name)
+    if reason is None and spec.name in CORDONING_ACTIONS:
+        reason = cordon_over_limit(
+            await deps.cluster.node_counts(), deps.settings.safety.max_cordoned_fraction
+        )
     if reason is None:
         return None
     async with deps.db.connect() as conn:

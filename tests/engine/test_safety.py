@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.engine.clock import ManualClock
+from bot.engine.cluster import NodeCounts
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, api, decide, detail, write_playbooks
@@ -299,3 +300,58 @@ async def test_priority_and_fallback_choose_the_incident(
     listing = (await (await client.get("/api/incidents")).json())["incidents"]
     found = [(i["severity"], sorted(i["playbooks"]), i["alert_count"]) for i in reversed(listing)]
     assert found == incidents
+
+
+class FixedCluster:
+    """A cluster view reporting fixed node counts (what the Kubernetes integration reads)."""
+
+    def __init__(self, total: int, cordoned: int) -> None:
+        self.counts = NodeCounts(total=total, cordoned=cordoned)
+
+    async def node_counts(self) -> NodeCounts | None:
+        """The fixed counts."""
+        return self.counts
+
+
+CORDON = """
+name: cordon
+match: ['alertname="NodeBad"']
+group_by: [node]
+steps:
+  - id: cordon
+    uses: kubernetes.cordon
+    with: {node: "{{ labels.node }}"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("cordoned", "first_event", "reason"),
+    [
+        (1, "run_finished", None),
+        (2, "approval_requested", "max_cordoned_fraction 0.2: 3 of 10 nodes would be cordoned"),
+    ],
+    ids=["within", "over"],
+)
+async def test_max_cordoned_fraction_turns_cordon_into_consent(
+    start_medic: StartMedic,
+    sqlite_url: str,
+    tmp_path: Path,
+    cordoned: int,
+    first_event: str,
+    reason: str | None,
+) -> None:
+    """A cordon that would leave more than ``max_cordoned_fraction`` of the nodes cordoned
+    asks a four-eyes consent naming the guard; within the fraction it just runs."""
+    narrator = RecordingNarrator()
+    config = make_settings(
+        sqlite_url,
+        playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", cordon=CORDON))]},
+        server={"api_token": API_TOKEN},
+        slack={"approvers": ["U1", "U2"]},
+    )
+    client = await start_medic(
+        config, narrators=[narrator], cluster=FixedCluster(total=10, cordoned=cordoned)
+    )
+    await _fire(client, "fp1", alertname="NodeBad", node="worker-1")
+    first = await narrator.wait_for("approval_requested" if reason else "run_finished")
+    assert getattr(first, "reason", None) == reason
