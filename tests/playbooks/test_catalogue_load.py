@@ -88,7 +88,7 @@ ALERTS: dict[str | None, dict[str, Any]] = {
 
 def firing_samples() -> set[str]:
     """The names of the sample files that hold firing alerts."""
-    files = sorted((SAMPLES / "alertmanager").glob("*.json"))
+    files = sorted(SAMPLES.glob("*.json"))
     return {f.stem for f in files if json.loads(f.read_text())["status"] == "firing"}
 
 
