@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -50,7 +51,7 @@ def blockbuster() -> Iterator[BlockBuster]:
 def log_stream() -> io.StringIO:
     """Everything Medic logs during the test, as JSON lines."""
     stream = io.StringIO()
-    configure_logging([AM_TOKEN, API_TOKEN], stream=stream)
+    configure_logging([AM_TOKEN, API_TOKEN], stream=stream, level=logging.DEBUG)
     return stream
 
 

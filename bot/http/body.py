@@ -54,6 +54,18 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
         raise HttpError(ErrorCode.INVALID_PAYLOAD, detail) from err
 
 
+def validate_json(model: type[ModelT], body: bytes) -> ModelT:
+    """Parse and validate in one pass (pydantic-core); 400 ``invalid_json`` when the body
+    is not JSON, ``invalid_payload`` naming each bad field otherwise."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as err:
+        errors = err.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise HttpError(ErrorCode.INVALID_JSON, errors[0]["msg"]) from err
+    return validate(model, parse_json(body))
+
+
 def _field(loc: tuple[int | str, ...]) -> str:
     """``alerts.0.startsAt`` from pydantic's location tuple."""
     return ".".join(str(part) for part in loc) or "<body>"

@@ -30,7 +30,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     started = time.perf_counter()
     response = await handler(request)
     response.headers[REQUEST_ID_HEADER] = request_id
-    log.info(
+    # Successful requests are counted in /metrics; one info line each would flood the logs
+    # during an alert storm. Refusals and errors stay visible.
+    emit = log.debug if response.status < 400 else log.info
+    emit(
         "http.request",
         method=request.method,
         path=request.path,

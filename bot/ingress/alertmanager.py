@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.errors import StoreUnavailable
 from bot.http.auth import require_bearer
-from bot.http.body import parse_json, read_body, validate
+from bot.http.body import read_body, validate_json
 from bot.http.errors import ErrorCode, HttpError
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
 from bot.models import AlertSource
@@ -26,7 +26,7 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     try:
         require_bearer(request, runtime.settings.alertmanager.bearer_token)
         body = await read_body(request, runtime.settings.server.max_body_bytes)
-        webhook = validate(AlertmanagerWebhook, parse_json(body))
+        webhook = validate_json(AlertmanagerWebhook, body)
         alerts = webhook.to_alerts()
         runtime.metrics.alerts_received.labels(SOURCE).inc(len(alerts))
         try:

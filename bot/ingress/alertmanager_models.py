@@ -58,7 +58,7 @@ class AlertmanagerWebhook(BaseModel):
     def to_alerts(self) -> list[Alert]:
         """Normalise every alert; status is taken per alert, not from the group."""
         return [
-            Alert(
+            Alert.model_construct(  # already validated above: no second validation pass
                 source=AlertSource.ALERTMANAGER,
                 fingerprint=item.fingerprint or label_fingerprint(item.labels),
                 status=AlertStatus(item.status),

@@ -15,7 +15,6 @@ from bot.store.schema import alerts
 
 Identity = tuple[str, str, datetime, str]
 _IDENTITY = ["source", "fingerprint", "starts_at", "status"]
-_ROWS_PER_STATEMENT = 500  # stays under SQLite's bound-parameter limit
 
 
 def identity(alert: Alert) -> Identity:
@@ -33,11 +32,13 @@ async def insert_alerts(
     """
     inserted: dict[Identity, int] = {}
     unique = list({identity(a): a for a in batch}.values())
-    for start in range(0, len(unique), _ROWS_PER_STATEMENT):
-        rows = [_values(a, received_at) for a in unique[start : start + _ROWS_PER_STATEMENT]]
-        result = await conn.execute(_insert_ignoring_duplicates(conn, rows))
-        for row_id, source, fingerprint, starts_at, status in result:
-            inserted[(source, fingerprint, starts_at, status)] = row_id
+    if not unique:
+        return inserted
+    rows = [_values(a, received_at) for a in unique]
+    # executemany: one cached statement, batched by SQLAlchemy ("insertmanyvalues").
+    result = await conn.execute(_insert_ignoring_duplicates(conn), rows)
+    for row_id, source, fingerprint, starts_at, status in result:
+        inserted[(source, fingerprint, starts_at, status)] = row_id
     return inserted
 
 
@@ -56,7 +57,7 @@ def _values(alert: Alert, received_at: datetime) -> dict[str, Any]:
     }
 
 
-def _insert_ignoring_duplicates(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Any:
+def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
     returning = (
         alerts.c.id,
         alerts.c.source,
@@ -65,9 +66,9 @@ def _insert_ignoring_duplicates(conn: AsyncConnection, rows: list[dict[str, Any]
         alerts.c.status,
     )
     if conn.dialect.name == "postgresql":
-        pg = postgresql.insert(alerts).values(rows).on_conflict_do_nothing(index_elements=_IDENTITY)
+        pg = postgresql.insert(alerts).on_conflict_do_nothing(index_elements=_IDENTITY)
         return pg.returning(*returning)
-    lite = sqlite.insert(alerts).values(rows).on_conflict_do_nothing(index_elements=_IDENTITY)
+    lite = sqlite.insert(alerts).on_conflict_do_nothing(index_elements=_IDENTITY)
     return lite.returning(*returning)
 
 
