@@ -16,12 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.context import template_context
 from bot.engine.events import IncidentChange, IncidentChangeKind
+from bot.engine.intake_batch import IntakeBatch
 from bot.models import Alert, AlertStatus, ApprovalStatus, IncidentStatus, RunStatus, Severity
 from bot.playbooks.models import OnResolved
 from bot.playbooks.playbook import Playbook, PlaybookSet, Selection
 from bot.playbooks.templates import TemplateError, render
 from bot.store import incidents as incident_store
-from bot.store import journal
 from bot.store import runs as run_store
 from bot.store.audit import record_event
 
@@ -125,128 +125,133 @@ def incident_key(selection: Selection, alert: Alert) -> str:
     return alert.group_key if leader is None else leader.incident_key(alert.labels)
 
 
-async def take_alert(
+async def take_batch(
     conn: AsyncConnection,
-    alert_id: int,
-    alert: Alert,
+    pending: list[tuple[int, Alert]],
     now: datetime,
     result: IntakeResult,
     playbooks: PlaybookSet,
 ) -> None:
-    """Group one journaled alert into its incident (and start runs), in the caller's
-    transaction."""
-    if alert.status is AlertStatus.FIRING:
-        seq = await _take_firing(conn, alert_id, alert, now, result, playbooks)
-    else:
-        seq = await _take_resolved(conn, alert, now, result, playbooks)
-    await journal.mark_processed(conn, alert_id, seq, now)
+    """Group journaled alerts into incidents (and start runs), in the caller's transaction,
+    one alert after the other, with the batch's state read and written in bulk."""
+    selections = {alert_id: playbooks.select(alert.labels) for alert_id, alert in pending}
+    keys = {alert_id: incident_key(selections[alert_id], a) for alert_id, a in pending}
+    batch = IntakeBatch(conn, now, pending)
+    await batch.load(keys.values())
+    for alert_id, alert in pending:
+        step = _Step(conn, batch, result, playbooks, now, alert_id, alert, keys[alert_id])
+        if alert.status is AlertStatus.FIRING:
+            seq = await _take_firing(step, selections[alert_id])
+        else:
+            seq = await _take_resolved(step)
+        batch.processed(alert_id, seq)
+    await batch.flush()
 
 
-async def _take_firing(
-    conn: AsyncConnection,
-    alert_id: int,
-    alert: Alert,
-    now: datetime,
-    result: IntakeResult,
-    playbooks: PlaybookSet,
-) -> int | None:
-    if await journal.resolution_seen(conn, alert, before_id=alert_id):
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One alert being taken, with everything its rules need."""
+
+    conn: AsyncConnection
+    batch: IntakeBatch
+    result: IntakeResult
+    playbooks: PlaybookSet
+    now: datetime
+    alert_id: int
+    alert: Alert
+    key: str
+
+    def record(self, seq: int, kind: str, text: str) -> None:
+        """The alert's effect on the timeline."""
+        self.batch.record(
+            seq,
+            kind,
+            text,
+            self.alert.source.value,
+            {"fingerprint": self.alert.fingerprint, "labels": self.alert.labels},
+        )
+
+
+async def _take_firing(step: _Step, selection: Selection) -> int | None:
+    alert, batch = step.alert, step.batch
+    if batch.resolution_seen(alert, before_id=step.alert_id):
         return None  # a late copy of a firing whose resolution already arrived
-    selection = playbooks.select(alert.labels)
-    key = incident_key(selection, alert)
-    incident = await incident_store.find_open_incident(conn, key)
+    incident = batch.open_incident(step.key)
     if incident is None:
-        incident = await _open(conn, alert, key, selection.leader, now, result)
+        incident = await _open(step, selection.leader)
     else:
-        state = await incident_store.alert_state(conn, incident.seq, alert)
+        state = await batch.alert_state(incident.seq, alert)
         if state is None or (
             state.status is AlertStatus.RESOLVED and alert.starts_at >= state.starts_at
         ):
-            await incident_store.save_alert_state(
-                conn, incident.seq, alert, exists=state is not None, at=now
-            )
+            batch.save_alert_state(incident.seq, alert)
             text = f"Alert joined: {describe(alert)}"
-            await _record(conn, incident.seq, "alert.firing", text, now, alert)
-            result.note(incident, IncidentChangeKind.UPDATED, text)
-    await _start_runs(conn, incident, selection, alert, alert_id, now, result)
+            step.record(incident.seq, "alert.firing", text)
+            step.result.note(incident, IncidentChangeKind.UPDATED, text)
+    await _start_runs(step, incident, selection)
     return incident.seq
 
 
-async def _open(
-    conn: AsyncConnection,
-    alert: Alert,
-    key: str,
-    leader: Playbook | None,
-    now: datetime,
-    result: IntakeResult,
-) -> incident_store.IncidentRow:
-    previous = await incident_store.last_resolved_seq(conn, key)
+async def _open(step: _Step, leader: Playbook | None) -> incident_store.IncidentRow:
+    alert = step.alert
+    previous = await incident_store.last_resolved_seq(step.conn, step.key)
     incident = await incident_store.open_incident(
-        conn,
+        step.conn,
         title=title_of(alert),
         severity=severity_of(alert) if leader is None else leader.spec.severity,
-        group_key=key,
-        at=now,
+        group_key=step.key,
+        at=step.now,
         previous_seq=previous,
     )
+    step.batch.opened(step.key, incident)
     text = f"Incident opened by {describe(alert)}"
     if leader is None:
         text += "; no playbook matched"
     if previous is not None:
         text += f" (fired again after INC-{previous} resolved)"
-    await _record(conn, incident.seq, "incident.opened", text, now, alert)
-    await incident_store.save_alert_state(conn, incident.seq, alert, exists=False, at=now)
-    result.note(incident, IncidentChangeKind.OPENED, text)
+    step.record(incident.seq, "incident.opened", text)
+    step.batch.save_alert_state(incident.seq, alert)
+    step.result.note(incident, IncidentChangeKind.OPENED, text)
     return incident
 
 
 async def _start_runs(
-    conn: AsyncConnection,
-    incident: incident_store.IncidentRow,
-    selection: Selection,
-    alert: Alert,
-    alert_id: int,
-    now: datetime,
-    result: IntakeResult,
+    step: _Step, incident: incident_store.IncidentRow, selection: Selection
 ) -> None:
     """One run per (incident, playbook): a playbook that already ran here does not again."""
-    if not selection.playbooks:
-        return
-    existing = {run.playbook for run in await run_store.runs_of_incident(conn, incident.seq)}
     for playbook in selection.playbooks:
-        if playbook.name in existing:
+        if playbook.name in step.batch.ran(incident.seq):
             continue
-        target, error = _render_target(playbook, alert, incident, now)
+        target, error = _render_target(playbook, step.alert, incident, step.now)
         run_seq = await run_store.create_run(
-            conn,
+            step.conn,
             incident_seq=incident.seq,
             playbook=playbook.name,
             target=target,
             started_by=MEDIC,
             params={},
-            trigger_alert_id=alert_id,
-            at=now,
+            trigger_alert_id=step.alert_id,
+            at=step.now,
         )
+        step.batch.run_started(incident.seq, playbook.name)
         if error is not None:
-            await run_store.set_run_status(conn, run_seq, RunStatus.FAILED, now, error=error)
-            await record_event(
-                conn,
-                at=now,
-                actor=MEDIC,
-                kind="run.failed",
-                incident_seq=incident.seq,
-                text=f"RUN-{run_seq} {playbook.name} could not start: {error}",
+            await run_store.set_run_status(
+                step.conn, run_seq, RunStatus.FAILED, step.now, error=error
+            )
+            step.batch.record(
+                incident.seq,
+                "run.failed",
+                f"RUN-{run_seq} {playbook.name} could not start: {error}",
+                MEDIC,
             )
             continue
-        await record_event(
-            conn,
-            at=now,
-            actor=MEDIC,
-            kind="run.created",
-            incident_seq=incident.seq,
-            text=f"RUN-{run_seq} {playbook.name} started" + (f" on {target}" if target else ""),
+        step.batch.record(
+            incident.seq,
+            "run.created",
+            f"RUN-{run_seq} {playbook.name} started" + (f" on {target}" if target else ""),
+            MEDIC,
         )
-        result.new_runs.append(run_seq)
+        step.result.new_runs.append(run_seq)
 
 
 def _render_target(
@@ -261,40 +266,33 @@ def _render_target(
         return None, f"target: {err}"
 
 
-async def _take_resolved(
-    conn: AsyncConnection,
-    alert: Alert,
-    now: datetime,
-    result: IntakeResult,
-    playbooks: PlaybookSet,
-) -> int | None:
-    key = incident_key(playbooks.select(alert.labels), alert)
-    incident = await incident_store.find_open_incident(conn, key)
+async def _take_resolved(step: _Step) -> int | None:
+    alert, batch = step.alert, step.batch
+    incident = batch.open_incident(step.key)
     if incident is None:
-        incident = await incident_store.find_incident_holding(conn, alert)
+        incident = await incident_store.find_incident_holding(step.conn, alert)
     if incident is None:
         return None
-    state = await incident_store.alert_state(conn, incident.seq, alert)
+    state = await batch.alert_state(incident.seq, alert)
     if state is None or state.status is AlertStatus.RESOLVED or state.starts_at > alert.starts_at:
         return incident.seq
-    await incident_store.save_alert_state(conn, incident.seq, alert, exists=True, at=now)
+    batch.save_alert_state(incident.seq, alert)
     text = f"Alert resolved: {describe(alert)}"
-    await _record(conn, incident.seq, "alert.resolved", text, now, alert)
-    if (
-        incident.status is not IncidentStatus.RESOLVED
-        and await incident_store.firing_count(conn, incident.seq) == 0
-    ):
+    step.record(incident.seq, "alert.resolved", text)
+    if incident.status is not IncidentStatus.RESOLVED and batch.firing_count(incident.seq) == 0:
+        await batch.flush_events()  # keep the timeline in order
+        batch.closed(step.key)
         await resolve_incident(
-            conn,
+            step.conn,
             incident,
-            now,
-            result,
-            playbooks,
+            step.now,
+            step.result,
+            step.playbooks,
             actor=MEDIC,
             text="Incident resolved: all its alerts have resolved",
         )
     else:
-        result.note(incident, IncidentChangeKind.UPDATED, text)
+        step.result.note(incident, IncidentChangeKind.UPDATED, text)
     return incident.seq
 
 
@@ -339,18 +337,3 @@ async def resolve_incident(
                 incident_seq=incident.seq,
                 text=f"RUN-{run.seq} {run.playbook} cancelled: the incident resolved",
             )
-
-
-async def _record(
-    conn: AsyncConnection, incident_seq: int, kind: str, text: str, now: datetime, alert: Alert
-) -> None:
-    """The alert's effect on the timeline."""
-    await record_event(
-        conn,
-        at=now,
-        actor=alert.source.value,
-        kind=kind,
-        text=text,
-        incident_seq=incident_seq,
-        detail={"fingerprint": alert.fingerprint, "labels": alert.labels},
-    )

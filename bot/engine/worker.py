@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from bot.engine.events import IncidentChange
-from bot.engine.intake import IntakeResult, take_alert
+from bot.engine.intake import IntakeResult, take_batch
 from bot.ingress.committer import Clock
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import STORE_ERRORS, Database, journal
@@ -105,8 +105,8 @@ class IntakeWorker:
             # up to it is processed (read after, it could count one committed in between).
             end = await journal.max_alert_id(conn)
             pending = await journal.unprocessed(conn, self._limit)
-            for alert_id, alert in pending:
-                await take_alert(conn, alert_id, alert, now, result, self._playbooks)
+            if pending:
+                await take_batch(conn, pending, now, result, self._playbooks)
             changes = await result.changes(conn, now)
         last = pending[-1][0] if pending else end
         if pending:
