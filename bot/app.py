@@ -17,6 +17,7 @@ from bot.engine.approvals import ApprovalHub, ApprovalService
 from bot.engine.clock import Clock, SystemClock
 from bot.engine.cluster import ClusterView, UnknownCluster
 from bot.engine.deps import EngineDeps
+from bot.engine.directory import GroupDirectory, NoGroups
 from bot.engine.events import IncidentChange, IncidentChangeKind
 from bot.engine.pause import PauseSwitch
 from bot.engine.runner import RunManager
@@ -40,6 +41,7 @@ def build_app(
     playbooks: PlaybookSet | None = None,
     registry: ActionRegistry | None = None,
     cluster: ClusterView | None = None,
+    directory: GroupDirectory | None = None,
 ) -> web.Application:
     """The whole HTTP surface of DESIGN §3 for ``settings``.
 
@@ -58,6 +60,7 @@ def build_app(
             playbooks,
             registry or ActionRegistry.default(),
             cluster or UnknownCluster(),
+            directory or NoGroups(),
         )
     )
     app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
@@ -80,6 +83,7 @@ def _runtime_ctx(
     playbooks: PlaybookSet | None,
     registry: ActionRegistry,
     cluster: ClusterView,
+    directory: GroupDirectory,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         loaded = playbooks
@@ -128,7 +132,7 @@ def _runtime_ctx(
                 committer=committer,
                 intake=intake,
                 runs=runs,
-                approvals=ApprovalService(db, settings, hub, narration, clock),
+                approvals=ApprovalService(db, settings, hub, narration, clock, directory),
                 pause=switch,
                 playbooks=loaded,
                 narration=narration,

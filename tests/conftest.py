@@ -136,6 +136,7 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
         narrators: Sequence[Any] = (),
         registry: ActionRegistry | None = None,
         cluster: Any = None,
+        directory: Any = None,
     ) -> TestClient[Any, Any]:
         app = build_app(
             settings,
@@ -143,6 +144,7 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
             clock=clock,
             registry=registry,
             cluster=cluster,
+            directory=directory,
         )
         client = TestClient(TestServer(app))
         await client.start_server()

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from bot.config import Settings
 from bot.engine.clock import Clock
+from bot.engine.directory import GroupDirectory, NoGroups
 from bot.engine.events import ApprovalEvent
 from bot.errors import DecisionRefused
 from bot.models import ApprovalStatus
@@ -78,16 +79,24 @@ class ApprovalService:
         hub: ApprovalHub,
         narration: NarrationDispatcher,
         clock: Clock,
+        directory: GroupDirectory | None = None,
     ) -> None:
+        self._directory: GroupDirectory = directory or NoGroups()
         self._db = db
         self._settings = settings
         self._hub = hub
         self._narration = narration
         self._clock = clock
 
-    def authorized(self, user: str) -> bool:
-        """``slack.approvers`` may decide (user groups are resolved by the Slack integration)."""
-        return user in self._settings.slack.approvers
+    async def authorized(self, user: str) -> bool:
+        """``slack.approvers``, or a member of one of ``slack.approver_groups``."""
+        slack = self._settings.slack
+        if user in slack.approvers:
+            return True
+        for group in slack.approver_groups:
+            if user in await self._directory.members(group):
+                return True
+        return False
 
     async def decide(self, approval_id: str, user: str, decision: Decision) -> DecisionOutcome:
         """Record ``user``'s decision; raise :class:`DecisionRefused` when it cannot count."""
@@ -102,8 +111,10 @@ class ApprovalService:
             if row.status is not ApprovalStatus.PENDING:
                 by = f" by {row.decided_by}" if row.decided_by else ""
                 raise DecisionRefused("conflict", f"{approval_id} is already {row.status}{by}")
-            if not self.authorized(user):
-                raise DecisionRefused("forbidden", f"{user} is not in slack.approvers")
+            if not await self.authorized(user):
+                raise DecisionRefused(
+                    "forbidden", f"{user} is not in slack.approvers nor slack.approver_groups"
+                )
             run = await run_store.get_run(conn, row.run_seq)
             if run is None:
                 raise DecisionRefused("not_found", f"the run of {approval_id} is gone")

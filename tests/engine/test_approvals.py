@@ -282,3 +282,30 @@ async def test_resolution_cancels_pending_approvals(
     body = await detail(client)
     assert body["incident"]["status"] == "resolved"
     assert body["runs"][0]["approvals"][0]["status"] == "cancelled"
+
+
+class FixedDirectory:
+    """A user-group directory with fixed members (what Slack's usergroups API answers)."""
+
+    async def members(self, group_id: str) -> frozenset[str]:
+        """Group S-ONCALL has G1."""
+        return frozenset({"G1"}) if group_id == "S-ONCALL" else frozenset()
+
+
+@pytest.mark.parametrize(
+    ("user", "status"), [("G1", 200), ("G2", 403)], ids=["group-member", "not-a-member"]
+)
+async def test_approver_groups_authorize_their_members(
+    start_medic: StartMedic, sqlite_url: str, tmp_path: Path, user: str, status: int
+) -> None:
+    """A member of a ``slack.approver_groups`` group may decide; others may not."""
+    narrator = RecordingNarrator()
+    config = make_settings(
+        sqlite_url,
+        playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", guarded=_playbook()))]},
+        server={"api_token": API_TOKEN},
+        slack={"approvers": ["U1"], "approver_groups": ["S-ONCALL"]},
+    )
+    client = await start_medic(config, narrators=[narrator], directory=FixedDirectory())
+    approval = await _fire(client, narrator)
+    assert (await decide(client, approval, user, "approve"))[0] == status
