@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -55,7 +55,13 @@ class IncidentControl(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StepContext:
-    """Everything an action may use; built by the engine for each step."""
+    """Everything an action may use; built by the engine for each step.
+
+    ``clients`` holds the shared client of each enabled integration, by config section name
+    (created once per process, e.g. ``clients["pagerduty"]``); ``install_id`` identifies this
+    Medic installation (stable across restarts); the links name the incident's PagerDuty
+    incident and Slack channel when it has them.
+    """
 
     settings: Settings
     http: aiohttp.ClientSession
@@ -66,6 +72,10 @@ class StepContext:
     dry_run: bool
     now: Callable[[], datetime]
     incident: IncidentControl | None = None
+    clients: Mapping[str, object] = field(default_factory=dict)
+    install_id: str = ""
+    pagerduty_incident_id: str | None = None
+    slack_channel: str | None = None
 
 
 ActionFunction = Callable[[StepContext, Any], Awaitable[StepResult]]
