@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
+import bot.engine.builtin_actions  # noqa: F401 -- declares actions at import, off the loop
+import responders.installed  # noqa: F401 -- declares actions at import, off the loop
 from bot.actions import ActionRegistry
 from bot.api.decisions import decide_approval, pause, resume, start_run
 from bot.api.incidents import get_incident, get_incidents
@@ -25,12 +27,14 @@ from bot.engine.worker import IntakeWorker
 from bot.http.middleware import json_errors, request_context
 from bot.ingress.alertmanager import alertmanager_webhook
 from bot.ingress.committer import AlertCommitter
+from bot.ingress.pagerduty import pagerduty_webhook
 from bot.metrics import Metrics
 from bot.narrator import ConsoleNarrator, NarrationDispatcher, Narrator
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import RUNTIME, Runtime
 from bot.store import Database
+from bot.store.switches import install_id
 
 
 def build_app(
@@ -64,6 +68,7 @@ def build_app(
         )
     )
     app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
+    app.router.add_post("/webhooks/pagerduty", pagerduty_webhook)
     app.router.add_get("/api/incidents", get_incidents)
     app.router.add_get("/api/incidents/{incident_id}", get_incident)
     app.router.add_post("/api/incidents/{incident_id}/runs", start_run)
@@ -98,6 +103,8 @@ def _runtime_ctx(
             narration = NarrationDispatcher(
                 list(narrators) if narrators is not None else [ConsoleNarrator()]
             )
+            async with db.begin() as conn:
+                install = await install_id(conn, clock.now())
             switch = PauseSwitch(db, clock, configured=settings.safety.paused)
             await switch.load()
             hub = ApprovalHub()
@@ -112,6 +119,7 @@ def _runtime_ctx(
                 pause=switch,
                 http=http,
                 cluster=cluster,
+                install=install,
             )
             runs = RunManager(deps)
 
@@ -120,7 +128,9 @@ def _runtime_ctx(
                 metrics.incidents_opened.inc(opened)
                 narration.publish(changes)
 
-            intake = IntakeWorker(db, changed, clock=clock.now, playbooks=loaded, on_runs=runs.take)
+            intake = IntakeWorker(
+                db, changed, clock=clock.now, playbooks=loaded, on_runs=runs.take, install=install
+            )
             committer = AlertCommitter(db, lambda _last_id: intake.wake(), clock=clock.now)
             await narration.start()
             await runs.start()

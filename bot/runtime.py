@@ -40,11 +40,11 @@ class Runtime:
 
     async def caught_up(self) -> bool:
         """Wait (boundedly) until every alert acknowledged so far is in its incident."""
-        target = self.committer.last_committed_id
+        target, events = self.committer.last_committed_id, self.intake.events_target
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CATCH_UP_S):
-                await self.intake.wait_processed(target)
-        return self.intake.processed_through >= target
+                await self.intake.wait_processed(target, events)
+        return self.intake.processed_through >= target and self.intake.events_through >= events
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -31,6 +31,7 @@ class EngineDeps:
     pause: PauseSwitch
     http: aiohttp.ClientSession
     cluster: ClusterView
+    install: str = ""
 
     def integration_ready(self, name: str | None) -> bool:
         """True when actions of integration ``name`` can really run.

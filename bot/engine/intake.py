@@ -54,6 +54,7 @@ class IntakeResult:
     new_runs: list[int] = field(default_factory=list)
     cancelled_runs: list[run_store.RunRow] = field(default_factory=list)
     cancelled_approvals: list[int] = field(default_factory=list)
+    resolved_by_pagerduty: list[int] = field(default_factory=list)
 
     def note(
         self, incident: incident_store.IncidentRow, kind: IncidentChangeKind, text: str

@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import structlog
 
 from bot.engine.events import IncidentChange
 from bot.engine.intake import IntakeResult, take_batch
+from bot.engine.pagerduty_events import take_inbound_events
 from bot.ingress.committer import Clock
 from bot.playbooks.playbook import PlaybookSet
-from bot.store import STORE_ERRORS, Database, journal
+from bot.store import STORE_ERRORS, Database, inbound, journal
 
 log = structlog.get_logger(__name__)
 
@@ -34,8 +36,10 @@ class IntakeWorker:
         clock: Clock,
         playbooks: PlaybookSet,
         on_runs: Callable[[IntakeResult], None] = lambda _result: None,
+        install: str = "",
         batch_size: int = 50,
     ) -> None:
+        self._install = install
         self._playbooks = playbooks
         self._on_runs = on_runs
         self._db = db
@@ -47,9 +51,13 @@ class IntakeWorker:
         self._task: asyncio.Task[None] | None = None
         self._limit = batch_size
         self.processed_through = 0
+        self.events_through = 0
+        self.events_target = 0
 
     async def start(self) -> None:
         """Start processing; anything left unprocessed by an earlier process goes first."""
+        async with self._db.connect() as conn:
+            self.events_target = await inbound.max_event_seq(conn)
         self._wakeup.set()
         self._task = asyncio.create_task(self._run(), name="intake-worker")
 
@@ -62,14 +70,26 @@ class IntakeWorker:
             await self._task
         self._task = None
 
+    def now(self) -> datetime:
+        """The engine's clock."""
+        return self._clock()
+
     def wake(self) -> None:
         """New alerts were journaled."""
         self._wakeup.set()
 
-    async def wait_processed(self, alert_id: int) -> None:
-        """Wait until every alert up to ``alert_id`` is processed."""
+    def event_journaled(self, seq: int) -> None:
+        """An inbound event was journaled: readers will wait for it too."""
+        self.events_target = max(self.events_target, seq)
+        self.wake()
+
+    async def wait_processed(self, alert_id: int, event_seq: int = 0) -> None:
+        """Wait until every alert up to ``alert_id`` and every inbound event up to
+        ``event_seq`` is processed."""
         async with self._progress:
-            await self._progress.wait_for(lambda: self.processed_through >= alert_id)
+            await self._progress.wait_for(
+                lambda: self.processed_through >= alert_id and self.events_through >= event_seq
+            )
 
     async def _run(self) -> None:
         while True:
@@ -104,16 +124,23 @@ class IntakeWorker:
             # Read the journal's end first: when nothing is pending afterwards, every alert
             # up to it is processed (read after, it could count one committed in between).
             end = await journal.max_alert_id(conn)
+            events_end = await inbound.max_event_seq(conn)
             pending = await journal.unprocessed(conn, self._limit)
             if pending:
                 await take_batch(conn, pending, now, result, self._playbooks)
+            last_event = await take_inbound_events(
+                conn, now, result, self._playbooks, self._install, self._limit
+            )
             changes = await result.changes(conn, now)
         last = pending[-1][0] if pending else end
         if pending:
             self._limit = self._batch_size
         async with self._progress:
             self.processed_through = max(self.processed_through, last)
+            self.events_through = max(
+                self.events_through, events_end if last_event is None else last_event
+            )
             self._progress.notify_all()
         self._on_changes(changes)
         self._on_runs(result)
-        return bool(pending)
+        return bool(pending) or last_event is not None

@@ -12,31 +12,27 @@ from bot.http.auth import require_bearer
 from bot.http.body import read_body, validate_json
 from bot.http.errors import ErrorCode, HttpError
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
+from bot.ingress.rejections import counts_rejections
 from bot.models import AlertSource
 from bot.runtime import RUNTIME
 
-log = structlog.get_logger(__name__)
 SOURCE = AlertSource.ALERTMANAGER.value
 
 
+@counts_rejections(SOURCE)
 async def alertmanager_webhook(request: web.Request) -> web.Response:
     """Commit the notification's alerts, then answer ``{"accepted": n, "duplicates": n}``."""
     runtime = request.app[RUNTIME]
     started = time.perf_counter()
+    require_bearer(request, runtime.settings.alertmanager.bearer_token)
+    body = await read_body(request, runtime.settings.server.max_body_bytes)
+    webhook = validate_json(AlertmanagerWebhook, body)
+    alerts = webhook.to_alerts()
+    runtime.metrics.alerts_received.labels(SOURCE).inc(len(alerts))
     try:
-        require_bearer(request, runtime.settings.alertmanager.bearer_token)
-        body = await read_body(request, runtime.settings.server.max_body_bytes)
-        webhook = validate_json(AlertmanagerWebhook, body)
-        alerts = webhook.to_alerts()
-        runtime.metrics.alerts_received.labels(SOURCE).inc(len(alerts))
-        try:
-            result = await runtime.committer.submit(alerts)
-        except StoreUnavailable as err:
-            raise HttpError(ErrorCode.UNAVAILABLE, str(err)) from err
-    except HttpError as err:
-        runtime.metrics.deliveries_rejected.labels(SOURCE, err.code.value).inc()
-        log.info("webhook.rejected", source=SOURCE, error=err.code.value, detail=err.detail)
-        raise
+        result = await runtime.committer.submit(alerts)
+    except StoreUnavailable as err:
+        raise HttpError(ErrorCode.UNAVAILABLE, str(err)) from err
     runtime.metrics.alerts_duplicate.labels(SOURCE).inc(result.duplicates)
     runtime.metrics.ingest_latency.labels(SOURCE).observe(time.perf_counter() - started)
     # One access-log line per request carries the outcome (see bot.http.middleware).

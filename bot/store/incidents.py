@@ -212,3 +212,33 @@ async def set_severity(
         .where(incidents.c.seq == incident_seq)
         .values(severity=severity.value, updated_at=at)
     )
+
+
+async def find_by_pagerduty(conn: AsyncConnection, pd_incident_id: str) -> IncidentRow | None:
+    """The newest incident linked to a PagerDuty incident."""
+    query = (
+        sa.select(*_COLUMNS)
+        .where(incidents.c.pagerduty_incident_id == pd_incident_id)
+        .order_by(incidents.c.seq.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else _row(row)
+
+
+async def link_pagerduty(
+    conn: AsyncConnection, incident_seq: int, pd_incident_id: str, at: datetime
+) -> None:
+    """Remember which PagerDuty incident stands for this one."""
+    await conn.execute(
+        incidents.update()
+        .where(incidents.c.seq == incident_seq)
+        .values(pagerduty_incident_id=pd_incident_id, updated_at=at)
+    )
+
+
+async def pagerduty_link(conn: AsyncConnection, incident_seq: int) -> str | None:
+    """The linked PagerDuty incident id, if any."""
+    query = sa.select(incidents.c.pagerduty_incident_id).where(incidents.c.seq == incident_seq)
+    found: str | None = (await conn.execute(query)).scalar()
+    return found

@@ -128,3 +128,10 @@ def _alert(row: Any) -> Alert:
         generator_url=row["generator_url"],
         group_key=row["group_key"],
     )
+
+
+async def get_alert_incident(conn: AsyncConnection, alert_id: int) -> int | None:
+    """The incident a processed alert went to."""
+    query = sa.select(alerts.c.incident_seq).where(alerts.c.id == alert_id)
+    found: int | None = (await conn.execute(query)).scalar()
+    return found

@@ -178,6 +178,20 @@ webhook_deliveries = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
 )
 
+# The journal of inbound events other than alerts (PagerDuty webhooks), processed by the engine.
+inbound_events = sa.Table(
+    "inbound_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("processed_at", UTCDateTime),
+    sa.UniqueConstraint("source", "event_id", name="uq_inbound_events_identity"),
+)
+
 # Small durable switches (the global pause) that must survive a restart.
 switches = sa.Table(
     "switches",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,3 +49,16 @@ async def write_switch(
         await conn.execute(
             switches.insert().values(name=name, value=value, changed_by=changed_by, changed_at=at)
         )
+
+
+INSTALL = "install"
+
+
+async def install_id(conn: AsyncConnection, at: datetime) -> str:
+    """This installation's id, created once (it names Medic's pages in PagerDuty)."""
+    state = await read_switch(conn, INSTALL)
+    if state is not None:
+        return str(state.value["id"])
+    new = uuid.uuid4().hex[:12]
+    await write_switch(conn, INSTALL, {"id": new}, "medic", at)
+    return new

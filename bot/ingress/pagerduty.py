@@ -1,0 +1,63 @@
+"""``POST /webhooks/pagerduty``: verify the signature → validate → journal → 202.
+
+PagerDuty does not retry 400/403, retries 5xx and delivers at least once: a missing
+signature is 400, a bad one 403, both with nothing stored; a store that cannot commit is
+503; a delivery seen before (same event id or ``X-Webhook-Id``) is accepted and ignored.
+The engine maps journaled events onto incidents after the answer.
+"""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from bot.config import Settings
+from bot.http.body import read_body, validate_json
+from bot.http.errors import ErrorCode, HttpError
+from bot.http.signatures import pagerduty_signature_valid
+from bot.ingress.pagerduty_models import PagerDutyWebhook
+from bot.ingress.rejections import counts_rejections
+from bot.models import AlertSource
+from bot.runtime import RUNTIME
+from bot.store import STORE_ERRORS
+from bot.store.inbound import journal_event
+
+SOURCE = AlertSource.PAGERDUTY.value
+SIGNATURE_HEADER = "X-PagerDuty-Signature"
+
+
+def verify_signature(request: web.Request, body: bytes, settings: Settings) -> None:
+    """400 when the signature header is missing, 403 when no v1 entry matches any secret."""
+    header = request.headers.get(SIGNATURE_HEADER)
+    if not header:
+        raise HttpError(ErrorCode.UNAUTHORIZED, f"missing {SIGNATURE_HEADER}", status=400)
+    secrets = [s.get_secret_value() for s in settings.pagerduty.webhook_secrets]
+    if not pagerduty_signature_valid(header, body, secrets):
+        raise HttpError(ErrorCode.FORBIDDEN, "the signature matches no webhook secret")
+
+
+@counts_rejections(SOURCE)
+async def pagerduty_webhook(request: web.Request) -> web.Response:
+    """Journal one PagerDuty event, then answer 202."""
+    runtime = request.app[RUNTIME]
+    body = await read_body(request, runtime.settings.server.max_body_bytes)
+    verify_signature(request, body, runtime.settings)
+    event = validate_json(PagerDutyWebhook, body).event
+    try:
+        async with runtime.db.begin() as conn:
+            new = await journal_event(
+                conn,
+                source=SOURCE,
+                event_id=event.id,
+                delivery_id=request.headers.get("X-Webhook-Id"),
+                event_type=event.event_type,
+                payload={"event": event.model_dump(mode="json")},
+                at=runtime.intake.now(),
+            )
+    except STORE_ERRORS as err:
+        raise HttpError(ErrorCode.UNAVAILABLE, "the store could not commit") from err
+    if new is not None:
+        runtime.intake.event_journaled(new)
+    fresh = new is not None
+    structlog.contextvars.bind_contextvars(event_type=event.event_type, duplicate=not fresh)
+    return web.json_response({"accepted": int(fresh), "duplicates": int(not fresh)}, status=202)
