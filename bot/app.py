@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import aiohttp
@@ -35,6 +36,7 @@ from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import RUNTIME, Runtime
 from bot.store import Database
 from bot.store.switches import install_id
+from responders.pagerduty.client import PagerDutyClient
 
 
 def build_app(
@@ -46,6 +48,7 @@ def build_app(
     registry: ActionRegistry | None = None,
     cluster: ClusterView | None = None,
     directory: GroupDirectory | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> web.Application:
     """The whole HTTP surface of DESIGN §3 for ``settings``.
 
@@ -65,6 +68,7 @@ def build_app(
             registry or ActionRegistry.default(),
             cluster or UnknownCluster(),
             directory or NoGroups(),
+            tls,
         )
     )
     app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
@@ -89,6 +93,7 @@ def _runtime_ctx(
     registry: ActionRegistry,
     cluster: ClusterView,
     directory: GroupDirectory,
+    tls: ssl.SSLContext | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         loaded = playbooks
@@ -120,6 +125,7 @@ def _runtime_ctx(
                 http=http,
                 cluster=cluster,
                 install=install,
+                clients=_clients(settings, tls),
             )
             runs = RunManager(deps)
 
@@ -147,6 +153,7 @@ def _runtime_ctx(
                 playbooks=loaded,
                 narration=narration,
                 metrics=metrics,
+                background=deps.background,
             )
             app[RUNTIME] = runtime
             yield
@@ -154,9 +161,25 @@ def _runtime_ctx(
             await runtime.caught_up()
             await intake.stop()
             await runs.stop()
+            await deps.background.close()
             await narration.stop()
+            await _close_clients(deps.clients)
         finally:
             await http.close()
             await db.close()
 
     return runtime_ctx
+
+
+def _clients(settings: Settings, tls: ssl.SSLContext | None) -> dict[str, object]:
+    """One shared client per enabled integration that has a built responder."""
+    clients: dict[str, object] = {}
+    if settings.pagerduty.enabled:
+        clients["pagerduty"] = PagerDutyClient(settings.pagerduty, tls=tls)
+    return clients
+
+
+async def _close_clients(clients: dict[str, object]) -> None:
+    for client in clients.values():
+        if isinstance(client, PagerDutyClient):
+            await client.close()

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.engine.approvals import ApprovalService
+from bot.engine.background import BackgroundTasks
 from bot.engine.pause import PauseSwitch
 from bot.engine.runner import RunManager
 from bot.engine.worker import IntakeWorker
@@ -37,6 +38,7 @@ class Runtime:
     playbooks: PlaybookSet
     narration: NarrationDispatcher
     metrics: Metrics
+    background: BackgroundTasks
 
     async def caught_up(self) -> bool:
         """Wait (boundedly) until every alert acknowledged so far is in its incident."""

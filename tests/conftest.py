@@ -137,6 +137,7 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
         registry: ActionRegistry | None = None,
         cluster: Any = None,
         directory: Any = None,
+        tls: Any = None,
     ) -> TestClient[Any, Any]:
         app = build_app(
             settings,
@@ -145,7 +146,9 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
             registry=registry,
             cluster=cluster,
             directory=directory,
+            tls=tls,
         )
+
         client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)

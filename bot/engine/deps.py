@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
 from bot.actions import ActionRegistry
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub
+from bot.engine.background import BackgroundTasks
 from bot.engine.clock import Clock
 from bot.engine.cluster import ClusterView
 from bot.engine.pause import PauseSwitch
@@ -32,6 +33,8 @@ class EngineDeps:
     http: aiohttp.ClientSession
     cluster: ClusterView
     install: str = ""
+    clients: dict[str, object] = field(default_factory=dict)
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     def integration_ready(self, name: str | None) -> bool:
         """True when actions of integration ``name`` can really run.
@@ -43,4 +46,4 @@ class EngineDeps:
             return True
         if name == "prometheus":
             return self.settings.prometheus.url is not None
-        return False
+        return name in self.clients

@@ -9,10 +9,12 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.deps import EngineDeps
-from bot.engine.events import IncidentChangeKind, RunEvent
+from bot.engine.events import IncidentChangeKind
+from bot.engine.followups import after_commit
 from bot.engine.intake import MEDIC, IntakeResult, resolve_incident
+from bot.engine.pagerduty_sync import page_escalation
 from bot.errors import PermanentError
-from bot.models import IncidentStatus, RunStatus, Severity
+from bot.models import IncidentStatus, Severity
 from bot.store import incidents as incident_store
 from bot.store.audit import record_event
 
@@ -42,9 +44,15 @@ class IncidentOps:
         return incident.severity.value
 
     async def escalate(self, reason: str) -> bool:
-        """Say it loudly; page when PagerDuty is ready (its responder arrives separately)."""
-        paged = self._deps.integration_ready("pagerduty")
-        suffix = "" if paged else " (PagerDuty is not enabled: nobody was paged)"
+        """Say it loudly, and page PagerDuty when it is enabled (once per reason)."""
+        paged = await page_escalation(self._deps, self._seq, reason)
+        suffix = (
+            " (PagerDuty paged)"
+            if paged
+            else " (PagerDuty is not enabled: nobody was paged)"
+            if not self._deps.integration_ready("pagerduty")
+            else " (the PagerDuty page failed: see the timeline)"
+        )
         text = f"ESCALATED: {reason}{suffix}"
         async with self._change() as (conn, incident, result):
             await self._record(conn, "incident.escalated", text)
@@ -95,18 +103,7 @@ class IncidentOps:
             yield conn, incident, result
             changes = await result.changes(conn, self._deps.clock.now())
         self._deps.narration.publish(changes)
-        for approval_seq in result.cancelled_approvals:
-            self._deps.hub.notify(approval_seq)
-        for run in result.cancelled_runs:
-            self._deps.narration.run_finished(
-                RunEvent(
-                    incident_seq=run.incident_seq,
-                    run_id=f"RUN-{run.seq}",
-                    playbook=run.playbook,
-                    status=RunStatus.ABORTED.value,
-                    detail="the incident resolved",
-                )
-            )
+        after_commit(self._deps, result)
 
     async def _record(self, conn: AsyncConnection, kind: str, text: str) -> None:
         await record_event(

@@ -54,7 +54,7 @@ class IntakeResult:
     new_runs: list[int] = field(default_factory=list)
     cancelled_runs: list[run_store.RunRow] = field(default_factory=list)
     cancelled_approvals: list[int] = field(default_factory=list)
-    resolved_by_pagerduty: list[int] = field(default_factory=list)
+    resolved: list[tuple[int, str]] = field(default_factory=list)
 
     def note(
         self, incident: incident_store.IncidentRow, kind: IncidentChangeKind, text: str
@@ -309,6 +309,7 @@ async def resolve_incident(
 ) -> None:
     """Resolve the incident and cancel what its playbooks say to cancel (``on_resolved``)."""
     await incident_store.set_status(conn, incident.seq, IncidentStatus.RESOLVED, now)
+    result.resolved.append((incident.seq, actor))
     await record_event(
         conn, at=now, actor=actor, kind="incident.resolved", text=text, incident_seq=incident.seq
     )

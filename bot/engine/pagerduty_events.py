@@ -137,7 +137,6 @@ async def _apply(
     number = f"#{event.data.number}" if event.data.number else event.data.id
     status = incident.status
     if kind == "resolved" and status is not IncidentStatus.RESOLVED:
-        result.resolved_by_pagerduty.append(incident.seq)
         await resolve_incident(
             conn,
             incident,

@@ -19,6 +19,7 @@ from bot.engine.builtin_actions import APPROVAL, ApprovalParams
 from bot.engine.context import template_context
 from bot.engine.deps import EngineDeps
 from bot.engine.events import RunEvent
+from bot.engine.followups import after_commit
 from bot.engine.gates import await_decision, request_approval
 from bot.engine.incident_ops import IncidentOps
 from bot.engine.intake import IntakeResult
@@ -62,11 +63,8 @@ class RunManager:
             self._tasks[run_seq] = asyncio.create_task(self._drive(run_seq), name=f"run-{run_seq}")
 
     def take(self, result: IntakeResult) -> None:
-        """Intake committed: start new runs, wake runs whose approvals were cancelled."""
-        for approval_seq in result.cancelled_approvals:
-            self._deps.hub.notify(approval_seq)
-        for run in result.cancelled_runs:
-            self._narrate_end(run, RunStatus.ABORTED, "the incident resolved")
+        """Intake committed: its follow-ups, then start the new runs."""
+        after_commit(self._deps, result)
         for run_seq in result.new_runs:
             self.launch(run_seq)
 

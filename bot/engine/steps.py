@@ -20,6 +20,7 @@ from bot.errors import MedicError
 from bot.models import ApprovalStatus, StepStatus
 from bot.playbooks.models import StepSpec
 from bot.playbooks.templates import TemplateError, render_value
+from bot.store import incidents as incident_store
 from bot.store import runs as run_store
 from bot.store.audit import record_event
 from bot.store.runs import RunRow
@@ -108,6 +109,8 @@ async def _execute(
     params: ActionParams,
     dry_run: bool,
 ) -> StepResult:
+    async with deps.db.connect() as conn:
+        pagerduty_incident = await incident_store.pagerduty_link(conn, run.incident_seq)
     ctx = StepContext(
         settings=deps.settings,
         http=deps.http,
@@ -118,6 +121,9 @@ async def _execute(
         dry_run=dry_run,
         now=deps.clock.now,
         incident=IncidentOps(deps, run.incident_seq, actor=run.started_by),
+        clients=deps.clients,
+        install_id=deps.install,
+        pagerduty_incident_id=pagerduty_incident,
     )
     timeout = None if step.timeout is None else step.timeout.total_seconds()
     async with asyncio.timeout(timeout):
