@@ -33,6 +33,9 @@ class Decision(StrEnum):
     REJECT = "reject"
 
 
+_PAST = {Decision.APPROVE: "approved", Decision.REJECT: "rejected"}
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionOutcome:
     """The approval after a decision."""
@@ -140,12 +143,7 @@ class ApprovalService:
                 actor=user,
                 kind=f"approval.{decision.value}",
                 incident_seq=run.incident_seq,
-                text=f"{user} {decision.value}d {approval_id}"
-                + (
-                    f" ({len(approvers)}/{row.required})"
-                    if status is ApprovalStatus.PENDING
-                    else ""
-                ),
+                text=_decision_text(user, decision, approval_id, len(approvers), row.required),
             )
         self._hub.notify(seq)
         if status is not ApprovalStatus.PENDING:
@@ -172,7 +170,7 @@ class ApprovalService:
 def _decision_text(
     user: str, decision: Decision, approval_id: str, approvals: int, required: int
 ) -> str:
-    text = f"{user} {decision.value}d {approval_id}"
+    text = f"{user} {_PAST[decision]} {approval_id}"
     if decision is Decision.APPROVE and approvals < required:
         text += f" ({approvals} of {required} approvals)"
     return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -63,8 +64,12 @@ async def request_approval(
             at=now,
             expires_at=expires_at,
         )
-        await run_store.set_run_status(conn, run.seq, RunStatus.WAITING_APPROVAL, now)
+        if not await run_store.set_run_status(conn, run.seq, RunStatus.WAITING_APPROVAL, now):
+            # The run ended meanwhile (its incident resolved): nobody is asked.
+            await run_store.finish_approval(conn, row.seq, ApprovalStatus.CANCELLED, None, now)
+            return replace(row, status=ApprovalStatus.CANCELLED)
         text = f"APR-{row.seq} ({mode}{', four eyes' if four_eyes else ''}) requested: {prompt}"
+
         if reason:
             text += f" [{reason}]"
         await record_event(

@@ -22,10 +22,13 @@ from bot.store.audit import record_event
 class IncidentOps:
     """IncidentControl for one run's incident."""
 
-    def __init__(self, deps: EngineDeps, incident_seq: int, actor: str = MEDIC) -> None:
+    def __init__(
+        self, deps: EngineDeps, incident_seq: int, actor: str = MEDIC, run_seq: int | None = None
+    ) -> None:
         self._deps = deps
         self._seq = incident_seq
         self._actor = actor
+        self._run = run_seq
 
     async def note(self, text: str) -> None:
         """A timeline note."""
@@ -73,6 +76,7 @@ class IncidentOps:
                 self._deps.playbooks,
                 actor=self._actor,
                 text=text,
+                resolving_run=self._run,
             )
 
     async def mitigating(self) -> None:

@@ -306,8 +306,10 @@ async def resolve_incident(
     *,
     actor: str,
     text: str,
+    resolving_run: int | None = None,
 ) -> None:
-    """Resolve the incident and cancel what its playbooks say to cancel (``on_resolved``)."""
+    """Resolve the incident and cancel what its playbooks say to cancel (``on_resolved``);
+    the run that resolves it (an ``incident.resolve`` step) goes on."""
     await incident_store.set_status(conn, incident.seq, IncidentStatus.RESOLVED, now)
     result.resolved.append((incident.seq, actor))
     await record_event(
@@ -316,11 +318,12 @@ async def resolve_incident(
     result.note(
         replace(incident, status=IncidentStatus.RESOLVED), IncidentChangeKind.RESOLVED, text
     )
-    waiting = (RunStatus.PENDING, RunStatus.WAITING_APPROVAL, RunStatus.PAUSED)
+    # Everything not finished stops before its next step (a step already running ends).
+    waiting = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL, RunStatus.PAUSED)
     for run in await run_store.runs_of_incident(conn, incident.seq):
         playbook = playbooks.get(run.playbook)
         keep = playbook is not None and playbook.spec.on_resolved is OnResolved.CONTINUE
-        if run.status not in waiting or keep:
+        if run.status not in waiting or keep or run.seq == resolving_run:
             continue
         if await run_store.set_run_status(
             conn, run.seq, RunStatus.ABORTED, now, error="the incident resolved"

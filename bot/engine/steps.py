@@ -120,7 +120,7 @@ async def _execute(
         target=run.target,
         dry_run=dry_run,
         now=deps.clock.now,
-        incident=IncidentOps(deps, run.incident_seq, actor=run.started_by),
+        incident=IncidentOps(deps, run.incident_seq, actor=run.started_by, run_seq=run.seq),
         clients=deps.clients,
         install_id=deps.install,
         pagerduty_incident_id=pagerduty_incident,

@@ -167,11 +167,15 @@ async def set_run_status(
 
 
 async def active_run_on_target(conn: AsyncConnection, target: str, other_than: int) -> int | None:
-    """Another run holding ``target`` (running, waiting or paused), if any."""
+    """Another run holding ``target``: running, waiting or paused, or created earlier and
+    still pending (runs created together are ordered by their number), if any."""
     query = sa.select(runs.c.seq).where(
         runs.c.target == target,
         runs.c.seq != other_than,
-        runs.c.status.in_(_values(ACTIVE_RUN)),
+        sa.or_(
+            runs.c.status.in_(_values(ACTIVE_RUN)),
+            sa.and_(runs.c.status == RunStatus.PENDING.value, runs.c.seq < other_than),
+        ),
     )
     found: int | None = (await conn.execute(query.limit(1))).scalar()
     return found
