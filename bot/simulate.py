@@ -21,7 +21,7 @@ from bot.engine.context import template_context
 from bot.engine.intake import title_of
 from bot.errors import ConfigError
 from bot.ingress.alertmanager_models import AlertmanagerAlert, AlertmanagerWebhook
-from bot.models import Alert
+from bot.models import Alert, AlertStatus
 from bot.playbooks.models import OnFailure, StepSpec, Then
 from bot.playbooks.playbook import Playbook, PlaybookSet
 from bot.playbooks.templates import TemplateError, evaluate, render, render_value
@@ -102,10 +102,16 @@ def describe_alert(
         f"(fingerprint {alert.fingerprint})",
         f"  labels: {labels}",
     ]
+    if alert.status is AlertStatus.RESOLVED:
+        lines.append(
+            "  resolved: updates the open incident holding this alert (resolving it when its "
+            "last alert resolves); it never opens an incident or starts a run"
+        )
     selection = playbooks.select(alert.labels)
     leader = selection.leader
     if leader is None:
         lines.append("  matches: no playbook, not even a fallback: an incident without runs")
+
         lines.append(f"  incident key: {alert.group_key} (Alertmanager's groupKey)")
         return "\n".join(lines) + "\n"
     fallback = " (fallback: no regular playbook matches)" if leader.spec.fallback else ""
