@@ -111,7 +111,6 @@ def describe_alert(
     leader = selection.leader
     if leader is None:
         lines.append("  matches: no playbook, not even a fallback: an incident without runs")
-
         lines.append(f"  incident key: {alert.group_key} (Alertmanager's groupKey)")
         return "\n".join(lines) + "\n"
     fallback = " (fallback: no regular playbook matches)" if leader.spec.fallback else ""
