@@ -66,12 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_problems(err: ConfigError) -> None:
+    """Each problem on its own line of stderr: ``file:line: key: reason``."""
+    for problem in err.problems:
+        print(problem, file=sys.stderr)
+
+
 def _load(config: Path | None) -> Settings | None:
     try:
         return load_settings(config)
     except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
+        _print_problems(err)
         return None
 
 
@@ -109,8 +114,7 @@ def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet | None:
             dirs or configured_dirs(settings.playbooks.dirs), ActionRegistry.default()
         )
     except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
+        _print_problems(err)
         return None
 
 
