@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -35,6 +37,9 @@ class EngineDeps:
     install: str = ""
     clients: dict[str, object] = field(default_factory=dict)
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    action_locks: defaultdict[str, asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock)
+    )
 
     def integration_ready(self, name: str | None) -> bool:
         """True when actions of integration ``name`` can really run.

@@ -11,13 +11,13 @@ import structlog
 from pydantic import ValidationError
 
 from bot.actions import ActionKind, ActionParams, ActionSpec, StepContext, StepResult
-from bot.engine.cluster import CORDONING_ACTIONS, cordon_over_limit
+from bot.engine.cluster import CORDONING_ACTIONS, NodeCounts, cordon_over_limit
 from bot.engine.deps import EngineDeps
 from bot.engine.events import StepEvent
 from bot.engine.gates import await_decision, limit_tripped, request_approval, wait_while_paused
 from bot.engine.incident_ops import IncidentOps
 from bot.errors import MedicError
-from bot.models import ApprovalStatus, StepStatus
+from bot.models import ApprovalStatus, RunStatus, StepStatus
 from bot.playbooks.models import StepSpec
 from bot.playbooks.templates import TemplateError, render_value
 from bot.store import incidents as incident_store
@@ -55,12 +55,13 @@ async def run_action_step(
         )
     if spec.kind is ActionKind.WRITE:
         await wait_while_paused(deps, run)
-        refused = await _limits_approved(deps, run, step, spec)
+        refused = await _gate_and_start(deps, run, position, step, spec)
         if refused is not None:
             return await _finish(deps, run, position, step, StepStatus.ABORTED, error=refused)
+    else:
+        await _start(deps, run, position, step)
     simulated = not deps.integration_ready(spec.integration)
     dry_run = simulated or (spec.kind is ActionKind.WRITE and deps.settings.safety.dry_run)
-    await _start(deps, run, position, step)
     if spec.kind is ActionKind.WRITE and not dry_run:
         await IncidentOps(deps, run.incident_seq).mitigating()
     result: StepResult | None = None
@@ -130,18 +131,18 @@ async def _execute(
         return await spec.run(ctx, params)
 
 
-async def _limits_approved(
-    deps: EngineDeps, run: RunRow, step: StepSpec, spec: ActionSpec
+async def _gate_and_start(
+    deps: EngineDeps, run: RunRow, position: int, step: StepSpec, spec: ActionSpec
 ) -> str | None:
-    """Over a ``safety.limits`` entry or ``max_cordoned_fraction``, the step needs a
-    four-eyes consent saying which limit tripped; None = go on."""
-    reason = await limit_tripped(deps, spec.name)
-    if reason is None and spec.name in CORDONING_ACTIONS:
-        reason = cordon_over_limit(
-            await deps.cluster.node_counts(), deps.settings.safety.max_cordoned_fraction
-        )
-    if reason is None:
-        return None
+    """Start a write step unless it trips ``safety.limits`` or ``max_cordoned_fraction``;
+    then it needs a four-eyes consent saying which limit tripped. The check and the start
+    are one critical section per action, so concurrent runs cannot all slip under a limit.
+    Returns why the step must not run, or None once it is started."""
+    lock = deps.action_locks["cordoning" if spec.name in CORDONING_ACTIONS else spec.name]
+    async with lock:
+        reason = await _limit_reason(deps, spec)
+        if reason is None:
+            return await _start_unless_ended(deps, run, position, step)
     async with deps.db.connect() as conn:
         row = await run_store.approval_for_step(conn, run.seq, step.id)
     if row is None:
@@ -157,9 +158,44 @@ async def _limits_approved(
             expires_at=deps.clock.now() + _LIMIT_WINDOW,
         )
     decided = await await_decision(deps, run, row)
-    if decided.status is ApprovalStatus.APPROVED:
-        return None
-    return f"{reason}; APR-{row.seq} {decided.status}"
+    if decided.status is not ApprovalStatus.APPROVED:
+        return f"{reason}; APR-{row.seq} {decided.status}"
+    async with lock:
+        return await _start_unless_ended(deps, run, position, step)
+
+
+async def _limit_reason(deps: EngineDeps, spec: ActionSpec) -> str | None:
+    reason = await limit_tripped(deps, spec.name)
+    if reason is None and spec.name in CORDONING_ACTIONS:
+        counts = await deps.cluster.node_counts()
+        if counts is not None:
+            async with deps.db.connect() as conn:
+                underway = await run_store.count_running_steps(conn, CORDONING_ACTIONS)
+            counts = NodeCounts(total=counts.total, cordoned=counts.cordoned + underway)
+        reason = cordon_over_limit(counts, deps.settings.safety.max_cordoned_fraction)
+    return reason
+
+
+async def _start_unless_ended(
+    deps: EngineDeps, run: RunRow, position: int, step: StepSpec
+) -> str | None:
+    """Commit the step as running (and its run as running) unless the run ended while it
+    waited (its incident resolved, a human rejected)."""
+    now = deps.clock.now()
+    async with deps.db.begin() as conn:
+        if not await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, now):
+            return "the run ended while this step waited"
+        await run_store.save_step(
+            conn,
+            run_seq=run.seq,
+            position=position,
+            step_id=step.id,
+            action=step.uses,
+            status=StepStatus.RUNNING,
+            at=now,
+        )
+    deps.narration.step_started(_event(run, step, StepStatus.RUNNING))
+    return None
 
 
 async def _start(deps: EngineDeps, run: RunRow, position: int, step: StepSpec) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -255,11 +255,20 @@ async def delete_step(conn: AsyncConnection, run_seq: int, step_id: str) -> None
 
 
 async def count_recent_steps(conn: AsyncConnection, action: str, since: datetime) -> int:
-    """Succeeded steps of ``action`` started since ``since`` (dry runs included)."""
+    """Steps of ``action`` started since ``since`` that succeeded or are running (dry runs
+    included)."""
     query = sa.select(sa.func.count()).where(
         steps.c.action == action,
-        steps.c.status == StepStatus.SUCCEEDED.value,
+        steps.c.status.in_([StepStatus.SUCCEEDED.value, StepStatus.RUNNING.value]),
         steps.c.started_at >= since,
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def count_running_steps(conn: AsyncConnection, actions: Iterable[str]) -> int:
+    """Steps of ``actions`` running right now."""
+    query = sa.select(sa.func.count()).where(
+        steps.c.action.in_(sorted(actions)), steps.c.status == StepStatus.RUNNING.value
     )
     return int((await conn.execute(query)).scalar_one())
 

@@ -355,3 +355,55 @@ async def test_max_cordoned_fraction_turns_cordon_into_consent(
     await _fire(client, "fp1", alertname="NodeBad", node="worker-1")
     first = await narrator.wait_for("approval_requested" if reason else "run_finished")
     assert getattr(first, "reason", None) == reason
+
+
+CORDON_ANY = """
+name: cordon-any
+match: ['alertname="NodeBad"']
+group_by: [node]
+target: "node/{{ labels.node }}"
+steps:
+  - id: cordon
+    uses: kubernetes.cordon
+    with: {node: "{{ labels.node }}"}
+"""
+
+
+async def test_concurrent_runs_cannot_slip_under_a_limit(
+    start_medic: StartMedic, store_url: str, tmp_path: Path
+) -> None:
+    """Six runs cordoning at once against ``kubernetes.cordon: max 2 per 1h``: two run on
+    their own, the other four each ask a four-eyes consent."""
+    client, narrator, _ = await _start(
+        start_medic, store_url, tmp_path, playbooks={"cordon_any": CORDON_ANY}
+    )
+    alerts = [am_alert(f"fp{n}", alertname="NodeBad", node=f"n{n}") for n in range(6)]
+    assert (await client.post(URL, json=am_payload(*alerts), headers=bearer())).status == 200
+    for n in range(4):
+        await narrator.wait_for(
+            "approval_requested", lambda e, k=n: len(narrator.of("approval_requested")) > k
+        )
+    ran = [e.run_id for e in narrator.of("step_finished") if e.status == "succeeded"]
+    assert len(ran) == 2
+    assert len(narrator.of("approval_requested")) == 4
+
+
+async def test_run_cancelled_while_paused_does_not_write_on_resume(
+    start_medic: StartMedic, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Paused before a write step, the incident resolves (run aborted); resuming must not
+    run the write step."""
+    client, narrator, _ = await _start(start_medic, sqlite_url, tmp_path)
+    await _switch(client, "pause")
+    await _fire(client, "fp1", service="api")
+    await narrator.run_end("RUN-1", "paused")
+    resolved = am_alert(
+        "fp1", alertname="Down", status="resolved", service="api", ends_at=BASE_TIME
+    )
+    await client.post(URL, json=am_payload(resolved), headers=bearer())
+    await narrator.run_end("RUN-1", "aborted")
+    await _switch(client, "resume")
+    finished = await narrator.wait_for("step_finished", lambda e: e.step_id == "restart")
+    assert (finished.status, finished.error) == ("aborted", "the run ended while this step waited")
+    run = (await detail(client))["runs"][0]
+    assert (run["status"], run["steps"][-1]["status"]) == ("aborted", "aborted")
