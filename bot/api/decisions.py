@@ -18,8 +18,10 @@ from bot.http.body import parse_json, read_body, validate
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import parse_incident_id
 from bot.runtime import RUNTIME, Runtime
+from bot.store import STORE_ERRORS
 
 _REFUSALS = {
+    "invalid": ErrorCode.INVALID_PAYLOAD,
     "not_found": ErrorCode.NOT_FOUND,
     "forbidden": ErrorCode.FORBIDDEN,
     "conflict": ErrorCode.CONFLICT,
@@ -77,6 +79,8 @@ async def decide_approval(request: web.Request) -> web.Response:
         )
     except DecisionRefused as err:
         raise _refused(err) from err
+    except STORE_ERRORS as err:
+        raise HttpError(ErrorCode.UNAVAILABLE, "the store could not commit the decision") from err
     return web.json_response(
         {
             "approval": {

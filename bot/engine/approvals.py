@@ -108,7 +108,7 @@ class ApprovalService:
             raise DecisionRefused("not_found", f"no approval {approval_id!r} (ids look like APR-3)")
         now = self._clock.now()
         async with self._db.begin() as conn:
-            row = await run_store.get_approval(conn, seq)
+            row = await run_store.get_approval(conn, seq, for_update=True)
             if row is None:
                 raise DecisionRefused("not_found", f"no approval {approval_id}")
             if row.status is not ApprovalStatus.PENDING:

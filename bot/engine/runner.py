@@ -93,10 +93,17 @@ class RunManager:
                 raise DecisionRefused("not_found", f"no incident INC-{incident_seq}")
             target = None
             if playbook.spec.target is not None:
+                labels = {**await incident_store.first_alert_labels(conn, incident_seq), **params}
                 context = template_context(
                     alert=None, incident=incident.as_context(), now=now, params=params
                 )
-                target = render_value(playbook.spec.target, context)
+                context["labels"] = context["alert"]["labels"] = labels
+                try:
+                    target = render_value(playbook.spec.target, context)
+                except TemplateError as err:
+                    raise DecisionRefused(
+                        "invalid", f"target of {playbook.name}: {err} (give it as a param)"
+                    ) from err
             run_seq = await run_store.create_run(
                 conn,
                 incident_seq=incident_seq,

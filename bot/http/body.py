@@ -57,6 +57,10 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
 def validate_json(model: type[ModelT], body: bytes) -> ModelT:
     """Parse and validate in one pass (pydantic-core); 400 ``invalid_json`` when the body
     is not JSON, ``invalid_payload`` naming each bad field otherwise."""
+    if b"\\u0000" in body or b"\x00" in body:
+        raise HttpError(
+            ErrorCode.INVALID_PAYLOAD, "<body>: NUL characters are not accepted (not storable)"
+        )
     try:
         return model.model_validate_json(body)
     except ValidationError as err:

@@ -242,3 +242,15 @@ async def pagerduty_link(conn: AsyncConnection, incident_seq: int) -> str | None
     query = sa.select(incidents.c.pagerduty_incident_id).where(incidents.c.seq == incident_seq)
     found: str | None = (await conn.execute(query)).scalar()
     return found
+
+
+async def first_alert_labels(conn: AsyncConnection, incident_seq: int) -> dict[str, str]:
+    """The labels of the incident's first alert (a manual run's default template labels)."""
+    query = (
+        sa.select(incident_alerts.c.labels)
+        .where(incident_alerts.c.incident_seq == incident_seq)
+        .order_by(incident_alerts.c.starts_at)
+        .limit(1)
+    )
+    found = (await conn.execute(query)).scalar()
+    return dict(found or {})

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import ApprovalStatus, RunStatus, StepStatus
@@ -326,9 +327,14 @@ async def create_approval(
     return _approval(result.mappings().one())
 
 
-async def get_approval(conn: AsyncConnection, approval_seq: int) -> ApprovalRow | None:
-    """One approval."""
+async def get_approval(
+    conn: AsyncConnection, approval_seq: int, *, for_update: bool = False
+) -> ApprovalRow | None:
+    """One approval; ``for_update`` locks its row until the transaction ends (PostgreSQL;
+    SQLite's single writer serialises deciders anyway)."""
     query = sa.select(approvals).where(approvals.c.seq == approval_seq)
+    if for_update:
+        query = query.with_for_update()
     row = (await conn.execute(query)).mappings().first()
     return None if row is None else _approval(row)
 
@@ -382,18 +388,14 @@ async def pending_approvals_of_runs(conn: AsyncConnection, run_seqs: Sequence[in
 async def record_decision(
     conn: AsyncConnection, approval_seq: int, user: str, decision: str, at: datetime
 ) -> bool:
-    """Add a user's decision; False when that user already decided."""
-    query = sa.select(approval_decisions.c.user).where(
-        approval_decisions.c.approval_seq == approval_seq, approval_decisions.c.user == user
+    """Add a user's decision; False when that user already decided (also concurrently)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(approval_decisions)
+        .values(approval_seq=approval_seq, user=user, decision=decision, at=at)
+        .on_conflict_do_nothing(index_elements=["approval_seq", "user"])
     )
-    if (await conn.execute(query)).first() is not None:
-        return False
-    await conn.execute(
-        approval_decisions.insert().values(
-            approval_seq=approval_seq, user=user, decision=decision, at=at
-        )
-    )
-    return True
+    return (await conn.execute(stmt)).rowcount == 1
 
 
 async def approvers(conn: AsyncConnection, approval_seq: int) -> list[str]:

@@ -309,3 +309,86 @@ async def test_approver_groups_authorize_their_members(
     client = await start_medic(config, narrators=[narrator], directory=FixedDirectory())
     approval = await _fire(client, narrator)
     assert (await decide(client, approval, user, "approve"))[0] == status
+
+
+async def test_double_click_is_one_decision(
+    start_medic: StartMedic, store_url: str, tmp_path: Path
+) -> None:
+    """The same approver clicking four times at once: one 200, three 409, never a 500."""
+    client, narrator, _ = await _start(
+        start_medic, store_url, tmp_path, _playbook(four_eyes="true")
+    )
+    approval = await _fire(client, narrator)
+    answers = await asyncio.gather(*[decide(client, approval, "U1", "approve") for _ in range(4)])
+    assert sorted(status for status, _ in answers) == [200, 409, 409, 409]
+
+
+async def test_two_approvers_at_once_complete_four_eyes(
+    start_medic: StartMedic, store_url: str, tmp_path: Path
+) -> None:
+    """Two different approvers clicking at the same moment complete a four-eyes approval."""
+    client, narrator, _ = await _start(
+        start_medic, store_url, tmp_path, _playbook(four_eyes="true")
+    )
+    approval = await _fire(client, narrator)
+    await asyncio.gather(
+        decide(client, approval, "U1", "approve"), decide(client, approval, "U2", "approve")
+    )
+    await narrator.run_end("RUN-1", "succeeded")
+    (item,) = (await detail(client))["runs"][0]["approvals"]
+    assert (item["status"], sorted(item["decided_by"].split(","))) == ("approved", ["U1", "U2"])
+
+
+TARGETED = """
+name: guarded
+target: "deployment/{{ labels.namespace }}/{{ labels.deployment }}"
+steps:
+  - id: note
+    uses: incident.note
+    with: {text: "acting on {{ target }}"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "target"),
+    [
+        ({}, 201, "deployment/prod/api"),
+        ({"deployment": "web"}, 201, "deployment/prod/web"),
+    ],
+    ids=["incident-labels", "params-override"],
+)
+async def test_manual_run_renders_its_target_from_the_incident(
+    start_medic: StartMedic,
+    sqlite_url: str,
+    tmp_path: Path,
+    params: dict[str, str],
+    status: int,
+    target: str,
+) -> None:
+    """A human starting a targeted playbook: the target comes from the incident's alert
+    labels, overridden by the run's params."""
+    client, narrator, _ = await _start(start_medic, sqlite_url, tmp_path, TARGETED)
+    alert = am_alert("fp1", alertname="Other", namespace="prod", deployment="api")
+    await client.post(URL, json=am_payload(alert), headers=bearer())
+    response = await client.post(
+        "/api/incidents/INC-1/runs",
+        json={"playbook": "guarded", "user": "U1", "params": params},
+        headers=api(),
+    )
+    assert response.status == status
+    await narrator.run_end("RUN-1", "succeeded")
+    assert (await detail(client))["runs"][0]["target"] == target
+
+
+async def test_manual_run_without_the_labels_its_target_needs_is_400(
+    start_medic: StartMedic, sqlite_url: str, tmp_path: Path
+) -> None:
+    """When neither the incident's labels nor the params give what the target needs: 400."""
+    client, _, _ = await _start(start_medic, sqlite_url, tmp_path, TARGETED)
+    await client.post(URL, json=am_payload(am_alert("fp1", alertname="Other")), headers=bearer())
+    response = await client.post(
+        "/api/incidents/INC-1/runs", json={"playbook": "guarded", "user": "U1"}, headers=api()
+    )
+    body = await response.json()
+    assert (response.status, body["error"]) == (400, "invalid_payload")
+    assert "give it as a param" in body["detail"]

@@ -140,6 +140,7 @@ def _alert_without(key: str) -> dict[str, Any]:
         (_alert_with(annotations=["x"]), "alerts.0.annotations"),
         (_alert_with(fingerprint=""), "alerts.0.fingerprint"),
         (_alert_with(labels={"alertname": "a\x00b"}), "<body>"),
+        (_alert_with(generatorURL="http://x/\x00"), "<body>"),
     ],
     ids=[
         "not-an-object",
@@ -158,6 +159,7 @@ def _alert_without(key: str) -> dict[str, Any]:
         "annotations-not-object",
         "empty-fingerprint",
         "nul-in-label",
+        "nul-in-generator-url",
     ],
 )
 async def test_schema_errors_are_400_naming_the_field(
