@@ -326,17 +326,28 @@ async def test_double_click_is_one_decision(
 async def test_two_approvers_at_once_complete_four_eyes(
     start_medic: StartMedic, store_url: str, tmp_path: Path
 ) -> None:
-    """Two different approvers clicking at the same moment complete a four-eyes approval."""
+    """Two different approvers clicking at the same moment complete a four-eyes approval
+    (five approvals, each clicked by both at once)."""
+    playbook = (
+        _playbook(four_eyes="true")
+        .replace(
+            "match: ['alertname=\"Guarded\"']", "match: ['alertname=\"Guarded\"']\ngroup_by: [n]"
+        )
+        .replace('target: "deployment/prod/api"', 'target: "deployment/prod/api-{{ labels.n }}"')
+    )
     client, narrator, _ = await _start(
-        start_medic, store_url, tmp_path, _playbook(four_eyes="true")
+        start_medic, store_url, tmp_path, playbook, safety={"limits": {}}
     )
-    approval = await _fire(client, narrator)
+    alerts = [am_alert(f"fp{n}", alertname="Guarded", n=str(n)) for n in range(5)]
+    await client.post(URL, json=am_payload(*alerts), headers=bearer())
+    for n in range(5):
+        await narrator.wait_for("approval_requested", lambda e, k=n: e.run_id == f"RUN-{k + 1}")
+    requested = [e.approval_id for e in narrator.of("approval_requested")]
     await asyncio.gather(
-        decide(client, approval, "U1", "approve"), decide(client, approval, "U2", "approve")
+        *[decide(client, a, user, "approve") for a in requested for user in ("U1", "U2")]
     )
-    await narrator.run_end("RUN-1", "succeeded")
-    (item,) = (await detail(client))["runs"][0]["approvals"]
-    assert (item["status"], sorted(item["decided_by"].split(","))) == ("approved", ["U1", "U2"])
+    for n in range(5):
+        await narrator.run_end(f"RUN-{n + 1}", "succeeded")
 
 
 TARGETED = """
