@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 import structlog
@@ -18,11 +18,15 @@ from bot.engine.intake import IntakeResult, take_batch
 from bot.engine.pagerduty_events import take_inbound_events
 from bot.ingress.committer import Clock
 from bot.playbooks.playbook import PlaybookSet
-from bot.store import STORE_ERRORS, Database, inbound, journal
+from bot.store import Database, inbound, is_transient, journal
 
 log = structlog.get_logger(__name__)
 
 RETRY_DELAY_S = 1.0
+
+
+class _Unreachable(Exception):
+    """The store could not be reached: wait and retry the same batch."""
 
 
 class IntakeWorker:
@@ -98,49 +102,80 @@ class IntakeWorker:
             try:
                 while await self._process_batch():
                     pass
-            except STORE_ERRORS as err:
-                log.warning("intake.store_unavailable", error=type(err).__name__)
+            except _Unreachable as err:
+                log.warning("intake.store_unavailable", error=type(err.__cause__).__name__)
                 await asyncio.sleep(RETRY_DELAY_S)
                 self._wakeup.set()
-            except Exception:  # one bad alert must not stop intake: isolate it, then skip it
-                log.exception("intake.failed", batch=self._limit)
-                if self._limit == 1:
-                    await self._quarantine_next()
-                self._limit = 1
-                self._wakeup.set()
 
-    async def _quarantine_next(self) -> None:
-        """Mark the next unprocessed alert processed without an incident (it is logged)."""
+    async def _process_batch(self) -> bool:
+        """Process one batch of alerts, then of inbound events; False when both journals
+        had nothing left. A permanent failure (a bug, data the store refuses) isolates the
+        item that causes it and skips it, logged, so one bad item never stops intake."""
+        alerts = await self._guarded(self._process_alerts, self._skip_next_alert)
+        events = await self._guarded(self._process_events, self._skip_next_event)
+        return alerts or events
+
+    async def _guarded(
+        self, phase: Callable[[], Awaitable[bool]], skip: Callable[[], Awaitable[None]]
+    ) -> bool:
+        try:
+            found = await phase()
+        except Exception as err:
+            if is_transient(err):
+                raise _Unreachable from err
+            # permanent (a bug, data the store refuses): narrow to one item, then skip it
+            log.exception("intake.failed", batch=self._limit)
+            if self._limit == 1:
+                await skip()
+            self._limit = 1
+            return True
+        self._limit = self._batch_size if found else self._limit
+        return found
+
+    async def _skip_next_alert(self) -> None:
         async with self._db.begin() as conn:
             for alert_id, _ in await journal.unprocessed(conn, 1):
                 await journal.mark_processed(conn, alert_id, None, self._clock())
                 log.error("intake.alert_skipped", alert_id=alert_id)
 
-    async def _process_batch(self) -> bool:
-        """Process one batch; False when the journal had nothing left."""
+    async def _skip_next_event(self) -> None:
+        async with self._db.begin() as conn:
+            for seq, _ in await inbound.unprocessed_events(conn, 1):
+                await inbound.mark_event_processed(conn, seq, self._clock())
+                log.error("intake.event_skipped", inbound_event=seq)
+
+    async def _process_alerts(self) -> bool:
+        """Take a batch of journaled alerts into incidents; False when none was pending."""
         result = IntakeResult()
         now = self._clock()
         async with self._db.begin() as conn:
             # Read the journal's end first: when nothing is pending afterwards, every alert
             # up to it is processed (read after, it could count one committed in between).
             end = await journal.max_alert_id(conn)
-            events_end = await inbound.max_event_seq(conn)
             pending = await journal.unprocessed(conn, self._limit)
             if pending:
                 await take_batch(conn, pending, now, result, self._playbooks)
-            last_event = await take_inbound_events(
-                conn, now, result, self._playbooks, self._install, self._limit
-            )
             changes = await result.changes(conn, now)
-        last = pending[-1][0] if pending else end
-        if pending:
-            self._limit = self._batch_size
         async with self._progress:
-            self.processed_through = max(self.processed_through, last)
-            self.events_through = max(
-                self.events_through, events_end if last_event is None else last_event
-            )
+            self.processed_through = max(self.processed_through, pending[-1][0] if pending else end)
             self._progress.notify_all()
         self._on_changes(changes)
         self._on_runs(result)
-        return bool(pending) or last_event is not None
+        return bool(pending)
+
+    async def _process_events(self) -> bool:
+        """Map a batch of journaled PagerDuty events; False when none was pending."""
+        result = IntakeResult()
+        now = self._clock()
+        async with self._db.begin() as conn:
+            end = await inbound.max_event_seq(conn)
+            last = await take_inbound_events(
+                conn, now, result, self._playbooks, self._install, self._limit
+            )
+            changes = await result.changes(conn, now)
+        async with self._progress:
+            self.events_through = max(self.events_through, end if last is None else last)
+            self._progress.notify_all()
+        self._on_changes(changes)
+        self._on_runs(result)
+        return last is not None

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.errors import PermanentError, StoreUnavailable
@@ -16,6 +16,21 @@ from bot.store.schema import SCHEMA_VERSION, metadata, schema_version
 
 # Raised by drivers when the server is gone: asyncpg raises OSError subclasses directly.
 STORE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, OperationalError, OSError)
+# The subset that may succeed if tried again (the store is unreachable or busy), as opposed
+# to data the store refuses (DataError, IntegrityError…), which fails the same way each time.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    TimeoutError,
+)
+
+
+def is_transient(err: BaseException) -> bool:
+    """True when ``err`` says the store is unreachable (retry later), not that it refused."""
+    if isinstance(err, TRANSIENT_ERRORS):
+        return True
+    return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
 
 
 def async_url(url: str) -> sa.URL:

@@ -183,3 +183,39 @@ async def test_triggered_with_medic_dedup_key_links_the_existing_incident(
     assert [i["id"] for i in listing] == ["INC-1"]
     timeline = [t["text"] for t in (await detail(client))["timeline"]]
     assert "PagerDuty incident #4211 opened for this incident" in timeline
+
+
+async def test_a_poison_event_is_skipped_and_alerts_still_flow(
+    start_medic: StartMedic, sqlite_url: str
+) -> None:
+    """An event whose processing fails every time (an incident key naming an impossible
+    Medic incident) is skipped and logged; alerts keep becoming incidents."""
+    client = await start_medic(_settings(sqlite_url))
+    db = Database(sqlite_url)
+    async with db.connect() as conn:
+        state = await read_switch(conn, INSTALL)
+    await db.close()
+    assert state is not None
+    poison = _event(
+        "triggered", suffix="poison", incident_key=f"medic/{state.value['id']}/INC-" + "9" * 30
+    )
+    assert (await client.post(URL, **_signed(poison, SECRET_NEW))).status == 202
+    await client.post(
+        "/webhooks/alertmanager",
+        json={
+            "version": "4",
+            "groupKey": "g",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "Y"},
+                    "startsAt": "2026-11-24T03:00:00Z",
+                    "fingerprint": "fpy",
+                }
+            ],
+        },
+        headers={"Authorization": "Bearer am-token-5f1b0c9e"},
+    )
+    listing = (await (await client.get("/api/incidents")).json())["incidents"]
+    assert [(i["id"], i["title"]) for i in listing] == [("INC-1", "Y")]
