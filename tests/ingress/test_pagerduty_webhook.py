@@ -186,7 +186,7 @@ async def test_triggered_with_medic_dedup_key_links_the_existing_incident(
 
 
 async def test_a_poison_event_is_skipped_and_alerts_still_flow(
-    start_medic: StartMedic, sqlite_url: str
+    start_medic: StartMedic, sqlite_url: str, log_stream: Any
 ) -> None:
     """An event whose processing fails every time (an incident key naming an impossible
     Medic incident) is skipped and logged; alerts keep becoming incidents."""
@@ -219,3 +219,5 @@ async def test_a_poison_event_is_skipped_and_alerts_still_flow(
     )
     listing = (await (await client.get("/api/incidents")).json())["incidents"]
     assert [(i["id"], i["title"]) for i in listing] == [("INC-1", "Y")]
+    skipped = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    assert [e["inbound_event"] for e in skipped if e["event"] == "intake.event_skipped"] == [1]
