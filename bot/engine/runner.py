@@ -35,12 +35,14 @@ from bot.playbooks.models import OnFailure, StepSpec, Then
 from bot.playbooks.playbook import Playbook
 from bot.playbooks.templates import TemplateError, evaluate, render_value
 from bot.store import incidents as incident_store
-from bot.store import journal
+from bot.store import is_transient, journal
 from bot.store import runs as run_store
 from bot.store.audit import record_event
 from bot.store.runs import TERMINAL_STEP, RunRow
 
 log = structlog.get_logger(__name__)
+
+STORE_RETRY_S = 1.0
 
 
 class RunManager:
@@ -173,6 +175,22 @@ class RunManager:
             self._narrate_end(run, RunStatus.INTERRUPTED, detail)
         return resume
 
+    async def _interrupt(self, run: RunRow, step_id: str) -> None:
+        now = self._deps.clock.now()
+        detail = f"interrupted during {step_id}: check the target, then /incident run"
+        async with self._deps.db.begin() as conn:
+            await run_store.save_step(
+                conn,
+                run_seq=run.seq,
+                position=0,
+                step_id=step_id,
+                action="",
+                status=StepStatus.INTERRUPTED,
+                at=now,
+                error="the store failed while this write step ran; not re-run",
+            )
+        await self._end(run.seq, RunStatus.INTERRUPTED, detail)
+
     def _is_write(self, action: str) -> bool:
         spec = self._deps.registry.get(action)
         return spec is None or spec.kind is ActionKind.WRITE
@@ -180,13 +198,19 @@ class RunManager:
     async def _drive(self, run_seq: int) -> None:
         structlog.contextvars.bind_contextvars(run=f"RUN-{run_seq}")
         async with self._slots:
-            try:
-                await self._execute(run_seq)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # a bug in one run must not take the engine down
-                log.exception("run.crashed")
-                await self._end(run_seq, RunStatus.FAILED, f"{type(err).__name__}: {err}")
+            while True:
+                try:
+                    await self._execute(run_seq)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:
+                    if is_transient(err):  # the store is away: resume from what is committed
+                        log.warning("run.store_unavailable", error=type(err).__name__)
+                        await asyncio.sleep(STORE_RETRY_S)
+                        continue
+                    log.exception("run.crashed")  # a bug in one run must not stop the engine
+                    await self._end(run_seq, RunStatus.FAILED, f"{type(err).__name__}: {err}")
+                return
 
     async def _execute(self, run_seq: int) -> None:
         deps = self._deps
@@ -226,6 +250,11 @@ class RunManager:
         """Take one step (or pass one already taken); True when the run has ended."""
         if row is not None and row.status in TERMINAL_STEP:
             return await self._verdict(run, step, row.status, None, replay=True)
+        if row is not None and row.status is StepStatus.RUNNING and self._is_write(row.action):
+            # Resumed after a store outage in the middle of this write step: its effect is
+            # unknown, so it is never run again without a human.
+            await self._interrupt(run, row.step_id)
+            return True
         if await self._finished(run.seq):
             return True
         context = await self._context(run, alert, outputs)

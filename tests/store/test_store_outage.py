@@ -3,12 +3,18 @@ acknowledged; once the store is back, the same delivery is taken."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.engine.clock import ManualClock
+
 from conftest import StartMedic, bearer, make_settings
+from enginekit import RecordingNarrator, write_playbooks
 from harness.postgres import PostgresServer
 from payloads import am_alert, am_payload
 
@@ -48,3 +54,46 @@ async def test_store_down_is_503_then_recovers(
     assert (
         'medic_deliveries_rejected_total{reason="unavailable",source="alertmanager"} 1.0' in metrics
     )
+
+
+CONSENT = """
+name: consent
+match: ['alertname="Outage"']
+steps:
+  - id: approve
+    uses: approval
+    with: {mode: consent, timeout: 5m}
+  - id: restart
+    uses: kubernetes.restart
+    with: {namespace: prod, deployment: api}
+"""
+
+
+async def _logged(stream: Any, event: str) -> None:
+    """Wait (bounded) until ``event`` appears in the log stream."""
+    async with asyncio.timeout(20):
+        while f'"event": "{event}"' not in stream.getvalue():  # noqa: ASYNC110 -- a log, no event to await
+            await asyncio.sleep(0.02)
+
+
+async def test_run_survives_a_store_outage(
+    start_medic: StartMedic, own_postgres: PostgresServer, tmp_path: Path, log_stream: Any
+) -> None:
+    """The store goes away while a consent window passes: the run waits for it and then
+    finishes from its committed state (expired → aborted) instead of dying stuck."""
+    narrator = RecordingNarrator()
+    clock = ManualClock(datetime(2026, 11, 24, 3, tzinfo=UTC))
+    settings = make_settings(
+        own_postgres.url,
+        playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", consent=CONSENT))]},
+    )
+    client = await start_medic(settings, clock=clock, narrators=[narrator])
+    payload = am_payload(am_alert("fp1", alertname="Outage"))
+    assert (await client.post(URL, json=payload, headers=bearer())).status == 200
+    await narrator.wait_for("approval_requested")
+    own_postgres.stop(mode="immediate")
+    clock.advance(timedelta(minutes=6))
+    await _logged(log_stream, "run.store_unavailable")
+    await asyncio.to_thread(own_postgres.start_again)
+    ended = await narrator.run_end("RUN-1")
+    assert ended.status == "aborted"
