@@ -107,6 +107,7 @@ class ApprovalService:
         if seq is None:
             raise DecisionRefused("not_found", f"no approval {approval_id!r} (ids look like APR-3)")
         now = self._clock.now()
+        authorized = await self.authorized(user)  # may ask Slack: outside the transaction
         async with self._db.begin() as conn:
             row = await run_store.get_approval(conn, seq, for_update=True)
             if row is None:
@@ -114,7 +115,7 @@ class ApprovalService:
             if row.status is not ApprovalStatus.PENDING:
                 by = f" by {row.decided_by}" if row.decided_by else ""
                 raise DecisionRefused("conflict", f"{approval_id} is already {row.status}{by}")
-            if not await self.authorized(user):
+            if not authorized:
                 raise DecisionRefused(
                     "forbidden", f"{user} is not in slack.approvers nor slack.approver_groups"
                 )

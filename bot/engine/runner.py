@@ -62,7 +62,14 @@ class RunManager:
         """Drive ``run_seq`` unless a task already does."""
         task = self._tasks.get(run_seq)
         if task is None or task.done():
-            self._tasks[run_seq] = asyncio.create_task(self._drive(run_seq), name=f"run-{run_seq}")
+            task = asyncio.create_task(self._drive(run_seq), name=f"run-{run_seq}")
+            self._tasks[run_seq] = task
+            task.add_done_callback(lambda done: self._forget(run_seq, done))
+
+    def _forget(self, run_seq: int, task: asyncio.Task[None]) -> None:
+        """A finished run's task is dropped, so the map only holds live runs."""
+        if self._tasks.get(run_seq) is task:
+            del self._tasks[run_seq]
 
     def take(self, result: IntakeResult) -> None:
         """Intake committed: its follow-ups, then start the new runs."""
@@ -77,11 +84,13 @@ class RunManager:
 
     async def stop(self) -> None:
         """Cancel every run task; their committed state is what a restart resumes from."""
-        for task in self._tasks.values():
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        for task in self._tasks.values():
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
         self._tasks.clear()
 
     async def start_manual(
