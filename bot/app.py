@@ -126,6 +126,7 @@ def _runtime_ctx(
                 cluster=cluster,
                 install=install,
                 clients=_clients(settings, tls),
+                slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
             )
             runs = RunManager(deps)
 

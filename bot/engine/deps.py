@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -40,6 +42,7 @@ class EngineDeps:
     action_locks: defaultdict[str, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
+    slots: asyncio.Semaphore | None = None
 
     def integration_ready(self, name: str | None) -> bool:
         """True when actions of integration ``name`` can really run.
@@ -52,3 +55,17 @@ class EngineDeps:
         if name == "prometheus":
             return self.settings.prometheus.url is not None
         return name in self.clients
+
+
+@asynccontextmanager
+async def slot_released(deps: EngineDeps) -> AsyncIterator[None]:
+    """While a run waits on a human or the pause, its ``max_concurrent_runs`` slot is free
+    for other runs (evidence gathering goes on); it is taken back before the run continues."""
+    if deps.slots is None:
+        yield
+        return
+    deps.slots.release()
+    try:
+        yield
+    finally:
+        await deps.slots.acquire()

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.config.duration import format_duration
-from bot.engine.deps import EngineDeps
+from bot.engine.deps import EngineDeps, slot_released
 from bot.engine.events import ApprovalEvent, RunEvent
 from bot.engine.incident_ops import IncidentOps
 from bot.models import ApprovalStatus, RunStatus
@@ -94,7 +94,9 @@ async def await_decision(deps: EngineDeps, run: RunRow, row: ApprovalRow) -> App
             deps.hub.forget(row.seq)
             return current or row
         deadline = None if current.escalated else current.expires_at
-        if await _woken_before(deps, event, deadline):
+        async with slot_released(deps):
+            woken = await _woken_before(deps, event, deadline)
+        if woken:
             event.clear()
             continue
         await _window_passed(deps, run, current)
@@ -167,7 +169,8 @@ async def wait_while_paused(deps: EngineDeps, run: RunRow) -> None:
             detail=f"waiting: {deps.pause.reason}",
         )
     )
-    await deps.pause.wait_resumed()
+    async with slot_released(deps):
+        await deps.pause.wait_resumed()
     async with deps.db.begin() as conn:
         await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, deps.clock.now())
 

@@ -50,7 +50,7 @@ class RunManager:
 
     def __init__(self, deps: EngineDeps) -> None:
         self._deps = deps
-        self._slots = asyncio.Semaphore(deps.settings.safety.max_concurrent_runs)
+        self._slots = deps.slots or asyncio.Semaphore(deps.settings.safety.max_concurrent_runs)
         self._tasks: dict[int, asyncio.Task[None]] = {}
 
     async def start(self) -> None:

@@ -3,12 +3,21 @@ per target, max concurrent runs; and how playbook priority and fallback pick the
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.actions import (
+    ActionKind,
+    ActionParams,
+    ActionRegistry,
+    ActionSpec,
+    StepContext,
+    StepResult,
+)
 from bot.engine.clock import ManualClock
 from bot.engine.cluster import NodeCounts
 
@@ -206,24 +215,77 @@ async def test_one_run_per_target(start_medic: StartMedic, sqlite_url: str, tmp_
     )
 
 
-async def test_max_concurrent_runs(
+class HoldParams(ActionParams):
+    """``test.hold``: a write step that lasts until the test lets it finish."""
+
+    name: str
+
+
+GATE: dict[str, asyncio.Event] = {}
+
+
+async def hold(ctx: StepContext, params: HoldParams) -> StepResult:
+    """Hold the run's slot until the test opens the gate."""
+    await GATE["release"].wait()
+    return StepResult(output={"held": params.name})
+
+
+HOLD_REGISTRY = ActionRegistry(
+    [
+        *ActionRegistry.default(),
+        ActionSpec("test.hold", ActionKind.WRITE, HoldParams, hold, None, None),
+    ]
+)
+SLOW = """
+name: slow
+match: ['alertname="Slow"']
+group_by: [service]
+target: "t/{{ labels.service }}"
+steps:
+  - id: hold
+    uses: test.hold
+    with: {name: "{{ labels.service }}"}
+"""
+
+
+async def test_max_concurrent_runs_limits_executing_runs(
     start_medic: StartMedic, sqlite_url: str, tmp_path: Path
 ) -> None:
-    """With ``max_concurrent_runs: 1`` a second run stays ``pending`` until the first ends."""
-    hold = HOLD.replace('target: "deployment/prod/shared"', 'target: "t/{{ labels.service }}"')
+    """With ``max_concurrent_runs: 1`` a second run stays ``pending`` while the first
+    executes a step, and runs once it is done."""
+    GATE["release"] = asyncio.Event()
+    narrator = RecordingNarrator()
+    config = make_settings(
+        sqlite_url,
+        playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", slow=SLOW))]},
+        safety={"max_concurrent_runs": 1},
+    )
+    client = await start_medic(config, narrators=[narrator], registry=HOLD_REGISTRY)
+    await _fire(client, "fp1", alertname="Slow", service="a")
+    await narrator.wait_for("step_started", lambda e: e.run_id == "RUN-1")
+    await _fire(client, "fp2", alertname="Slow", service="b")
+    assert (await detail(client, "INC-2"))["runs"][0]["status"] == "pending"
+    GATE["release"].set()
+    await narrator.run_end("RUN-1", "succeeded")
+    await narrator.run_end("RUN-2", "succeeded")
+
+
+async def test_waiting_for_a_human_frees_the_slot(
+    start_medic: StartMedic, sqlite_url: str, tmp_path: Path
+) -> None:
+    """A run waiting on an approval does not hold its slot: with ``max_concurrent_runs: 1``
+    another run still gathers evidence and reaches its own approval."""
+    hold_pb = HOLD.replace('target: "deployment/prod/shared"', 'target: "t/{{ labels.service }}"')
     client, narrator, _ = await _start(
         start_medic,
         sqlite_url,
         tmp_path,
-        playbooks={"hold": hold},
+        playbooks={"hold": hold_pb},
         safety={"max_concurrent_runs": 1},
     )
     await _fire(client, "fp1", alertname="Hold", service="a")
-    first = await narrator.wait_for("approval_requested")
+    await narrator.wait_for("approval_requested", lambda e: e.run_id == "RUN-1")
     await _fire(client, "fp2", alertname="Hold", service="b")
-    assert (await detail(client, "INC-2"))["runs"][0]["status"] == "pending"
-    await decide(client, first.approval_id, "U1", "approve")
-    await narrator.run_end("RUN-1", "succeeded")
     second = await narrator.wait_for("approval_requested", lambda e: e.run_id == "RUN-2")
     assert second.incident_id == "INC-2"
 
