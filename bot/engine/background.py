@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 
@@ -33,3 +33,30 @@ class BackgroundTasks:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class InFlight:
+    """Runs executing an action right now; a graceful stop lets them finish first."""
+
+    def __init__(self) -> None:
+        self._runs: set[int] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def step(self, run_seq: int) -> Iterator[None]:
+        """Mark ``run_seq`` as executing for the duration of the block."""
+        self._runs.add(run_seq)
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._runs.discard(run_seq)
+            if not self._runs:
+                self._idle.set()
+
+    async def drained(self, grace_s: float) -> None:
+        """Wait (at most ``grace_s``) until no action is executing."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_s):
+                await self._idle.wait()

@@ -13,7 +13,7 @@ import aiohttp
 from bot.actions import ActionRegistry
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub
-from bot.engine.background import BackgroundTasks
+from bot.engine.background import BackgroundTasks, InFlight
 from bot.engine.clock import Clock
 from bot.engine.cluster import ClusterView
 from bot.engine.pause import PauseSwitch
@@ -43,6 +43,7 @@ class EngineDeps:
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
     slots: asyncio.Semaphore | None = None
+    in_flight: InFlight = field(default_factory=InFlight)
 
     def integration_ready(self, name: str | None) -> bool:
         """True when actions of integration ``name`` can really run.

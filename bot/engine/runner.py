@@ -43,6 +43,7 @@ from bot.store.runs import TERMINAL_STEP, RunRow
 log = structlog.get_logger(__name__)
 
 STORE_RETRY_S = 1.0
+STOP_GRACE_S = 20.0
 
 
 class RunManager:
@@ -52,6 +53,7 @@ class RunManager:
         self._deps = deps
         self._slots = deps.slots or asyncio.Semaphore(deps.settings.safety.max_concurrent_runs)
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self.stopping = asyncio.Event()
 
     async def start(self) -> None:
         """Recover interrupted steps, then resume every unfinished run."""
@@ -83,7 +85,11 @@ class RunManager:
             await asyncio.wait(tasks)
 
     async def stop(self) -> None:
-        """Cancel every run task; their committed state is what a restart resumes from."""
+        """Start no new step; let actions already executing finish and commit (at most
+        ``STOP_GRACE_S``); then cancel every run task. Their committed state is what a
+        restart resumes from, so a deploy does not leave write steps ``interrupted``."""
+        self.stopping.set()
+        await self._deps.in_flight.drained(STOP_GRACE_S)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -264,8 +270,8 @@ class RunManager:
             # unknown, so it is never run again without a human.
             await self._interrupt(run, row.step_id)
             return True
-        if await self._finished(run.seq):
-            return True
+        if self.stopping.is_set() or await self._finished(run.seq):
+            return True  # stopping: the run stays as committed and resumes after a restart
         context = await self._context(run, alert, outputs)
         status, error, output = await self._step(run, position, step, context)
         outputs[step.id] = {"output": output}

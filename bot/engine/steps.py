@@ -64,6 +64,21 @@ async def run_action_step(
     dry_run = simulated or (spec.kind is ActionKind.WRITE and deps.settings.safety.dry_run)
     if spec.kind is ActionKind.WRITE and not dry_run:
         await IncidentOps(deps, run.incident_seq).mitigating()
+    with deps.in_flight.step(run.seq):  # a graceful stop waits for this to commit
+        return await _run_started_step(deps, run, position, step, spec, params, simulated, dry_run)
+
+
+async def _run_started_step(
+    deps: EngineDeps,
+    run: RunRow,
+    position: int,
+    step: StepSpec,
+    spec: ActionSpec,
+    params: ActionParams,
+    simulated: bool,
+    dry_run: bool,
+) -> StepOutcome:
+    """Execute a started step (or record its dry run) and commit how it ended."""
     result: StepResult | None = None
     try:
         result = (

@@ -4,12 +4,22 @@ a read step found ``running`` runs again; journaled alerts not yet processed are
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.actions import (
+    ActionKind,
+    ActionParams,
+    ActionRegistry,
+    ActionSpec,
+    StepContext,
+    StepResult,
+)
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
 from bot.models import RunStatus, StepStatus
+from bot.runtime import RUNTIME
 from bot.store import Database
 from bot.store import runs as run_store
 from bot.store.journal import insert_alerts
@@ -147,4 +157,67 @@ async def test_unprocessed_alerts_are_taken_on_start(
     listing = (await (await client.get("/api/incidents")).json())["incidents"]
     assert [(i["id"], i["alert_count"], i["playbooks"]) for i in listing] == [
         ("INC-1", 2, ["guarded"])
+    ]
+
+
+class HoldParams(ActionParams):
+    """``test.hold``: a write step that lasts until the test lets it finish."""
+
+    name: str
+
+
+GATE: dict[str, asyncio.Event] = {}
+
+
+async def hold(ctx: StepContext, params: HoldParams) -> StepResult:
+    """Last until the test opens the gate."""
+    await GATE["release"].wait()
+    return StepResult(output={"held": params.name})
+
+
+HOLD_REGISTRY = ActionRegistry(
+    [
+        *ActionRegistry.default(),
+        ActionSpec("test.hold", ActionKind.WRITE, HoldParams, hold, None, None),
+    ]
+)
+SLOW = """
+name: slow
+match: ['alertname="Slow"']
+steps:
+  - id: hold
+    uses: test.hold
+    with: {name: x}
+  - id: after
+    uses: incident.note
+    with: {text: after the hold}
+"""
+
+
+async def test_graceful_stop_lets_a_write_step_finish(
+    start_medic: StartMedic, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Stopping Medic while a write step executes: the step finishes and commits, no new
+    step starts, and after a restart the run goes on; nothing is ``interrupted``."""
+    GATE["release"] = asyncio.Event()
+    settings = make_settings(
+        sqlite_url, playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", slow=SLOW))]}
+    )
+    narrator = RecordingNarrator()
+    client = await start_medic(settings, narrators=[narrator], registry=HOLD_REGISTRY)
+    payload = am_payload(am_alert("fp1", alertname="Slow"))
+    assert (await client.post(URL, json=payload, headers=bearer())).status == 200
+    await narrator.wait_for("step_started", lambda e: e.step_id == "hold")
+    stopping = client.server.app[RUNTIME].runs.stopping
+    closing = asyncio.create_task(client.close())
+    await stopping.wait()
+    GATE["release"].set()
+    await closing
+    again = RecordingNarrator()
+    second = await start_medic(settings, narrators=[again], registry=HOLD_REGISTRY)
+    await again.run_end("RUN-1", "succeeded")
+    run = (await detail(second))["runs"][0]
+    assert [(s["id"], s["status"]) for s in run["steps"]] == [
+        ("hold", "succeeded"),
+        ("after", "succeeded"),
     ]
