@@ -10,6 +10,14 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot.actions import (
+    ActionKind,
+    ActionParams,
+    ActionRegistry,
+    ActionSpec,
+    StepContext,
+    StepResult,
+)
 from bot.engine.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
 
 from conftest import API_TOKEN
@@ -100,3 +108,27 @@ async def decide(client: TestClient[Any, Any], approval: str, user: str, decisio
 async def detail(client: TestClient[Any, Any], incident: str = "INC-1") -> Any:
     """GET /api/incidents/{id}."""
     return await (await client.get(f"/api/incidents/{incident}")).json()
+
+
+class HoldParams(ActionParams):
+    """``test.hold``: a write step of the tests' own that lasts until the test opens
+    ``HOLD_GATE["release"]`` (create a fresh event in each test)."""
+
+    name: str
+
+
+HOLD_GATE: dict[str, asyncio.Event] = {}
+
+
+async def hold(ctx: StepContext, params: HoldParams) -> StepResult:
+    """Last until the test opens the gate."""
+    await HOLD_GATE["release"].wait()
+    return StepResult(output={"held": params.name})
+
+
+HOLD_REGISTRY = ActionRegistry(
+    [
+        *ActionRegistry.default(),
+        ActionSpec("test.hold", ActionKind.WRITE, HoldParams, hold, None, None),
+    ]
+)

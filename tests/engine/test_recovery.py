@@ -9,14 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.actions import (
-    ActionKind,
-    ActionParams,
-    ActionRegistry,
-    ActionSpec,
-    StepContext,
-    StepResult,
-)
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
 from bot.models import RunStatus, StepStatus
 from bot.runtime import RUNTIME
@@ -25,7 +17,7 @@ from bot.store import runs as run_store
 from bot.store.journal import insert_alerts
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings
-from enginekit import RecordingNarrator, decide, detail, write_playbooks
+from enginekit import HOLD_GATE, HOLD_REGISTRY, RecordingNarrator, decide, detail, write_playbooks
 from payloads import am_alert, am_payload
 
 URL = "/webhooks/alertmanager"
@@ -160,27 +152,6 @@ async def test_unprocessed_alerts_are_taken_on_start(
     ]
 
 
-class HoldParams(ActionParams):
-    """``test.hold``: a write step that lasts until the test lets it finish."""
-
-    name: str
-
-
-GATE: dict[str, asyncio.Event] = {}
-
-
-async def hold(ctx: StepContext, params: HoldParams) -> StepResult:
-    """Last until the test opens the gate."""
-    await GATE["release"].wait()
-    return StepResult(output={"held": params.name})
-
-
-HOLD_REGISTRY = ActionRegistry(
-    [
-        *ActionRegistry.default(),
-        ActionSpec("test.hold", ActionKind.WRITE, HoldParams, hold, None, None),
-    ]
-)
 SLOW = """
 name: slow
 match: ['alertname="Slow"']
@@ -199,7 +170,7 @@ async def test_graceful_stop_lets_a_write_step_finish(
 ) -> None:
     """Stopping Medic while a write step executes: the step finishes and commits, no new
     step starts, and after a restart the run goes on; nothing is ``interrupted``."""
-    GATE["release"] = asyncio.Event()
+    HOLD_GATE["release"] = asyncio.Event()
     settings = make_settings(
         sqlite_url, playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", slow=SLOW))]}
     )
@@ -211,7 +182,7 @@ async def test_graceful_stop_lets_a_write_step_finish(
     stopping = client.server.app[RUNTIME].runs.stopping
     closing = asyncio.create_task(client.close())
     await stopping.wait()
-    GATE["release"].set()
+    HOLD_GATE["release"].set()
     await closing
     again = RecordingNarrator()
     second = await start_medic(settings, narrators=[again], registry=HOLD_REGISTRY)

@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 
-from bot.actions import (
-    ActionKind,
-    ActionParams,
-    ActionRegistry,
-    ActionSpec,
-    StepContext,
-    StepResult,
-)
 from bot.engine.clock import ManualClock
 from bot.engine.cluster import NodeCounts
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings
-from enginekit import RecordingNarrator, api, decide, detail, write_playbooks
+from enginekit import (
+    HOLD_GATE,
+    HOLD_REGISTRY,
+    RecordingNarrator,
+    api,
+    decide,
+    detail,
+    write_playbooks,
+)
 from payloads import BASE_TIME, am_alert, am_payload
 
 URL = "/webhooks/alertmanager"
@@ -215,27 +215,6 @@ async def test_one_run_per_target(start_medic: StartMedic, sqlite_url: str, tmp_
     )
 
 
-class HoldParams(ActionParams):
-    """``test.hold``: a write step that lasts until the test lets it finish."""
-
-    name: str
-
-
-GATE: dict[str, asyncio.Event] = {}
-
-
-async def hold(ctx: StepContext, params: HoldParams) -> StepResult:
-    """Hold the run's slot until the test opens the gate."""
-    await GATE["release"].wait()
-    return StepResult(output={"held": params.name})
-
-
-HOLD_REGISTRY = ActionRegistry(
-    [
-        *ActionRegistry.default(),
-        ActionSpec("test.hold", ActionKind.WRITE, HoldParams, hold, None, None),
-    ]
-)
 SLOW = """
 name: slow
 match: ['alertname="Slow"']
@@ -253,7 +232,7 @@ async def test_max_concurrent_runs_limits_executing_runs(
 ) -> None:
     """With ``max_concurrent_runs: 1`` a second run stays ``pending`` while the first
     executes a step, and runs once it is done."""
-    GATE["release"] = asyncio.Event()
+    HOLD_GATE["release"] = asyncio.Event()
     narrator = RecordingNarrator()
     config = make_settings(
         sqlite_url,
@@ -265,7 +244,7 @@ async def test_max_concurrent_runs_limits_executing_runs(
     await narrator.wait_for("step_started", lambda e: e.run_id == "RUN-1")
     await _fire(client, "fp2", alertname="Slow", service="b")
     assert (await detail(client, "INC-2"))["runs"][0]["status"] == "pending"
-    GATE["release"].set()
+    HOLD_GATE["release"].set()
     await narrator.run_end("RUN-1", "succeeded")
     await narrator.run_end("RUN-2", "succeeded")
 
