@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.actions import ActionKind, ActionParams, ActionSpec, StepContext, StepResult
 from bot.engine.cluster import CORDONING_ACTIONS, NodeCounts, cordon_over_limit
@@ -200,31 +201,29 @@ async def _start_unless_ended(
     async with deps.db.begin() as conn:
         if not await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, now):
             return "the run ended while this step waited"
-        await run_store.save_step(
-            conn,
-            run_seq=run.seq,
-            position=position,
-            step_id=step.id,
-            action=step.uses,
-            status=StepStatus.RUNNING,
-            at=now,
-        )
+        await _save_running(conn, run, position, step, now)
     deps.narration.step_started(_event(run, step, StepStatus.RUNNING))
     return None
 
 
 async def _start(deps: EngineDeps, run: RunRow, position: int, step: StepSpec) -> None:
     async with deps.db.begin() as conn:
-        await run_store.save_step(
-            conn,
-            run_seq=run.seq,
-            position=position,
-            step_id=step.id,
-            action=step.uses,
-            status=StepStatus.RUNNING,
-            at=deps.clock.now(),
-        )
+        await _save_running(conn, run, position, step, deps.clock.now())
     deps.narration.step_started(_event(run, step, StepStatus.RUNNING))
+
+
+async def _save_running(
+    conn: AsyncConnection, run: RunRow, position: int, step: StepSpec, now: datetime
+) -> None:
+    await run_store.save_step(
+        conn,
+        run_seq=run.seq,
+        position=position,
+        step_id=step.id,
+        action=step.uses,
+        status=StepStatus.RUNNING,
+        at=now,
+    )
 
 
 async def _finish(

@@ -10,7 +10,7 @@ from typing import Any, Self
 
 import yaml
 
-from .ports import free_port
+from .ports import OnLocalPort, free_port
 from .process import ManagedProcess, ServerError, start_process
 
 BINARY = "prometheus-alertmanager"
@@ -24,7 +24,7 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-class AlertmanagerServer:
+class AlertmanagerServer(OnLocalPort):
     """Alertmanager with one receiver, ``medic``: a webhook with ``send_resolved``.
 
     Groups flush at once (``group_wait: 0s``, ``group_interval: 1s``).
@@ -45,18 +45,6 @@ class AlertmanagerServer:
         self._binary = binary
         self._port: int | None = None
         self._process: ManagedProcess | None = None
-
-    @property
-    def port(self) -> int:
-        """The port of the web/API listener."""
-        if self._port is None:
-            raise RuntimeError("AlertmanagerServer is not started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:9093``."""
-        return f"http://127.0.0.1:{self.port}"
 
     def config(self) -> dict[str, Any]:
         """The ``alertmanager.yml`` content as data."""

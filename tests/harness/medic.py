@@ -9,14 +9,14 @@ from typing import Self
 from prometheus_client.parser import text_string_to_metric_families
 
 from .http import get_text
-from .ports import free_port
+from .ports import OnLocalPort, free_port
 from .process import ManagedProcess, start_process
 
 ENV_PREFIX = "MEDIC_"
 NAME = "medic"
 
 
-class MedicProcess:
+class MedicProcess(OnLocalPort):
     """``python -m bot serve`` with the given store and Alertmanager bearer token.
 
     Nothing ``MEDIC_*`` leaks in from the caller's environment; no config file
@@ -42,18 +42,6 @@ class MedicProcess:
         self.extra_env = dict(extra_env or {})
         self._port: int | None = None
         self._process: ManagedProcess | None = None
-
-    @property
-    def port(self) -> int:
-        """The HTTP port (fixed from the first ``start()`` on)."""
-        if self._port is None:
-            raise RuntimeError("MedicProcess was never started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:8080``."""
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:

@@ -13,3 +13,21 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class OnLocalPort:
+    """A server listening on 127.0.0.1 at a port chosen when it first starts."""
+
+    _port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The listening port (fixed from the first start on)."""
+        if self._port is None:
+            raise RuntimeError(f"{type(self).__name__} was never started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Base HTTP URL without a trailing slash, e.g. ``http://127.0.0.1:9090``."""
+        return f"http://127.0.0.1:{self.port}"

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from .ports import free_port
+from .ports import OnLocalPort, free_port
 from .process import POLL_INTERVAL, ServerError, log_tail
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -23,7 +23,7 @@ PG_USER = "postgres"
 DATABASE = "medic"
 
 
-class PostgresServer:
+class PostgresServer(OnLocalPort):
     """PostgreSQL with trust auth, fsync off, and a ``medic`` database.
 
     ``with PostgresServer().start(tmp_path) as pg: ...`` closes it on exit.
@@ -35,13 +35,6 @@ class PostgresServer:
         self._tmpdir: Path | None = None
         self._port: int | None = None
         self._running = False
-
-    @property
-    def port(self) -> int:
-        """The TCP port the server listens on."""
-        if self._port is None:
-            raise RuntimeError("PostgresServer is not started")
-        return self._port
 
     @property
     def url(self) -> str:

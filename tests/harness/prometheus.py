@@ -7,13 +7,13 @@ from typing import Any, Self
 
 import yaml
 
-from .ports import free_port
+from .ports import OnLocalPort, free_port
 from .process import ManagedProcess, start_process
 
 BINARY = "prometheus"
 
 
-class PrometheusServer:
+class PrometheusServer(OnLocalPort):
     """Prometheus with ``evaluation_interval: 1s`` and the given rules file.
 
     The notifier only discovers Alertmanager after its fixed 5 s interval
@@ -38,18 +38,6 @@ class PrometheusServer:
         self._binary = binary
         self._port: int | None = None
         self._process: ManagedProcess | None = None
-
-    @property
-    def port(self) -> int:
-        """The port of the web/API listener."""
-        if self._port is None:
-            raise RuntimeError("PrometheusServer is not started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """Base URL without a trailing slash, e.g. ``http://127.0.0.1:9090``."""
-        return f"http://127.0.0.1:{self.port}"
 
     def config(self, rules_file: Path) -> dict[str, Any]:
         """The ``prometheus.yml`` content as data."""
