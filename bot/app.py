@@ -34,9 +34,14 @@ from bot.narrator import ConsoleNarrator, NarrationDispatcher, Narrator
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import RUNTIME, Runtime
+from bot.slack.directory import SlackGroupDirectory
+from bot.slack.inbound import slack_events
+from bot.slack.mount import mount_slack
+from bot.slack.sync import SlackTiming
 from bot.store import Database
 from bot.store.switches import install_id
 from responders.pagerduty.client import PagerDutyClient
+from responders.slack.client import SlackClient
 
 
 def build_app(
@@ -49,6 +54,7 @@ def build_app(
     cluster: ClusterView | None = None,
     directory: GroupDirectory | None = None,
     tls: ssl.SSLContext | None = None,
+    slack_timing: SlackTiming | None = None,
 ) -> web.Application:
     """The whole HTTP surface of DESIGN §3 for ``settings``.
 
@@ -67,12 +73,14 @@ def build_app(
             playbooks,
             registry or ActionRegistry.default(),
             cluster or UnknownCluster(),
-            directory or NoGroups(),
+            directory,
             tls,
+            slack_timing or SlackTiming(),
         )
     )
     app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
     app.router.add_post("/webhooks/pagerduty", pagerduty_webhook)
+    app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/api/incidents", get_incidents)
     app.router.add_get("/api/incidents/{incident_id}", get_incident)
     app.router.add_post("/api/incidents/{incident_id}/runs", start_run)
@@ -92,8 +100,9 @@ def _runtime_ctx(
     playbooks: PlaybookSet | None,
     registry: ActionRegistry,
     cluster: ClusterView,
-    directory: GroupDirectory,
+    directory: GroupDirectory | None,
     tls: ssl.SSLContext | None,
+    slack_timing: SlackTiming,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         loaded = playbooks
@@ -113,6 +122,9 @@ def _runtime_ctx(
             switch = PauseSwitch(db, clock, configured=settings.safety.paused)
             await switch.load()
             hub = ApprovalHub()
+            clients = _clients(settings, tls, slack_timing)
+            slack_client = clients.get("slack")
+            chosen_directory = _directory(directory, slack_client, slack_timing)
             deps = EngineDeps(
                 db=db,
                 settings=settings,
@@ -125,7 +137,7 @@ def _runtime_ctx(
                 http=http,
                 cluster=cluster,
                 install=install,
-                clients=_clients(settings, tls),
+                clients=clients,
                 slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
             )
             runs = RunManager(deps)
@@ -149,15 +161,25 @@ def _runtime_ctx(
                 committer=committer,
                 intake=intake,
                 runs=runs,
-                approvals=ApprovalService(db, settings, hub, narration, clock, directory),
+                approvals=ApprovalService(db, settings, hub, narration, clock, chosen_directory),
                 pause=switch,
                 playbooks=loaded,
                 narration=narration,
                 metrics=metrics,
                 background=deps.background,
+                engine=deps,
             )
             app[RUNTIME] = runtime
+            slack_sync = (
+                mount_slack(app, runtime, slack_client, clock, slack_timing)
+                if isinstance(slack_client, SlackClient)
+                else None
+            )
+            if slack_sync is not None:
+                await slack_sync.start()
             yield
+            if slack_sync is not None:
+                await slack_sync.stop()
             await committer.stop()
             await runtime.caught_up()
             await intake.stop()
@@ -172,15 +194,30 @@ def _runtime_ctx(
     return runtime_ctx
 
 
-def _clients(settings: Settings, tls: ssl.SSLContext | None) -> dict[str, object]:
+def _directory(
+    given: GroupDirectory | None, slack_client: object, timing: SlackTiming
+) -> GroupDirectory:
+    """The directory for ``slack.approver_groups``: the one given, else Slack's when enabled."""
+    if given is not None:
+        return given
+    if isinstance(slack_client, SlackClient):
+        return SlackGroupDirectory(slack_client, timing.group_cache_s)
+    return NoGroups()
+
+
+def _clients(
+    settings: Settings, tls: ssl.SSLContext | None, slack_timing: SlackTiming
+) -> dict[str, object]:
     """One shared client per enabled integration that has a built responder."""
     clients: dict[str, object] = {}
     if settings.pagerduty.enabled:
         clients["pagerduty"] = PagerDutyClient(settings.pagerduty, tls=tls)
+    if settings.slack.enabled:
+        clients["slack"] = SlackClient(settings.slack, post_interval=slack_timing.post_interval_s)
     return clients
 
 
 async def _close_clients(clients: dict[str, object]) -> None:
     for client in clients.values():
-        if isinstance(client, PagerDutyClient):
+        if isinstance(client, PagerDutyClient | SlackClient):
             await client.close()

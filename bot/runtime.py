@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.config import Settings
 from bot.engine.approvals import ApprovalService
 from bot.engine.background import BackgroundTasks
+from bot.engine.deps import EngineDeps
 from bot.engine.pause import PauseSwitch
 from bot.engine.runner import RunManager
 from bot.engine.worker import IntakeWorker
@@ -39,6 +40,7 @@ class Runtime:
     narration: NarrationDispatcher
     metrics: Metrics
     background: BackgroundTasks
+    engine: EngineDeps
 
     async def caught_up(self) -> bool:
         """Wait (boundedly) until every alert acknowledged so far is in its incident."""

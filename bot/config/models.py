@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bot.config.duration import Duration
 
@@ -107,6 +107,14 @@ class SlackConfig(Section):
     admins: list[str] = Field(default_factory=list)
     invite: list[str] = Field(default_factory=list)
     security_channel: str | None = None
+
+    @model_validator(mode="after")
+    def _credentials_when_enabled(self) -> Self:
+        if self.enabled:
+            missing = [key for key in ("bot_token", "signing_secret") if getattr(self, key) is None]
+            if missing:
+                raise ValueError(f"slack.enabled needs {' and '.join(missing)}")
+        return self
 
 
 class PagerDutyConfig(Section):

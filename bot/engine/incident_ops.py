@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -12,7 +13,7 @@ from bot.engine.deps import EngineDeps
 from bot.engine.events import IncidentChangeKind
 from bot.engine.followups import after_commit
 from bot.engine.intake import MEDIC, IntakeResult, resolve_incident
-from bot.engine.pagerduty_sync import page_escalation
+from bot.engine.pagerduty_sync import acknowledge_remote, client_of, page_escalation
 from bot.errors import PermanentError
 from bot.models import IncidentStatus, Severity
 from bot.store import incidents as incident_store
@@ -79,6 +80,26 @@ class IncidentOps:
                 resolving_run=self._run,
             )
 
+    async def acknowledge(self) -> bool:
+        """A human took the incident: open → acknowledged (a later status stays), and the
+        linked PagerDuty incident is acknowledged too. False when already resolved."""
+        async with self._change() as (conn, incident, result):
+            if incident.status is IncidentStatus.RESOLVED:
+                return False
+            text = f"Acknowledged by {self._actor}"
+            now_status = incident.status
+            if incident.status is IncidentStatus.OPEN:
+                now_status = IncidentStatus.ACKNOWLEDGED
+                now = self._deps.clock.now()
+                await incident_store.set_status(conn, self._seq, now_status, now)
+            await self._record(conn, "incident.acknowledged", text)
+            result.note(replace(incident, status=now_status), IncidentChangeKind.UPDATED, text)
+        if client_of(self._deps) is not None:
+            self._deps.background.spawn(
+                acknowledge_remote(self._deps, self._seq), name=f"pagerduty-ack-{self._seq}"
+            )
+        return True
+
     async def mitigating(self) -> None:
         """The first real write step started: open/acknowledged → mitigating."""
         async with self._change() as (conn, incident, result):
@@ -118,3 +139,33 @@ class IncidentOps:
             text=text,
             incident_seq=self._seq,
         )
+
+
+async def declare_incident(deps: EngineDeps, title: str, severity: Severity, commander: str) -> int:
+    """A human declares an incident (``/incident declare``): open it with them as commander.
+    Returns its number."""
+    now = deps.clock.now()
+    result = IntakeResult()
+    async with deps.db.begin() as conn:
+        incident = await incident_store.open_incident(
+            conn,
+            title=title,
+            severity=severity,
+            group_key=f"declared/{uuid.uuid4()}",
+            at=now,
+            previous_seq=None,
+            commander=commander,
+        )
+        text = f"Declared by {commander}: {title} ({severity})"
+        await record_event(
+            conn,
+            at=now,
+            actor=commander,
+            kind="incident.opened",
+            text=text,
+            incident_seq=incident.seq,
+        )
+        result.note(incident, IncidentChangeKind.OPENED, text)
+        changes = await result.changes(conn, now)
+    deps.narration.publish(changes)
+    return incident.seq

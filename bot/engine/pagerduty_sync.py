@@ -4,7 +4,7 @@ resolution that came from PagerDuty is never sent back (no echo)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 import structlog
@@ -63,24 +63,37 @@ async def page_escalation(deps: EngineDeps, incident_seq: int, reason: str) -> b
 
 async def resolve_remote(deps: EngineDeps, incident_seq: int) -> None:
     """Medic resolved the incident: resolve what it paged, or the linked PagerDuty incident."""
+    await _set_remote(deps, incident_seq, "resolved")
+
+
+async def acknowledge_remote(deps: EngineDeps, incident_seq: int) -> None:
+    """A human acknowledged in Medic (``/incident ack``): acknowledge what Medic paged, or the
+    linked PagerDuty incident."""
+    await _set_remote(deps, incident_seq, "acknowledged")
+
+
+async def _set_remote(
+    deps: EngineDeps, incident_seq: int, status: Literal["acknowledged", "resolved"]
+) -> None:
     client = client_of(deps)
     if client is None:
         return
     async with deps.db.connect() as conn:
         paged = {(p["routing_key_name"], p["dedup_key"]) for p in await _pages(conn, incident_seq)}
         linked = await incident_store.pagerduty_link(conn, incident_seq)
+    send = client.resolve if status == "resolved" else client.acknowledge
+    verb = "Resolving" if status == "resolved" else "Acknowledging"
     try:
         for routing_key_name, key in sorted(paged, key=str):
-            await client.resolve(client.routing_key_for(routing_key_name), key)
+            await send(client.routing_key_for(routing_key_name), key)
         if linked is not None and not paged:
-            await client.set_status(linked, "resolved")
+            await client.set_status(linked, status)
     except MedicError as err:
-        await _record(
-            deps, incident_seq, "pagerduty.failed", f"Resolving in PagerDuty failed: {err}"
-        )
+        await _record(deps, incident_seq, "pagerduty.failed", f"{verb} in PagerDuty failed: {err}")
         return
     if paged or linked is not None:
-        await _record(deps, incident_seq, "pagerduty.resolve", "Resolved in PagerDuty as well")
+        kind = "pagerduty.resolve" if status == "resolved" else "pagerduty.acknowledge"
+        await _record(deps, incident_seq, kind, f"{status.capitalize()} in PagerDuty as well")
 
 
 async def _pages(conn: Any, incident_seq: int) -> list[dict[str, Any]]:

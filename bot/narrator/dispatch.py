@@ -22,6 +22,10 @@ class NarrationDispatcher:
         self._queue: asyncio.Queue[tuple[str, EngineEvent]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
+    def add(self, narrator: Narrator) -> None:
+        """Narrate to ``narrator`` too (before ``start``)."""
+        self._narrators.append(narrator)
+
     def publish(self, changes: Sequence[IncidentChange]) -> None:
         """Queue incident changes that have been committed."""
         for change in changes:

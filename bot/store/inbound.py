@@ -84,3 +84,13 @@ async def max_event_seq(conn: AsyncConnection) -> int:
     """The newest journaled inbound event (0 when none)."""
     found = (await conn.execute(sa.select(sa.func.max(inbound_events.c.seq)))).scalar()
     return int(found or 0)
+
+
+async def remember_delivery(conn: AsyncConnection, source: str, key: str, at: datetime) -> bool:
+    """Record an inbound delivery by its key; False when it was taken before."""
+    return await _insert_ignoring(
+        conn,
+        webhook_deliveries,
+        {"source": source, "delivery_id": key, "received_at": at},
+        ["source", "delivery_id"],
+    )

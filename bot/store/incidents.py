@@ -99,6 +99,7 @@ async def open_incident(
     group_key: str,
     at: datetime,
     previous_seq: int | None,
+    commander: str = "medic",
 ) -> IncidentRow:
     """Insert a new ``open`` incident and return it."""
     result = await conn.execute(
@@ -110,7 +111,7 @@ async def open_incident(
             group_key=group_key,
             created_at=at,
             updated_at=at,
-            commander="medic",
+            commander=commander,
             previous_seq=previous_seq,
         )
         .returning(incidents.c.seq)

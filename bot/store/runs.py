@@ -74,6 +74,7 @@ class ApprovalRow:
     escalated: bool
     expires_at: datetime | None
     decided_by: str | None
+    decided_at: datetime | None = None
 
 
 def _values(statuses: Sequence[RunStatus | StepStatus]) -> list[str]:
@@ -289,6 +290,7 @@ def _approval(row: Any) -> ApprovalRow:
         escalated=row["escalated"],
         expires_at=row["expires_at"],
         decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
     )
 
 

@@ -201,3 +201,30 @@ switches = sa.Table(
     sa.Column("changed_by", sa.Text, nullable=False),
     sa.Column("changed_at", UTCDateTime, nullable=False),
 )
+
+# Slack: each incident's channel, its pinned status message and how far its timeline thread
+# has been delivered (the audit trail is the durable outbox; ``timeline_seq`` its cursor).
+slack_channels = sa.Table(
+    "slack_channels",
+    metadata,
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), primary_key=True),
+    sa.Column("channel_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status_ts", sa.Text, nullable=False),
+    sa.Column("status_digest", sa.Text, nullable=False, server_default=""),
+    sa.Column("topic", sa.Text, nullable=False, server_default=""),
+    sa.Column("timeline_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Slack: the message that asks for each approval, so decisions can edit it in place.
+slack_approval_messages = sa.Table(
+    "slack_approval_messages",
+    metadata,
+    sa.Column("approval_seq", sa.Integer, sa.ForeignKey("approvals.seq"), primary_key=True),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), nullable=False),
+    sa.Column("channel_id", sa.Text, nullable=False),
+    sa.Column("ts", sa.Text, nullable=False),
+    sa.Column("digest", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_slack_approval_messages_incident", "incident_seq"),
+)

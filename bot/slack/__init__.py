@@ -1,0 +1,1 @@
+"""Slack: incident channels, live narration, approval buttons and ``/incident`` commands."""

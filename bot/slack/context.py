@@ -1,0 +1,36 @@
+"""What Slack's listeners work with, built once per process."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.engine.approvals import ApprovalService
+from bot.engine.deps import EngineDeps
+from bot.engine.pause import PauseSwitch
+from bot.engine.runner import RunManager
+from bot.playbooks.playbook import PlaybookSet
+from bot.slack.sync import SlackSync
+from bot.store import Database
+from responders.slack.client import SlackClient
+
+
+@dataclass(frozen=True, slots=True)
+class SlackContext:
+    """The engine services behind buttons and commands, plus Slack's own client and sync."""
+
+    settings: Settings
+    db: Database
+    engine: EngineDeps
+    approvals: ApprovalService
+    pause: PauseSwitch
+    runs: RunManager
+    playbooks: PlaybookSet
+    client: SlackClient
+    sync: SlackSync
+    caught_up: Callable[[], Awaitable[bool]]
+
+    async def may_act(self, user: str) -> bool:
+        """Approvers (directly or by group) and admins may resolve incidents and start runs."""
+        return user in self.settings.slack.admins or await self.approvals.authorized(user)

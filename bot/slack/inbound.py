@@ -1,0 +1,205 @@
+"""``POST /slack/events``: slack-bolt's AsyncApp mounted in Medic's own aiohttp server.
+
+Bolt verifies the signature and the 5-minute window (401 otherwise, before anything runs).
+A middleware drops deliveries already taken (Slack retries carry ``X-Slack-Retry-Num``; a
+replayed click carries the same ``trigger_id``), so none has a second effect. Listeners are
+small: commit the decision or command through the engine's services, then ``ack()`` with the
+reply; slower work (ephemeral notes, message edits, channel creation) follows the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.engine.approvals import Decision
+from bot.errors import ConfigError, DecisionRefused, MedicError
+from bot.http.errors import ErrorCode, HttpError
+from bot.slack.commands import Reply, dispatch
+from bot.slack.context import SlackContext
+from bot.slack.render import APPROVE_ACTION, REJECT_ACTION
+from bot.store import STORE_ERRORS
+from bot.store import slack as slack_store
+from bot.store.inbound import remember_delivery
+
+log = structlog.get_logger(__name__)
+
+SOURCE = "slack"
+_STORE_DOWN = "Medic could not record that (its store is unavailable); nothing changed, try again"
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SlashCommand(_Loose):
+    """The form fields of a slash command that Medic uses."""
+
+    command: str
+    text: str = ""
+    user_id: str = Field(min_length=1)
+    channel_id: str = ""
+
+
+class _Id(_Loose):
+    id: str = Field(min_length=1)
+
+
+class _Action(_Loose):
+    action_id: str
+    value: str = ""
+
+
+class ButtonClick(_Loose):
+    """A ``block_actions`` payload with one of Medic's buttons."""
+
+    user: _Id
+    channel: _Id | None = None
+    actions: list[_Action] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SlackSurface:
+    """The bolt app that answers ``POST /slack/events``."""
+
+    bolt: AsyncApp
+
+
+SLACK = web.AppKey("slack", SlackSurface)
+
+
+async def slack_events(request: web.Request) -> web.StreamResponse:
+    """Hand the request to bolt and its answer back to aiohttp."""
+    surface = request.app.get(SLACK)
+    if surface is None:
+        raise HttpError(ErrorCode.NOT_FOUND, "Slack is not enabled (slack.enabled is false)")
+    answer = await surface.bolt.async_dispatch(await to_bolt_request(request))
+    if answer.status == 401:
+        raise HttpError(ErrorCode.UNAUTHORIZED, "bad or stale X-Slack-Signature")
+    return await to_aiohttp_response(answer)
+
+
+def build_bolt(ctx: SlackContext) -> AsyncApp:
+    """The bolt app with Medic's middleware and listeners."""
+    slack = ctx.settings.slack
+    if slack.bot_token is None or slack.signing_secret is None:
+        raise ConfigError(["slack: enabled needs bot_token and signing_secret"])
+    token = slack.bot_token.get_secret_value()
+
+    async def authorize(**_: Any) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=None, team_id=None, bot_token=token)
+
+    app = AsyncApp(
+        signing_secret=slack.signing_secret.get_secret_value(),
+        client=AsyncWebClient(base_url=slack.api_url),
+        authorize=authorize,
+        logger=logging.getLogger("medic.slack.bolt"),
+        process_before_response=False,
+    )
+    app.middleware(_once(ctx))
+    app.command("/incident")(_incident_command(ctx))
+    app.action(APPROVE_ACTION)(_click(ctx, Decision.APPROVE))
+    app.action(REJECT_ACTION)(_click(ctx, Decision.REJECT))
+    return app
+
+
+Next = Callable[[], Awaitable[BoltResponse]]
+
+
+def _once(ctx: SlackContext) -> Callable[..., Awaitable[BoltResponse]]:
+    async def once(req: AsyncBoltRequest, resp: BoltResponse, next: Next) -> BoltResponse:
+        key = _delivery_key(req.body)
+        if key is not None:
+            try:
+                async with ctx.db.begin() as conn:
+                    fresh = await remember_delivery(conn, SOURCE, key, datetime.now(UTC))
+            except STORE_ERRORS:
+                return BoltResponse(status=503, body=_STORE_DOWN)
+            if not fresh:
+                retry = req.headers.get("x-slack-retry-num", ["0"])[0]
+                log.info("slack.duplicate_delivery", key=key, retry=retry)
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    return once
+
+
+def _delivery_key(body: dict[str, Any]) -> str | None:
+    for field in ("trigger_id", "event_id"):
+        value = body.get(field)
+        if isinstance(value, str) and value:
+            return f"{field}:{value}"
+    return None
+
+
+def _incident_command(ctx: SlackContext) -> Callable[..., Awaitable[None]]:
+    async def incident_command(ack: Any, command: dict[str, Any]) -> None:
+        try:
+            call = SlashCommand.model_validate(command)
+        except ValidationError:
+            await ack(text="Medic could not read that command.")
+            return
+        try:
+            reply = await dispatch(ctx, call.text, call.user_id, call.channel_id)
+        except STORE_ERRORS:
+            reply = Reply(_STORE_DOWN)
+        await ack(text=reply.text, response_type="in_channel" if reply.public else "ephemeral")
+        if reply.poke is not None:
+            ctx.sync.poke(reply.poke)
+
+    return incident_command
+
+
+def _click(ctx: SlackContext, decision: Decision) -> Callable[..., Awaitable[None]]:
+    async def click(ack: Any, body: dict[str, Any]) -> None:
+        try:
+            payload = ButtonClick.model_validate(body)
+        except ValidationError:
+            await ack()
+            return
+        user, approval_id = payload.user.id, payload.actions[0].value
+        channel = payload.channel.id if payload.channel is not None else None
+        refusal: str | None = None
+        try:
+            await ctx.approvals.decide(approval_id, user, decision)
+        except DecisionRefused as err:
+            refusal = f":no_entry: Not counted: {err.detail}"
+        except STORE_ERRORS:
+            refusal = _STORE_DOWN
+        await ack()
+        if refusal is not None and channel is not None:
+            await _tell(ctx, channel, user, refusal)
+        if channel is not None:
+            await _poke_channel(ctx, channel)
+
+    return click
+
+
+async def _tell(ctx: SlackContext, channel: str, user: str, text: str) -> None:
+    try:
+        await ctx.client.ephemeral(channel, user, text)
+    except MedicError as err:
+        log.warning("slack.ephemeral_failed", channel=channel, error=str(err))
+
+
+async def _poke_channel(ctx: SlackContext, channel: str) -> None:
+    try:
+        async with ctx.db.connect() as conn:
+            seq = await slack_store.incident_in_channel(conn, channel)
+    except STORE_ERRORS:
+        return
+    if seq is not None:
+        ctx.sync.poke(seq)

@@ -1,0 +1,379 @@
+"""Deliver each incident's narration to Slack: its channel, pinned status message, timeline
+thread and approval messages.
+
+The audit trail is the durable outbox: every change Medic commits writes an audit event in
+the same transaction, and each incident's channel row keeps a cursor (the last event shown in
+its thread). Delivery reads past the cursor, posts, then advances it, so a Slack outage or a
+restart loses nothing (a crash between a post and its cursor commit may repeat that one
+message). Remediation never waits on this: it runs in its own tasks, woken by narration and
+by a periodic sweep, with backoff per incident while Slack fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, replace
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.config import Settings
+from bot.engine.clock import Clock
+from bot.engine.pause import PauseSwitch
+from bot.errors import MedicError
+from bot.models import ApprovalStatus, StepStatus
+from bot.playbooks.playbook import PlaybookSet
+from bot.slack.directory import GROUP_CACHE_S
+from bot.slack.names import channel_name, topic
+from bot.slack.render import (
+    TIMELINE_LINES,
+    ApprovalView,
+    Evidence,
+    StatusView,
+    approval_message,
+    digest,
+    status_message,
+    timeline_message,
+)
+from bot.store import STORE_ERRORS, Database
+from bot.store import incidents as incident_store
+from bot.store import runs as run_store
+from bot.store import slack as slack_store
+from bot.store.runs import TERMINAL_RUN, TERMINAL_STEP
+from bot.store.slack import ChannelRow, IncidentHeader
+from responders.slack.client import SlackClient
+from responders.slack.const import POST_INTERVAL_S
+
+log = structlog.get_logger(__name__)
+
+_ACTIVE_STEP = (StepStatus.RUNNING, StepStatus.WAITING_APPROVAL)
+
+
+@dataclass(frozen=True, slots=True)
+class SlackTiming:
+    """How often Slack delivery looks for work and how it backs off while Slack fails."""
+
+    sweep_s: float = 1.0
+    retry_min_s: float = 1.0
+    retry_max_s: float = 30.0
+    parallel: int = 8
+    post_interval_s: float = POST_INTERVAL_S
+    group_cache_s: float = GROUP_CACHE_S
+
+
+class SlackSync:
+    """One per process: ``start()``, ``poke(incident)`` after commits, ``stop()``."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        client: SlackClient,
+        settings: Settings,
+        playbooks: PlaybookSet,
+        pause: PauseSwitch,
+        clock: Clock,
+        timing: SlackTiming | None = None,
+    ) -> None:
+        self._db = db
+        self._client = client
+        self._settings = settings
+        self._playbooks = playbooks
+        self._pause = pause
+        self._clock = clock
+        self._timing = timing or SlackTiming()
+        self._dirty: set[int] = set()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._failures: dict[int, int] = {}
+        self._retry_at: dict[int, float] = {}
+        self._wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(self._timing.parallel)
+        self._task: asyncio.Task[None] | None = None
+        self._last_top = -1
+
+    def poke(self, incident_seq: int) -> None:
+        """Something was committed for this incident: deliver it soon."""
+        self._dirty.add(incident_seq)
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Start the sweeper (it also catches up on what a restart left undelivered)."""
+        self._task = asyncio.create_task(self._sweep_forever(), name="slack-sync")
+
+    async def stop(self) -> None:
+        """Stop sweeping and cancel deliveries in flight (their cursors are committed)."""
+        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._task = None
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._timing.sweep_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._find_behind()
+            except STORE_ERRORS:
+                log.warning("slack.sweep_failed", exc_info=True)
+                continue
+            self._dispatch()
+
+    async def _find_behind(self) -> None:
+        async with self._db.connect() as conn:
+            top = await slack_store.newest_event_seq(conn)
+            if top == self._last_top:
+                return
+            behind = await slack_store.incidents_behind(conn)
+        self._dirty.update(behind)
+        self._last_top = top
+
+    def _dispatch(self) -> None:
+        now = time.monotonic()
+        for seq in sorted(self._dirty):
+            if seq in self._running or self._retry_at.get(seq, 0.0) > now:
+                continue
+            self._dirty.discard(seq)
+            self._running[seq] = asyncio.create_task(self._deliver(seq), name=f"slack-INC-{seq}")
+
+    async def _deliver(self, seq: int) -> None:
+        try:
+            async with self._limit:
+                more = await self._sync(seq)
+        except Exception as err:
+            if not isinstance(err, (MedicError, *STORE_ERRORS)):
+                log.exception("slack.delivery_crashed", incident=f"INC-{seq}")
+            self._back_off(seq, err)
+        else:
+            self._failures.pop(seq, None)
+            self._retry_at.pop(seq, None)
+            if more:
+                self._dirty.add(seq)
+        finally:
+            self._running.pop(seq, None)
+            if seq in self._dirty:
+                self._wake.set()
+
+    def _back_off(self, seq: int, err: BaseException) -> None:
+        failures = self._failures.get(seq, 0) + 1
+        self._failures[seq] = failures
+        delay = min(self._timing.retry_max_s, self._timing.retry_min_s * 2 ** (failures - 1))
+        self._retry_at[seq] = time.monotonic() + delay
+        self._dirty.add(seq)
+        log.warning(
+            "slack.delivery_failed",
+            incident=f"INC-{seq}",
+            error=str(err) or type(err).__name__,
+            retry_in_s=round(delay, 2),
+        )
+
+    async def _sync(self, seq: int) -> bool:
+        """Bring one incident's Slack up to date; True when more is left for a next round."""
+        async with self._db.connect() as conn:
+            header = await slack_store.incident_header(conn, seq)
+            channel = await slack_store.channel_of(conn, seq)
+        if header is None:
+            return False
+        if channel is None:
+            channel = await self._open_channel(header)
+        if not channel.status_ts:
+            channel = await self._post_status(header, channel)
+        channel = await self._post_timeline(channel)
+        await self._sync_approvals(header, channel)
+        await self._refresh_status(header, channel)
+        async with self._db.connect() as conn:
+            newest = await slack_store.last_event_seq(conn, seq)
+        return newest > channel.timeline_seq
+
+    async def _open_channel(self, header: IncidentHeader) -> ChannelRow:
+        wanted = channel_name(
+            self._settings.slack.channel_prefix,
+            header.created_at,
+            header.title,
+            f"INC-{header.seq}",
+        )
+        channel_id, name = await self._client.create_channel(wanted)
+        async with self._db.begin() as conn:
+            await slack_store.save_channel(
+                conn,
+                incident_seq=header.seq,
+                channel_id=channel_id,
+                name=name,
+                status_ts="",
+                at=self._clock.now(),
+            )
+        log.info("slack.channel_created", incident=f"INC-{header.seq}", channel=channel_id)
+        return ChannelRow(header.seq, channel_id, name, "", "", "", 0)
+
+    async def _post_status(self, header: IncidentHeader, channel: ChannelRow) -> ChannelRow:
+        """Invite people, set the topic, post and pin the status message (each repeatable, so
+        a Slack failure half-way resumes here)."""
+        slack = self._settings.slack
+        people = [*slack.invite, *slack.approvers]
+        if header.commander != "medic":
+            people.append(header.commander)
+        failed = await self._client.invite(channel.channel_id, people)
+        if failed:
+            log.warning("slack.invite_failed", channel=channel.channel_id, users=failed)
+        wanted_topic = topic(header.severity, header.title, header.status)
+        await self._client.set_topic(channel.channel_id, wanted_topic)
+        text, blocks = await self._status(header)
+        ts = await self._client.post(channel.channel_id, text, blocks=blocks)
+        await self._client.pin(channel.channel_id, ts)
+        status_digest = digest(blocks, text)
+        async with self._db.begin() as conn:
+            await slack_store.save_status(
+                conn, header.seq, digest=status_digest, topic=wanted_topic, status_ts=ts
+            )
+        return replace(channel, status_ts=ts, status_digest=status_digest, topic=wanted_topic)
+
+    async def _post_timeline(self, channel: ChannelRow) -> ChannelRow:
+        """One thread reply with everything past the cursor (a burst is one message)."""
+        seq = channel.incident_seq
+        async with self._client.turn(channel.channel_id):
+            async with self._db.connect() as conn:
+                events, total, newest = await slack_store.events_after(
+                    conn, seq, channel.timeline_seq, TIMELINE_LINES
+                )
+                keys = [
+                    (int(e.detail["run"]), str(e.detail["step"]))
+                    for e in events
+                    if e.kind.startswith("step.") and "run" in e.detail and "step" in e.detail
+                ]
+                outputs = await slack_store.step_outputs(conn, keys)
+            if not events:
+                return channel
+            evidence = {
+                e.seq: Evidence(str(e.detail["step"]), outputs[key])
+                for e in events
+                if (key := (int(e.detail.get("run", 0)), str(e.detail.get("step", "")))) in outputs
+            }
+            text = timeline_message(events, total, evidence, self._more_at(seq))
+            await self._client.post(
+                channel.channel_id, text, thread_ts=channel.status_ts, paced=False
+            )
+        async with self._db.begin() as conn:
+            await slack_store.advance_timeline(conn, seq, newest)
+        return replace(channel, timeline_seq=newest)
+
+    async def _sync_approvals(self, header: IncidentHeader, channel: ChannelRow) -> None:
+        """Ask each new pending approval with buttons; edit asked ones as they change."""
+        async with self._db.connect() as conn:
+            asked = await slack_store.approval_messages(conn, header.seq)
+            views = [
+                found
+                for approval_seq in await slack_store.approvals_of_incident(conn, header.seq)
+                if (found := await _approval_view(conn, approval_seq)) is not None
+            ]
+        for approval_seq, view in views:
+            text, blocks = approval_message(view)
+            shown = digest(blocks, text)
+            message = asked.get(approval_seq)
+            if message is None:
+                if view.status != ApprovalStatus.PENDING.value:
+                    continue  # closed before Slack heard of it: the timeline says so
+                ts = await self._client.post(channel.channel_id, text, blocks=blocks)
+                async with self._db.begin() as conn:
+                    await slack_store.save_approval_message(
+                        conn,
+                        approval_seq=approval_seq,
+                        incident_seq=header.seq,
+                        channel_id=channel.channel_id,
+                        ts=ts,
+                        digest=shown,
+                    )
+            elif message.digest != shown:
+                await self._client.update(message.channel_id, message.ts, text, blocks=blocks)
+                async with self._db.begin() as conn:
+                    await slack_store.save_approval_digest(conn, approval_seq, shown)
+
+    async def _refresh_status(self, header: IncidentHeader, channel: ChannelRow) -> None:
+        text, blocks = await self._status(header)
+        shown = digest(blocks, text)
+        wanted_topic = topic(header.severity, header.title, header.status)
+        if wanted_topic != channel.topic:
+            await self._client.set_topic(channel.channel_id, wanted_topic)
+        if shown != channel.status_digest:
+            await self._client.update(channel.channel_id, channel.status_ts, text, blocks=blocks)
+        if shown != channel.status_digest or wanted_topic != channel.topic:
+            async with self._db.begin() as conn:
+                await slack_store.save_status(conn, header.seq, digest=shown, topic=wanted_topic)
+
+    async def _status(self, header: IncidentHeader) -> tuple[str, list[dict[str, object]]]:
+        async with self._db.connect() as conn:
+            runs = await run_store.runs_of_incident(conn, header.seq)
+            alert_count = await incident_store.alert_count(conn, header.seq)
+            last_at = await slack_store.last_event_at(conn, header.seq)
+            run = next((r for r in reversed(runs) if r.status not in TERMINAL_RUN), None) or (
+                runs[-1] if runs else None
+            )
+            steps = await run_store.steps_of_run(conn, run.seq) if run is not None else {}
+        playbook = self._playbooks.get(run.playbook) if run is not None else None
+        current = next(
+            (f"{s.step_id} ({s.status})" for s in steps.values() if s.status in _ACTIVE_STEP),
+            None,
+        )
+        done = sum(1 for s in steps.values() if s.status in TERMINAL_STEP)
+        public = self._settings.server.public_url
+        am_url = self._settings.alertmanager.url
+        view = StatusView(
+            incident_id=f"INC-{header.seq}",
+            title=header.title,
+            severity=header.severity,
+            status=header.status,
+            commander=header.commander,
+            alert_count=alert_count,
+            last_update=max(header.updated_at, last_at or header.updated_at),
+            playbook=None if run is None else f"{run.playbook} ({run.status})",
+            current_step=current,
+            progress=None if playbook is None else (done, len(playbook.spec.steps)),
+            generator_url=header.generator_url,
+            alertmanager_url=f"{am_url.rstrip('/')}/#/alerts" if am_url else None,
+            pagerduty_url=(
+                f"https://app.pagerduty.com/incidents/{header.pagerduty_incident_id}"
+                if header.pagerduty_incident_id
+                else None
+            ),
+            api_url=f"{public.rstrip('/')}/api/incidents/INC-{header.seq}" if public else None,
+            paused=self._pause.paused,
+        )
+        text, blocks = status_message(view)
+        return text, list(blocks)
+
+    def _more_at(self, seq: int) -> str:
+        public = self._settings.server.public_url
+        path = f"/api/incidents/INC-{seq}"
+        return f"{public.rstrip('/')}{path}" if public else f"GET {path}"
+
+
+async def _approval_view(
+    conn: AsyncConnection, approval_seq: int
+) -> tuple[int, ApprovalView] | None:
+    row = await run_store.get_approval(conn, approval_seq)
+    if row is None:
+        return None
+    run = await run_store.get_run(conn, row.run_seq)
+    if run is None:
+        return None
+    approvers = await run_store.approvers(conn, approval_seq)
+    return approval_seq, ApprovalView(
+        approval_id=f"APR-{row.seq}",
+        run_id=f"RUN-{run.seq}",
+        playbook=run.playbook,
+        step_id=row.step_id,
+        mode=row.mode,
+        status=row.status.value,
+        prompt=row.prompt,
+        required=row.required,
+        reason=row.reason,
+        expires_at=row.expires_at,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        approvals=approvers,
+    )
