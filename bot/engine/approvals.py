@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from bot.config import Settings
@@ -115,6 +116,10 @@ class ApprovalService:
             if row.status is not ApprovalStatus.PENDING:
                 by = f" by {row.decided_by}" if row.decided_by else ""
                 raise DecisionRefused("conflict", f"{approval_id} is already {row.status}{by}")
+            if _window_closed(row, now):
+                raise DecisionRefused(
+                    "conflict", f"{approval_id} expired at {row.expires_at:%H:%M:%S} UTC"
+                )
             if not authorized:
                 raise DecisionRefused(
                     "forbidden", f"{user} is not in slack.approvers nor slack.approver_groups"
@@ -166,6 +171,14 @@ class ApprovalService:
             approvals=len(approvers),
             required=row.required,
         )
+
+
+def _window_closed(row: run_store.ApprovalRow, now: datetime) -> bool:
+    """Past its deadline an approval takes no decision, unless it escalated and keeps
+    waiting (``on_timeout: escalate``)."""
+    if row.expires_at is None or now < row.expires_at:
+        return False
+    return not (row.mode == "consent" and row.on_timeout == "escalate")
 
 
 def _decision_text(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.clock import Clock
 from bot.errors import DecisionRefused
 from bot.store import Database
 from bot.store.audit import record_event
+from bot.store.incidents import open_incident_seqs
 from bot.store.switches import PAUSE, read_switch, write_switch
 
 
@@ -45,8 +49,12 @@ class PauseSwitch:
         now = self._clock.now()
         async with self._db.begin() as conn:
             await write_switch(conn, PAUSE, {"paused": True, "reason": reason}, user, now)
-            await record_event(
-                conn, at=now, actor=user, kind="safety.paused", text=f"Paused by {user}: {reason}"
+            await _announce(
+                conn,
+                now,
+                user,
+                "safety.paused",
+                f"Paused by {user}: {reason}. No automatic change starts anywhere until resumed",
             )
         self._by_human = True
         self.reason = f"paused by {user}: {reason}"
@@ -61,8 +69,8 @@ class PauseSwitch:
         now = self._clock.now()
         async with self._db.begin() as conn:
             await write_switch(conn, PAUSE, {"paused": False}, user, now)
-            await record_event(
-                conn, at=now, actor=user, kind="safety.resumed", text=f"Resumed by {user}"
+            await _announce(
+                conn, now, user, "safety.resumed", f"Resumed by {user}: automatic steps may run"
             )
         self._by_human = False
         self.reason = ""
@@ -73,3 +81,10 @@ class PauseSwitch:
             self._resumed.clear()
         else:
             self._resumed.set()
+
+
+async def _announce(conn: AsyncConnection, at: datetime, user: str, kind: str, text: str) -> None:
+    """The audit event, and the same line in every open incident's timeline."""
+    await record_event(conn, at=at, actor=user, kind=kind, text=text)
+    for seq in await open_incident_seqs(conn):
+        await record_event(conn, at=at, actor=user, kind=kind, text=text, incident_seq=seq)

@@ -128,6 +128,7 @@ async def _execute(
 ) -> StepResult:
     async with deps.db.connect() as conn:
         pagerduty_incident = await incident_store.pagerduty_link(conn, run.incident_seq)
+        slack_channel = await incident_store.slack_link(conn, run.incident_seq)
     ctx = StepContext(
         settings=deps.settings,
         http=deps.http,
@@ -141,6 +142,7 @@ async def _execute(
         clients=deps.clients,
         install_id=deps.install,
         pagerduty_incident_id=pagerduty_incident,
+        slack_channel=slack_channel,
     )
     timeout = None if step.timeout is None else step.timeout.total_seconds()
     async with asyncio.timeout(timeout):
@@ -223,6 +225,15 @@ async def _save_running(
         action=step.uses,
         status=StepStatus.RUNNING,
         at=now,
+    )
+    await record_event(
+        conn,
+        at=now,
+        actor=run.started_by,
+        kind="step.running",
+        text=f"RUN-{run.seq} {step.id} ({step.uses}) started",
+        incident_seq=run.incident_seq,
+        detail={"run": run.seq, "step": step.id, "action": step.uses},
     )
 
 

@@ -245,6 +245,13 @@ async def pagerduty_link(conn: AsyncConnection, incident_seq: int) -> str | None
     return found
 
 
+async def slack_link(conn: AsyncConnection, incident_seq: int) -> str | None:
+    """The incident's Slack channel id, once it has one."""
+    query = sa.select(incidents.c.slack_channel).where(incidents.c.seq == incident_seq)
+    found: str | None = (await conn.execute(query)).scalar()
+    return found
+
+
 async def first_alert_labels(conn: AsyncConnection, incident_seq: int) -> dict[str, str]:
     """The labels of the incident's first alert (a manual run's default template labels)."""
     query = (
@@ -255,3 +262,13 @@ async def first_alert_labels(conn: AsyncConnection, incident_seq: int) -> dict[s
     )
     found = (await conn.execute(query)).scalar()
     return dict(found or {})
+
+
+async def open_incident_seqs(conn: AsyncConnection) -> list[int]:
+    """Every incident not resolved, oldest first."""
+    query = (
+        sa.select(incidents.c.seq)
+        .where(incidents.c.status != IncidentStatus.RESOLVED.value)
+        .order_by(incidents.c.seq)
+    )
+    return [int(seq) for (seq,) in await conn.execute(query)]

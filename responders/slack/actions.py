@@ -1,11 +1,13 @@
-"""``slack.*`` actions. Their ``run`` arrives with the Slack responder's own issue; until then
-the engine records dry runs from the ``describe_*`` sentences."""
+"""``slack.*`` actions: ``slack.notify`` posts to a named channel (the security channel, a
+channel id or ``#name``, or the incident's own) with a link back to the incident channel."""
 
 from __future__ import annotations
 
 from bot.actions.contract import ActionKind, StepContext, StepResult
 from bot.actions.registry import action
-from responders.common import not_built, quoted
+from bot.errors import PermanentError, RetryableError
+from responders.common import quoted
+from responders.slack.client import SlackClient
 from responders.slack.const import SECURITY_CHANNEL, SYSTEM
 from responders.slack.models import NotifyParams
 
@@ -23,5 +25,34 @@ def describe_notify(params: NotifyParams) -> str:
 
 @action("slack.notify", kind=ActionKind.WRITE, integration=SYSTEM, describe=describe_notify)
 async def notify(ctx: StepContext, params: NotifyParams) -> StepResult:
-    """Post a message."""
-    raise not_built("slack.notify", SYSTEM)
+    """Post ``text`` to a channel, with a link back to the incident channel."""
+    client = ctx.clients.get(SYSTEM)
+    if not isinstance(client, SlackClient):
+        raise PermanentError("slack.notify: Slack is not enabled")
+    channel = _channel(ctx, client, params)
+    text = f"*{ctx.incident_id}* {params.text}"
+    if ctx.slack_channel and channel != ctx.slack_channel:
+        text += f"\n(from the incident channel <#{ctx.slack_channel}>)"
+    if ctx.dry_run:
+        return StepResult(
+            dry_run=True,
+            output={"would": describe_notify(params), "channel": channel, "text": text},
+            summary=describe_notify(params),
+        )
+    ts = await client.post(channel, text)
+    return StepResult(
+        output={"channel": channel, "ts": ts, "text": text},
+        summary=f"posted to {channel}",
+    )
+
+
+def _channel(ctx: StepContext, client: SlackClient, params: NotifyParams) -> str:
+    if params.channel is None:
+        if ctx.slack_channel is None:
+            raise RetryableError("slack.notify: the incident has no Slack channel yet")
+        return ctx.slack_channel
+    if params.channel == SECURITY_CHANNEL:
+        if client.security_channel is None:
+            raise PermanentError("slack.notify: channel 'security' needs slack.security_channel")
+        return client.security_channel
+    return params.channel

@@ -125,7 +125,11 @@ async def test_read_step_found_running_runs_again(
     assert (await decide(client, approval, "U1", "approve"))[0] == 200
     await narrator.run_end("RUN-1", "succeeded")
     body = await detail(client)
-    evidence = [t for t in body["timeline"] if t["text"].startswith("RUN-1 evidence (")]
+    evidence = [
+        t
+        for t in body["timeline"]
+        if t["text"].startswith("RUN-1 evidence (") and t["kind"] == "step.succeeded"
+    ]
     assert len(evidence) == 2
     assert [(s["id"], s["status"]) for s in body["runs"][0]["steps"]] == [
         ("evidence", "succeeded"),
