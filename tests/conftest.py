@@ -26,6 +26,8 @@ from harness.postgres import PostgresServer
 AM_TOKEN = "am-token-5f1b0c9e"
 API_TOKEN = "api-token-77c2d4aa"
 
+pytest_plugins = ["slackkit"]
+
 StartMedic = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
@@ -138,6 +140,7 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
         cluster: Any = None,
         directory: Any = None,
         tls: Any = None,
+        slack_timing: Any = None,
     ) -> TestClient[Any, Any]:
         app = build_app(
             settings,
@@ -147,6 +150,7 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
             cluster=cluster,
             directory=directory,
             tls=tls,
+            slack_timing=slack_timing,
         )
 
         client = TestClient(TestServer(app))

@@ -106,6 +106,7 @@ def build_bolt(ctx: SlackContext) -> AsyncApp:
         signing_secret=slack.signing_secret.get_secret_value(),
         client=AsyncWebClient(base_url=slack.api_url),
         authorize=authorize,
+        name="medic",
         logger=logging.getLogger("medic.slack.bolt"),
         process_before_response=False,
     )

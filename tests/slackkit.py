@@ -1,0 +1,200 @@
+"""Play Slack's side in tests: sign requests with Slack's real algorithm, send slash commands
+and button clicks to ``POST /slack/events``, and start Medic against the fake Slack
+(fixtures ``fake_slack`` and ``slack_medic``, a pytest plugin of the root conftest)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.slack.sync import SlackTiming
+
+from conftest import API_TOKEN, StartMedic, make_settings
+from enginekit import RecordingNarrator, write_playbooks
+from fakes.slack import FakeSlack
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_TOKEN = "xoxb-medic-test"
+APPROVERS = ["U0APPROVER", "U0APPROVER2"]
+ADMINS = ["U0ADMIN"]
+INVITE = ["U0WATCHER"]
+
+FAST = SlackTiming(sweep_s=0.05, retry_min_s=0.05, retry_max_s=0.2, post_interval_s=0.05)
+"""Test timing: Slack's 1 msg/s/channel scaled down (the fake is told the same)."""
+
+
+def slack_section(fake: FakeSlack, **overrides: Any) -> dict[str, Any]:
+    """The ``slack:`` settings pointing Medic at ``fake``."""
+    return {
+        "enabled": True,
+        "api_url": fake.url,
+        "bot_token": BOT_TOKEN,
+        "signing_secret": SIGNING_SECRET,
+        "approvers": APPROVERS,
+        "admins": ADMINS,
+        "invite": INVITE,
+        **overrides,
+    }
+
+
+def signed(body: str, *, secret: str = SIGNING_SECRET, at: float | None = None) -> dict[str, str]:
+    """Slack's headers for ``body``: ``v0=`` HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
+    timestamp = str(int(time.time() if at is None else at))
+    base = f"v0:{timestamp}:{body}".encode()
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def command_body(
+    text: str, *, user: str = "U0ONCALL1", channel: str = "C0INCIDENTS", trigger: str | None = None
+) -> str:
+    """The urlencoded form of ``/incident <text>``."""
+    return urlencode(
+        {
+            "token": "deprecated-verification-token",
+            "team_id": "T0001",
+            "team_domain": "dwcp",
+            "channel_id": channel,
+            "channel_name": "somewhere",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/incident",
+            "text": text,
+            "api_app_id": "A0MEDIC",
+            "response_url": "https://hooks.slack.invalid/commands/T0001/1/x",
+            "trigger_id": trigger or f"trigger-{uuid.uuid4()}",
+        }
+    )
+
+
+def click_body(
+    approval_id: str,
+    *,
+    user: str,
+    channel: str,
+    approve: bool = True,
+    message_ts: str = "1732417200.000200",
+    trigger: str | None = None,
+) -> str:
+    """The interactivity POST of a click on Medic's Approve or Reject button."""
+    action = "medic_approve" if approve else "medic_reject"
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+        "api_app_id": "A0MEDIC",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+        "trigger_id": trigger or f"trigger-{uuid.uuid4()}",
+        "team": {"id": "T0001", "domain": "dwcp"},
+        "channel": {"id": channel, "name": "inc"},
+        "message": {"type": "message", "ts": message_ts, "text": "Approval needed"},
+        "response_url": "https://hooks.slack.invalid/actions/T0001/1/x",
+        "actions": [
+            {
+                "action_id": action,
+                "block_id": f"approval-{approval_id}",
+                "type": "button",
+                "value": approval_id,
+                "action_ts": "1732417260.123456",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+async def send(
+    client: TestClient[Any, Any], body: str, headers: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """POST a signed (by default) body to ``/slack/events``; status and text."""
+    response = await client.post("/slack/events", data=body, headers=headers or signed(body))
+    return response.status, await response.text()
+
+
+async def command(
+    client: TestClient[Any, Any],
+    text: str,
+    *,
+    user: str = "U0ONCALL1",
+    channel: str = "C0INCIDENTS",
+) -> dict[str, Any]:
+    """Run ``/incident <text>``; the JSON reply (``text``, ``response_type``)."""
+    status, raw = await send(client, command_body(text, user=user, channel=channel))
+    assert status == 200, raw
+    reply: dict[str, Any] = json.loads(raw)
+    return reply
+
+
+async def click(
+    client: TestClient[Any, Any],
+    approval_id: str,
+    *,
+    user: str,
+    channel: str,
+    approve: bool = True,
+) -> int:
+    """Click Approve (or Reject) as ``user``; the HTTP status."""
+    status, _ = await send(
+        client, click_body(approval_id, user=user, channel=channel, approve=approve)
+    )
+    return status
+
+
+PEOPLE = [*APPROVERS, *ADMINS, *INVITE, "U0ONCALL1", "U0STRANGER", "U0GROUPIE"]
+GROUPS = {"S0ONCALL": ["U0GROUPIE"]}
+
+SlackMedic = Callable[..., Awaitable[tuple[TestClient[Any, Any], RecordingNarrator]]]
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    """A fake Slack Web API (1 post per 50 ms per channel, matching ``FAST``)."""
+    fake = FakeSlack(
+        bot_token=BOT_TOKEN, usergroups=GROUPS, users=PEOPLE, post_interval_s=FAST.post_interval_s
+    )
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+def slack_medic(
+    start_medic: StartMedic, fake_slack: FakeSlack, store_url: str, tmp_path: Path
+) -> SlackMedic:
+    """``await slack_medic(playbook_yaml=None, timing=FAST, **settings_sections)``: Medic
+    with Slack enabled against ``fake_slack``; a playbook named ``test`` when given."""
+
+    async def start(
+        playbook: str | None = None,
+        *,
+        timing: SlackTiming = FAST,
+        slack: dict[str, Any] | None = None,
+        **sections: dict[str, Any],
+    ) -> tuple[TestClient[Any, Any], RecordingNarrator]:
+        narrator = RecordingNarrator()
+        extra: dict[str, dict[str, Any]] = {}
+        if playbook is not None:
+            extra["playbooks"] = {"dirs": [str(write_playbooks(tmp_path / "pb", test=playbook))]}
+        settings = make_settings(
+            store_url,
+            server={"api_token": API_TOKEN},
+            slack=slack_section(fake_slack, **(slack or {})),
+            **extra,
+            **sections,
+        )
+        client = await start_medic(settings, narrators=[narrator], slack_timing=timing)
+        return client, narrator
+
+    return start
