@@ -213,7 +213,11 @@ def _clients(
     if settings.pagerduty.enabled:
         clients["pagerduty"] = PagerDutyClient(settings.pagerduty, tls=tls)
     if settings.slack.enabled:
-        clients["slack"] = SlackClient(settings.slack, post_interval=slack_timing.post_interval_s)
+        clients["slack"] = SlackClient(
+            settings.slack,
+            post_interval=slack_timing.post_interval_s,
+            timeout=slack_timing.call_timeout_s,
+        )
     return clients
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import defaultdict
 from dataclasses import dataclass, replace
 
 import structlog
@@ -22,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.config import Settings
 from bot.engine.clock import Clock
 from bot.engine.pause import PauseSwitch
-from bot.errors import MedicError
-from bot.models import ApprovalStatus, StepStatus
+from bot.errors import MedicError, PermanentError
+from bot.models import ApprovalStatus, StepStatus, parse_incident_id
 from bot.playbooks.playbook import PlaybookSet
 from bot.slack.directory import GROUP_CACHE_S
 from bot.slack.names import channel_name, topic
@@ -44,7 +45,7 @@ from bot.store import slack as slack_store
 from bot.store.runs import TERMINAL_RUN, TERMINAL_STEP
 from bot.store.slack import ChannelRow, IncidentHeader
 from responders.slack.client import SlackClient
-from responders.slack.const import POST_INTERVAL_S
+from responders.slack.const import POST_INTERVAL_S, TIMEOUT_S
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +62,7 @@ class SlackTiming:
     parallel: int = 8
     post_interval_s: float = POST_INTERVAL_S
     group_cache_s: float = GROUP_CACHE_S
+    call_timeout_s: float = TIMEOUT_S
 
 
 class SlackSync:
@@ -92,6 +94,26 @@ class SlackSync:
         self._limit = asyncio.Semaphore(self._timing.parallel)
         self._task: asyncio.Task[None] | None = None
         self._last_top = -1
+        self._incident_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        client.channel_of_incident = self.channel_of
+
+    async def channel_of(self, incident_id: str) -> str:
+        """The incident's channel id, opening the channel now if it has none yet (so an
+        action can link to it)."""
+        seq = parse_incident_id(incident_id)
+        if seq is None:
+            raise PermanentError(f"no incident {incident_id!r}")
+        async with self._incident_locks[seq]:
+            async with self._db.connect() as conn:
+                channel = await slack_store.channel_of(conn, seq)
+                header = await slack_store.incident_header(conn, seq)
+            if channel is not None:
+                return channel.channel_id
+            if header is None:
+                raise PermanentError(f"no incident {incident_id}")
+            opened = await self._open_channel(header)
+        self.poke(seq)
+        return opened.channel_id
 
     def poke(self, incident_seq: int) -> None:
         """Something was committed for this incident: deliver it soon."""
@@ -175,6 +197,10 @@ class SlackSync:
 
     async def _sync(self, seq: int) -> bool:
         """Bring one incident's Slack up to date; True when more is left for a next round."""
+        async with self._incident_locks[seq]:
+            return await self._sync_locked(seq)
+
+    async def _sync_locked(self, seq: int) -> bool:
         async with self._db.connect() as conn:
             header = await slack_store.incident_header(conn, seq)
             channel = await slack_store.channel_of(conn, seq)

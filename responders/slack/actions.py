@@ -29,10 +29,13 @@ async def notify(ctx: StepContext, params: NotifyParams) -> StepResult:
     client = ctx.clients.get(SYSTEM)
     if not isinstance(client, SlackClient):
         raise PermanentError("slack.notify: Slack is not enabled")
-    channel = _channel(ctx, client, params)
+    incident_channel = ctx.slack_channel
+    if incident_channel is None and client.channel_of_incident is not None:
+        incident_channel = await client.channel_of_incident(ctx.incident_id)
+    channel = _channel(client, params, incident_channel)
     text = f"*{ctx.incident_id}* {params.text}"
-    if ctx.slack_channel and channel != ctx.slack_channel:
-        text += f"\n(from the incident channel <#{ctx.slack_channel}>)"
+    if incident_channel and channel != incident_channel:
+        text += f"\n(from the incident channel <#{incident_channel}>)"
     if ctx.dry_run:
         return StepResult(
             dry_run=True,
@@ -46,11 +49,11 @@ async def notify(ctx: StepContext, params: NotifyParams) -> StepResult:
     )
 
 
-def _channel(ctx: StepContext, client: SlackClient, params: NotifyParams) -> str:
+def _channel(client: SlackClient, params: NotifyParams, incident_channel: str | None) -> str:
     if params.channel is None:
-        if ctx.slack_channel is None:
+        if incident_channel is None:
             raise RetryableError("slack.notify: the incident has no Slack channel yet")
-        return ctx.slack_channel
+        return incident_channel
     if params.channel == SECURITY_CHANNEL:
         if client.security_channel is None:
             raise PermanentError("slack.notify: channel 'security' needs slack.security_channel")

@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -40,6 +40,9 @@ from responders.slack.const import (
 )
 
 log = structlog.get_logger(__name__)
+
+ChannelFinder = Callable[[str], Awaitable[str]]
+"""``INC-<n>`` → its Slack channel id."""
 
 # Errors that a later attempt may not repeat.
 _TRANSIENT = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable"})
@@ -71,14 +74,20 @@ class ChannelPacer:
 class SlackClient:
     """One per process; ``close()`` at shutdown."""
 
-    def __init__(self, config: SlackConfig, *, post_interval: float = POST_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        config: SlackConfig,
+        *,
+        post_interval: float = POST_INTERVAL_S,
+        timeout: float = TIMEOUT_S,
+    ) -> None:
         if config.bot_token is None:
             raise ConfigError(["slack.bot_token: required when slack.enabled is true"])
         self._session = aiohttp.ClientSession()
         self.web = AsyncWebClient(
             token=config.bot_token.get_secret_value(),
             base_url=config.api_url,
-            timeout=TIMEOUT_S,
+            timeout=int(max(1, timeout)),
             session=self._session,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=1),
@@ -88,6 +97,9 @@ class SlackClient:
         )
         self.security_channel = config.security_channel
         self._pacer = ChannelPacer(post_interval)
+        self._timeout = timeout
+        self.channel_of_incident: ChannelFinder | None = None
+        """Set by the Slack narration: the incident's channel id, opening it if need be."""
 
     async def close(self) -> None:
         """Release the HTTP session."""
@@ -210,7 +222,7 @@ class SlackClient:
             async with self._session.post(
                 str(ticket["upload_url"]),
                 data=content,
-                timeout=aiohttp.ClientTimeout(total=TIMEOUT_S),
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as answer:
                 if answer.status >= 400:
                     raise RetryableError(f"file upload: HTTP {answer.status}")
