@@ -89,6 +89,7 @@ def click_body(
     approve: bool = True,
     message_ts: str = "1732417200.000200",
     trigger: str | None = None,
+    response_url: str = "https://hooks.slack.invalid/actions/T0001/1/x",
 ) -> str:
     """The interactivity POST of a click on Medic's Approve or Reject button."""
     action = "medic_approve" if approve else "medic_reject"
@@ -101,7 +102,7 @@ def click_body(
         "team": {"id": "T0001", "domain": "dwcp"},
         "channel": {"id": channel, "name": "inc"},
         "message": {"type": "message", "ts": message_ts, "text": "Approval needed"},
-        "response_url": "https://hooks.slack.invalid/actions/T0001/1/x",
+        "response_url": response_url,
         "actions": [
             {
                 "action_id": action,
@@ -143,12 +144,19 @@ async def click(
     *,
     user: str,
     channel: str,
+    fake: FakeSlack,
     approve: bool = True,
 ) -> int:
-    """Click Approve (or Reject) as ``user``; the HTTP status."""
-    status, _ = await send(
-        client, click_body(approval_id, user=user, channel=channel, approve=approve)
+    """Click Approve (or Reject) as ``user``; the HTTP status. Replies to the click land in
+    ``fake.responses[user]``."""
+    body = click_body(
+        approval_id,
+        user=user,
+        channel=channel,
+        approve=approve,
+        response_url=fake.response_url(user),
     )
+    status, _ = await send(client, body)
     return status
 
 

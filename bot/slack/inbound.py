@@ -69,6 +69,7 @@ class ButtonClick(_Loose):
     user: _Id
     channel: _Id | None = None
     actions: list[_Action] = Field(min_length=1)
+    response_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,19 +182,23 @@ def _click(ctx: SlackContext, decision: Decision) -> Callable[..., Awaitable[Non
         except STORE_ERRORS:
             refusal = _STORE_DOWN
         await ack()
-        if refusal is not None and channel is not None:
-            await _tell(ctx, channel, user, refusal)
+        if refusal is not None:
+            await _tell(ctx, payload, refusal)
         if channel is not None:
             await _poke_channel(ctx, channel)
 
     return click
 
 
-async def _tell(ctx: SlackContext, channel: str, user: str, text: str) -> None:
+async def _tell(ctx: SlackContext, click: ButtonClick, text: str) -> None:
+    """Tell the clicker alone: through the interaction's response_url, else ephemerally."""
     try:
-        await ctx.client.ephemeral(channel, user, text)
+        if click.response_url:
+            await ctx.client.respond(click.response_url, text)
+        elif click.channel is not None:
+            await ctx.client.ephemeral(click.channel.id, click.user.id, text)
     except MedicError as err:
-        log.warning("slack.ephemeral_failed", channel=channel, error=str(err))
+        log.warning("slack.reply_failed", user=click.user.id, error=str(err))
 
 
 async def _poke_channel(ctx: SlackContext, channel: str) -> None:

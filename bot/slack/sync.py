@@ -63,6 +63,7 @@ class SlackTiming:
     post_interval_s: float = POST_INTERVAL_S
     group_cache_s: float = GROUP_CACHE_S
     call_timeout_s: float = TIMEOUT_S
+    stop_grace_s: float = 5.0
 
 
 class SlackSync:
@@ -125,14 +126,21 @@ class SlackSync:
         self._task = asyncio.create_task(self._sweep_forever(), name="slack-sync")
 
     async def stop(self) -> None:
-        """Stop sweeping and cancel deliveries in flight (their cursors are committed)."""
-        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
-        for task in tasks:
+        """Stop sweeping; deliveries in flight get a moment to post and commit what they
+        posted (so a restart neither loses nor repeats a message), then are cancelled."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        running = list(self._running.values())
+        if running:
+            await asyncio.wait(running, timeout=self._timing.stop_grace_s)
+        for task in running:
             task.cancel()
-        for task in tasks:
+        for task in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._task = None
 
     async def _sweep_forever(self) -> None:
         while True:

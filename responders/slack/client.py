@@ -197,6 +197,19 @@ class SlackClient:
         """A message only ``user`` sees."""
         await self._call("chat_postEphemeral", channel=channel, user=user, text=text)
 
+    async def respond(self, response_url: str, text: str) -> None:
+        """Answer an interaction privately through its ``response_url`` (works for users who
+        are not in the channel, unlike ``chat.postEphemeral``)."""
+        body = {"text": text, "response_type": "ephemeral", "replace_original": False}
+        try:
+            async with self._session.post(
+                response_url, json=body, timeout=aiohttp.ClientTimeout(total=self._timeout)
+            ) as answer:
+                if answer.status >= 400:
+                    raise PermanentError(f"response_url: HTTP {answer.status}")
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise RetryableError(f"response_url: {type(err).__name__}") from err
+
     async def usergroup_members(self, group: str) -> list[str]:
         """The user ids of a user group."""
         answer = await self._call("usergroups_users_list", usergroup=group)
