@@ -24,6 +24,7 @@ from bot.engine.directory import GroupDirectory, NoGroups
 from bot.engine.events import IncidentChange, IncidentChangeKind
 from bot.engine.pause import PauseSwitch
 from bot.engine.runner import RunManager
+from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clients
 from bot.engine.worker import IntakeWorker
 from bot.http.middleware import json_errors, request_context
 from bot.ingress.alertmanager import alertmanager_webhook
@@ -49,11 +50,13 @@ def build_app(
     cluster: ClusterView | None = None,
     directory: GroupDirectory | None = None,
     tls: ssl.SSLContext | None = None,
+    silence_poll_s: float = SILENCE_POLL_S,
 ) -> web.Application:
     """The whole HTTP surface of DESIGN §3 for ``settings``.
 
     ``playbooks`` defaults to those of ``playbooks.dirs`` (or the shipped catalogue);
-    ``registry`` to every action Medic ships (extensions may add their own).
+    ``registry`` to every action Medic ships (extensions may add their own);
+    ``silence_poll_s`` is how often Alertmanager is asked about alerts Medic silenced.
     """
     app = web.Application(
         middlewares=[request_context, json_errors],
@@ -69,6 +72,7 @@ def build_app(
             cluster or UnknownCluster(),
             directory or NoGroups(),
             tls,
+            silence_poll_s,
         )
     )
     app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
@@ -94,6 +98,7 @@ def _runtime_ctx(
     cluster: ClusterView,
     directory: GroupDirectory,
     tls: ssl.SSLContext | None,
+    silence_poll_s: float,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         loaded = playbooks
@@ -125,7 +130,7 @@ def _runtime_ctx(
                 http=http,
                 cluster=cluster,
                 install=install,
-                clients=_clients(settings, tls),
+                clients=_clients(settings, tls) | alertmanager_clients(settings, http, db, clock),
                 slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
             )
             runs = RunManager(deps)
@@ -143,6 +148,8 @@ def _runtime_ctx(
             await runs.start()
             await intake.start()
             await committer.start()
+            watch = SilenceWatch.of(deps, committer.submit, silence_poll_s)
+            await watch.start()
             runtime = Runtime(
                 settings=settings,
                 db=db,
@@ -158,6 +165,7 @@ def _runtime_ctx(
             )
             app[RUNTIME] = runtime
             yield
+            await watch.stop()
             await committer.stop()
             await runtime.caught_up()
             await intake.stop()
