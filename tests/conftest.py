@@ -21,6 +21,7 @@ from bot.engine.clock import Clock
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator
 
+from harness.kafka import TansuBroker
 from harness.postgres import PostgresServer
 
 AM_TOKEN = "am-token-5f1b0c9e"
@@ -66,6 +67,14 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
     """One real PostgreSQL 15 server for the session (Debian's package)."""
     with PostgresServer().start(tmp_path_factory.mktemp("pg")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """One real Kafka-protocol broker (Tansu, in memory) for the session; tests use their
+    own topic and group names."""
+    with TansuBroker().start(tmp_path_factory.mktemp("tansu")) as broker:
+        yield broker
 
 
 _database_counter = iter(range(1, 1_000_000))
