@@ -18,6 +18,7 @@ from bot.actions import ActionRegistry
 from bot.app import build_app
 from bot.config import Settings
 from bot.engine.clock import Clock
+from bot.engine.silences import SILENCE_POLL_S
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator
 
@@ -135,7 +136,10 @@ def make_settings(store_url: str, **sections: dict[str, Any]) -> Settings:
 
 @pytest.fixture
 async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncIterator[StartMedic]:
-    """Start a real Medic app (``await start_medic(settings)``); stopped after the test."""
+    """Start a real Medic app (``await start_medic(settings)``); stopped after the test.
+
+    ``port`` fixes the listening port (a server started first can be told where Medic is);
+    ``silence_poll_s`` is how often Medic asks Alertmanager about alerts it silenced."""
     clients: list[TestClient[Any, Any]] = []
 
     async def start(
@@ -147,6 +151,8 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
         cluster: Any = None,
         directory: Any = None,
         tls: Any = None,
+        port: int | None = None,
+        silence_poll_s: float = SILENCE_POLL_S,
     ) -> TestClient[Any, Any]:
         app = build_app(
             settings,
@@ -156,9 +162,10 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
             cluster=cluster,
             directory=directory,
             tls=tls,
+            silence_poll_s=silence_poll_s,
         )
 
-        client = TestClient(TestServer(app))
+        client = TestClient(TestServer(app, port=port))
         await client.start_server()
         clients.append(client)
         return client

@@ -221,6 +221,8 @@ class SilenceWatch:
                 self._client, silence, firing.get(silence.incident_seq, []), now
             ):
                 resolved.setdefault((silence.incident_seq, alert.fingerprint), alert)
+        if held:
+            log.debug("silence.polled", silences=len(held), resolved=len(resolved))
         if resolved:
             found = list(resolved.values())
             log.info(
