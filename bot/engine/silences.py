@@ -121,8 +121,18 @@ def expire_after_resolution(deps: EngineDeps, result: IntakeResult) -> None:
         return
     for incident_seq, _actor in result.resolved:
         deps.background.spawn(
-            expire_held(deps.db, client, incident_seq), name=f"silences-expire-{incident_seq}"
+            _expire_quietly(deps.db, client, incident_seq), name=f"silences-expire-{incident_seq}"
         )
+
+
+async def _expire_quietly(db: Database, client: AlertmanagerClient, incident_seq: int) -> None:
+    """``expire_held`` for one incident; a store outage is logged (the watch tries again)."""
+    try:
+        await expire_held(db, client, incident_seq)
+    except Exception as err:
+        if not is_transient(err):
+            raise
+        log.warning("silence.expire_deferred", incident=incident_seq, error=type(err).__name__)
 
 
 async def expire_held(
@@ -138,7 +148,9 @@ async def expire_held(
             continue
         try:
             known = await client.expire_silence(silence.id)
-            reason = RESOLVED_REASON if known else f"{RESOLVED_REASON} (Alertmanager had no more)"
+            reason = (
+                RESOLVED_REASON if known else f"{RESOLVED_REASON} (Alertmanager no longer knew it)"
+            )
             await client.ledger.expired(silence.id, reason)
         except MedicError as err:
             log.warning("silence.expire_failed", silence=silence.id, error=str(err))
@@ -148,8 +160,8 @@ async def expire_held(
 
 
 class SilenceWatch:
-    """One task: every ``interval_s`` (or when woken), expire what resolved incidents still
-    hold, then learn the resolutions the silences in force hide."""
+    """One task: every ``interval_s``, expire what resolved incidents still hold, then learn
+    the resolutions the silences in force hide."""
 
     def __init__(
         self,
@@ -164,7 +176,6 @@ class SilenceWatch:
         self._submit = submit
         self._clock = clock
         self._interval_s = interval_s
-        self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -188,10 +199,6 @@ class SilenceWatch:
             await self._task
         self._task = None
 
-    def wake(self) -> None:
-        """Poll now."""
-        self._wakeup.set()
-
     async def _run(self) -> None:
         while True:
             try:
@@ -201,10 +208,7 @@ class SilenceWatch:
                     log.warning("silence.poll_failed", error=str(err) or type(err).__name__)
                 else:
                     log.exception("silence.poll_crashed")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval_s):
-                    await self._wakeup.wait()
-            self._wakeup.clear()
+            await asyncio.sleep(self._interval_s)
 
     async def poll_once(self) -> list[Alert]:
         """One round; returns the resolved alerts it journaled."""

@@ -335,13 +335,16 @@ async def test_expire_silence_step_expires_what_the_run_silenced(
     ]
 
 
-async def _polls(stream: io.StringIO, *, resolved: int, at_least: int) -> bool:
-    """Whether the watch logged ``at_least`` rounds that resolved ``resolved`` alerts."""
+def _rounds(stream: io.StringIO, *, resolved: int) -> int:
+    """How many rounds the watch logged that resolved ``resolved`` alerts."""
     rounds = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
-    count = sum(
-        r.get("event") == "silence.polled" and r.get("resolved") == resolved for r in rounds
-    )
-    return count >= at_least
+    return sum(r.get("event") == "silence.polled" and r.get("resolved") == resolved for r in rounds)
+
+
+async def _polls(stream: io.StringIO, *, resolved: int, at_least: int, after: int = 0) -> bool:
+    """Whether the watch logged ``at_least`` more rounds resolving ``resolved`` alerts than
+    the ``after`` counted before."""
+    return _rounds(stream, resolved=resolved) >= after + at_least
 
 
 async def _all_suppressed(stack: Stack, alertname: str) -> bool:
@@ -351,3 +354,49 @@ async def _all_suppressed(stack: Stack, alertname: str) -> bool:
 
 async def _state_is(stack: Stack, silence_id: str, state: str) -> bool:
     return await stack.silence_state(silence_id) == state
+
+
+async def test_watch_only_answers_for_alerts_the_silence_covers(
+    stack_factory: Callable[..., Awaitable[Stack]], log_stream: io.StringIO
+) -> None:
+    """An incident with two alerts, only the first silenced (its instance): when the silenced
+    one stops firing the watch resolves it alone and the incident stays open; the other,
+    not silenced, resolves through Alertmanager's own notification, which resolves the
+    incident and expires the silence."""
+    stack = await stack_factory(poll_s=FAST_POLL_S, mute=MUTE)
+    node_a = {"alertname": "SilPair", "instance": "node-a:9100"}
+    node_b = {"alertname": "SilPair", "instance": "node-b:9100"}
+    starts_at = minutes_ago(4)
+    await stack.fire(node_a, starts_at)
+    silence_id = await silenced(stack)
+    await stack.fire(node_b, starts_at)
+    assert await until(lambda: _alert_count(stack, 2), "node-b to join the incident")
+    assert sorted(await stack.alert_states("SilPair")) == ["active", "suppressed"]
+
+    ended = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    await stack.fire(node_a, starts_at, endsAt=ended)
+    assert await until(lambda: _statuses(stack, ["resolved", "firing"]), "node-a resolved")
+    quiet = _rounds(log_stream, resolved=0)
+    await until(
+        lambda: _polls(log_stream, resolved=0, at_least=3, after=quiet), "three quiet rounds"
+    )
+    assert await _statuses(stack, ["resolved", "firing"])
+    assert await incident_status(stack) == "mitigating"
+    assert await stack.silence_state(silence_id) == "active"
+
+    await stack.fire(
+        node_b, starts_at, endsAt=(datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    )
+    await stack.narrator.wait_for("incident", lambda c: c.kind.value == "resolved")
+    assert await until(lambda: _state_is(stack, silence_id, "expired"), "the silence expired")
+
+
+async def _alert_count(stack: Stack, count: int) -> bool:
+    return len((await detail(stack.medic))["alerts"]) == count
+
+
+async def _statuses(stack: Stack, statuses: list[str]) -> bool:
+    """Whether node-a's and node-b's alerts have these statuses, in that order."""
+    alerts = (await detail(stack.medic))["alerts"]
+    by_instance = {a["labels"]["instance"]: a["status"] for a in alerts}
+    return [by_instance.get("node-a:9100"), by_instance.get("node-b:9100")] == statuses
