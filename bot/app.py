@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -24,6 +26,7 @@ from bot.engine.directory import GroupDirectory, NoGroups
 from bot.engine.events import IncidentChange, IncidentChangeKind
 from bot.engine.pause import PauseSwitch
 from bot.engine.runner import RunManager
+from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clients
 from bot.engine.worker import IntakeWorker
 from bot.http.middleware import json_errors, request_context
 from bot.ingress.alertmanager import alertmanager_webhook
@@ -44,6 +47,21 @@ from responders.pagerduty.client import PagerDutyClient
 from responders.slack.client import SlackClient
 
 
+@dataclass(frozen=True, slots=True)
+class AppOptions:
+    """What a test or an embedding program may swap in; defaults are production's."""
+
+    narrators: Sequence[Narrator] | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    playbooks: PlaybookSet | None = None
+    registry: ActionRegistry | None = None
+    cluster: ClusterView = field(default_factory=UnknownCluster)
+    directory: GroupDirectory | None = None
+    tls: ssl.SSLContext | None = None
+    slack_timing: SlackTiming = field(default_factory=SlackTiming)
+    silence_poll_s: float = SILENCE_POLL_S
+
+
 def build_app(
     settings: Settings,
     *,
@@ -55,29 +73,30 @@ def build_app(
     directory: GroupDirectory | None = None,
     tls: ssl.SSLContext | None = None,
     slack_timing: SlackTiming | None = None,
+    silence_poll_s: float = SILENCE_POLL_S,
 ) -> web.Application:
     """The whole HTTP surface of DESIGN §3 for ``settings``.
 
     ``playbooks`` defaults to those of ``playbooks.dirs`` (or the shipped catalogue);
-    ``registry`` to every action Medic ships (extensions may add their own).
+    ``registry`` to every action Medic ships (extensions may add their own);
+    ``silence_poll_s`` is how often Alertmanager is asked about alerts Medic silenced.
     """
+    options = AppOptions(
+        narrators=narrators,
+        clock=clock or SystemClock(),
+        playbooks=playbooks,
+        registry=registry,
+        cluster=cluster or UnknownCluster(),
+        directory=directory,
+        tls=tls,
+        slack_timing=slack_timing or SlackTiming(),
+        silence_poll_s=silence_poll_s,
+    )
     app = web.Application(
         middlewares=[request_context, json_errors],
         client_max_size=settings.server.max_body_bytes,
     )
-    app.cleanup_ctx.append(
-        _runtime_ctx(
-            settings,
-            narrators,
-            clock or SystemClock(),
-            playbooks,
-            registry or ActionRegistry.default(),
-            cluster or UnknownCluster(),
-            directory,
-            tls,
-            slack_timing or SlackTiming(),
-        )
-    )
+    app.cleanup_ctx.append(_runtime_ctx(settings, options))
     app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
     app.router.add_post("/webhooks/pagerduty", pagerduty_webhook)
     app.router.add_post("/slack/events", slack_events)
@@ -94,18 +113,11 @@ def build_app(
 
 
 def _runtime_ctx(
-    settings: Settings,
-    narrators: Sequence[Narrator] | None,
-    clock: Clock,
-    playbooks: PlaybookSet | None,
-    registry: ActionRegistry,
-    cluster: ClusterView,
-    directory: GroupDirectory | None,
-    tls: ssl.SSLContext | None,
-    slack_timing: SlackTiming,
+    settings: Settings, options: AppOptions
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-        loaded = playbooks
+        registry = options.registry or ActionRegistry.default()
+        loaded = options.playbooks
         if loaded is None:
             dirs = configured_dirs(settings.playbooks.dirs)
             loaded = await asyncio.to_thread(load_playbooks, dirs, registry)
@@ -113,85 +125,107 @@ def _runtime_ctx(
         http = aiohttp.ClientSession()
         try:
             await db.create_schema()
-            metrics = Metrics()
-            narration = NarrationDispatcher(
-                list(narrators) if narrators is not None else [ConsoleNarrator()]
-            )
-            async with db.begin() as conn:
-                install = await install_id(conn, clock.now())
-            switch = PauseSwitch(db, clock, configured=settings.safety.paused)
-            await switch.load()
-            hub = ApprovalHub()
-            clients = _clients(settings, tls, slack_timing)
-            slack_client = clients.get("slack")
-            chosen_directory = _directory(directory, slack_client, slack_timing)
-            deps = EngineDeps(
-                db=db,
-                settings=settings,
-                playbooks=loaded,
-                registry=registry,
-                clock=clock,
-                narration=narration,
-                hub=hub,
-                pause=switch,
-                http=http,
-                cluster=cluster,
-                install=install,
-                clients=clients,
-                slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
-            )
-            runs = RunManager(deps)
-
-            def changed(changes: Sequence[IncidentChange]) -> None:
-                opened = sum(1 for c in changes if c.kind is IncidentChangeKind.OPENED)
-                metrics.incidents_opened.inc(opened)
-                narration.publish(changes)
-
-            intake = IntakeWorker(
-                db, changed, clock=clock.now, playbooks=loaded, on_runs=runs.take, install=install
-            )
-            committer = AlertCommitter(db, lambda _last_id: intake.wake(), clock=clock.now)
-            await narration.start()
-            await runs.start()
-            await intake.start()
-            await committer.start()
-            runtime = Runtime(
-                settings=settings,
-                db=db,
-                committer=committer,
-                intake=intake,
-                runs=runs,
-                approvals=ApprovalService(db, settings, hub, narration, clock, chosen_directory),
-                pause=switch,
-                playbooks=loaded,
-                narration=narration,
-                metrics=metrics,
-                background=deps.background,
-                engine=deps,
-            )
-            app[RUNTIME] = runtime
-            slack_sync = (
-                mount_slack(app, runtime, slack_client, clock, slack_timing)
-                if isinstance(slack_client, SlackClient)
-                else None
-            )
-            if slack_sync is not None:
-                await slack_sync.start()
+            runtime, services = await _start(app, settings, options, loaded, registry, db, http)
             yield
-            if slack_sync is not None:
-                await slack_sync.stop()
-            await committer.stop()
+            for service in reversed(services):
+                await service.stop()
+            await runtime.committer.stop()
             await runtime.caught_up()
-            await intake.stop()
-            await runs.stop()
-            await deps.background.close()
-            await narration.stop()
-            await _close_clients(deps.clients)
+            await runtime.intake.stop()
+            await runtime.runs.stop()
+            await runtime.background.close()
+            await runtime.narration.stop()
+            await _close_clients(runtime.engine.clients)
         finally:
             await http.close()
             await db.close()
 
     return runtime_ctx
+
+
+class _Service(Protocol):
+    async def stop(self) -> None: ...
+
+
+async def _start(
+    app: web.Application,
+    settings: Settings,
+    options: AppOptions,
+    playbooks: PlaybookSet,
+    registry: ActionRegistry,
+    db: Database,
+    http: aiohttp.ClientSession,
+) -> tuple[Runtime, list[_Service]]:
+    """Start the engine and the services around it; the runtime and what to stop first."""
+    clock = options.clock
+    metrics = Metrics()
+    narration = NarrationDispatcher(
+        list(options.narrators) if options.narrators is not None else [ConsoleNarrator()]
+    )
+    async with db.begin() as conn:
+        install = await install_id(conn, clock.now())
+    switch = PauseSwitch(db, clock, configured=settings.safety.paused)
+    await switch.load()
+    hub = ApprovalHub()
+    clients = _clients(settings, options.tls, options.slack_timing) | alertmanager_clients(
+        settings, http, db, clock
+    )
+    slack_client = clients.get("slack")
+    deps = EngineDeps(
+        db=db,
+        settings=settings,
+        playbooks=playbooks,
+        registry=registry,
+        clock=clock,
+        narration=narration,
+        hub=hub,
+        pause=switch,
+        http=http,
+        cluster=options.cluster,
+        install=install,
+        clients=clients,
+        slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
+    )
+    runs = RunManager(deps)
+
+    def changed(changes: Sequence[IncidentChange]) -> None:
+        opened = sum(1 for c in changes if c.kind is IncidentChangeKind.OPENED)
+        metrics.incidents_opened.inc(opened)
+        narration.publish(changes)
+
+    intake = IntakeWorker(
+        db, changed, clock=clock.now, playbooks=playbooks, on_runs=runs.take, install=install
+    )
+    committer = AlertCommitter(db, lambda _last_id: intake.wake(), clock=clock.now)
+    await narration.start()
+    await runs.start()
+    await intake.start()
+    await committer.start()
+    directory = _directory(options.directory, slack_client, options.slack_timing)
+    runtime = Runtime(
+        settings=settings,
+        db=db,
+        committer=committer,
+        intake=intake,
+        runs=runs,
+        approvals=ApprovalService(db, settings, hub, narration, clock, directory),
+        pause=switch,
+        playbooks=playbooks,
+        narration=narration,
+        metrics=metrics,
+        background=deps.background,
+        engine=deps,
+    )
+    app[RUNTIME] = runtime
+    services: list[_Service] = []
+    watch = SilenceWatch.of(deps, committer.submit, options.silence_poll_s)
+    await watch.start()
+    services.append(watch)
+    if isinstance(slack_client, SlackClient):
+        slack_sync = mount_slack(app, runtime, slack_client, clock, options.slack_timing)
+        await slack_sync.start()
+        services.append(slack_sync)
+    return runtime, services
 
 
 def _directory(

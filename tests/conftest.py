@@ -18,9 +18,11 @@ from bot.actions import ActionRegistry
 from bot.app import build_app
 from bot.config import Settings
 from bot.engine.clock import Clock
+from bot.engine.silences import SILENCE_POLL_S
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator
 
+from harness.kafka import TansuBroker
 from harness.postgres import PostgresServer
 
 AM_TOKEN = "am-token-5f1b0c9e"
@@ -68,6 +70,14 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
     """One real PostgreSQL 15 server for the session (Debian's package)."""
     with PostgresServer().start(tmp_path_factory.mktemp("pg")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """One real Kafka-protocol broker (Tansu, in memory) for the session; tests use their
+    own topic and group names."""
+    with TansuBroker().start(tmp_path_factory.mktemp("tansu")) as broker:
+        yield broker
 
 
 _database_counter = iter(range(1, 1_000_000))
@@ -128,7 +138,10 @@ def make_settings(store_url: str, **sections: dict[str, Any]) -> Settings:
 
 @pytest.fixture
 async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncIterator[StartMedic]:
-    """Start a real Medic app (``await start_medic(settings)``); stopped after the test."""
+    """Start a real Medic app (``await start_medic(settings)``); stopped after the test.
+
+    ``port`` fixes the listening port (a server started first can be told where Medic is);
+    ``silence_poll_s`` is how often Medic asks Alertmanager about alerts it silenced."""
     clients: list[TestClient[Any, Any]] = []
 
     async def start(
@@ -141,6 +154,8 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
         directory: Any = None,
         tls: Any = None,
         slack_timing: Any = None,
+        port: int | None = None,
+        silence_poll_s: float = SILENCE_POLL_S,
     ) -> TestClient[Any, Any]:
         app = build_app(
             settings,
@@ -151,9 +166,10 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
             directory=directory,
             tls=tls,
             slack_timing=slack_timing,
+            silence_poll_s=silence_poll_s,
         )
 
-        client = TestClient(TestServer(app))
+        client = TestClient(TestServer(app, port=port))
         await client.start_server()
         clients.append(client)
         return client

@@ -55,6 +55,10 @@ class EngineDeps:
             return True
         if name == "prometheus":
             return self.settings.prometheus.url is not None
+        if name == "alertmanager":
+            return self.settings.alertmanager.url is not None
+        if name == "kafka":
+            return self.settings.kafka.bootstrap_servers is not None
         return name in self.clients
 
 

@@ -1,5 +1,6 @@
 """What follows a committed intake result, wherever it was committed: wake runs whose
-approvals were cancelled, narrate runs the resolution aborted, resolve in PagerDuty."""
+approvals were cancelled, narrate runs the resolution aborted, resolve in PagerDuty, expire
+the Alertmanager silences Medic holds for resolved incidents."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from bot.engine.events import RunEvent
 from bot.engine.intake import IntakeResult
 from bot.engine.pagerduty_events import ACTOR as PAGERDUTY
 from bot.engine.pagerduty_sync import client_of, resolve_remote
+from bot.engine.silences import expire_after_resolution
 from bot.models import RunStatus
 
 
@@ -25,6 +27,7 @@ def after_commit(deps: EngineDeps, result: IntakeResult) -> None:
                 detail="the incident resolved",
             )
         )
+    expire_after_resolution(deps, result)
     if client_of(deps) is None:
         return
     for incident_seq, actor in result.resolved:

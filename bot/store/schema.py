@@ -228,3 +228,18 @@ slack_approval_messages = sa.Table(
     sa.Column("digest", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_slack_approval_messages_incident", "incident_seq"),
 )
+
+# Alertmanager silences Medic created, expired when their incident resolves.
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), nullable=False),
+    sa.Column("run_seq", sa.Integer, sa.ForeignKey("runs.seq")),
+    sa.Column("step_id", sa.Text, nullable=False),
+    sa.Column("matchers", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("expired_at", UTCDateTime),
+    sa.Index("ix_silences_incident", "incident_seq"),
+)

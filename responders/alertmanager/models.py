@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Self
 
@@ -14,6 +15,7 @@ from responders.common import NonEmptyStr, is_template
 
 _MATCHER = re.compile(r"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
+_OPERATORS = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,24 @@ class Matcher:
     value: str
     is_regex: bool
     is_equal: bool
+
+    def text(self) -> str:
+        """The matcher as Alertmanager parses it (``name=~"value"``), value quoted."""
+        op = _OPERATORS[self.is_regex, self.is_equal]
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'{self.name}{op}"{escaped}"'
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Whether an alert with ``labels`` matches (a missing label is the empty string;
+        a regex matches the whole value, as in Alertmanager)."""
+        value = labels.get(self.name, "")
+        if not self.is_regex:
+            return (value == self.value) == self.is_equal
+        try:
+            hit = re.fullmatch(self.value, value) is not None
+        except re.error:
+            return False  # Alertmanager refuses such a silence: it matches nothing
+        return hit == self.is_equal
 
 
 def parse_matcher(text: str) -> Matcher:

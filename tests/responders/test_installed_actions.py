@@ -1,6 +1,6 @@
 """Every responder action of DESIGN §6 is declared by importing ``responders.installed``, with
 the right kind, integration and a one-line dry-run sentence; actions whose responder is not
-built yet refuse to run."""
+built yet refuse to run, and built ones name the setting they miss."""
 
 from __future__ import annotations
 
@@ -92,9 +92,18 @@ ACTIONS: dict[str, tuple[ActionKind, str, dict[str, Any]]] = {
         {"text": "Byzantine node {{ labels.node }}", "channel": "security"},
     ),
 }
-NOT_BUILT = [
-    name for name in ACTIONS if not name.startswith(("prometheus.", "pagerduty.", "slack."))
-]
+BUILT = ("prometheus.", "pagerduty.", "alertmanager.", "kafka.", "slack.")
+NOT_BUILT = [name for name in ACTIONS if not name.startswith(BUILT)]
+# A built action run without its integration's setting (the engine records a dry run then):
+# name -> (rendered ``with:``, the error naming the setting)
+UNCONFIGURED: dict[str, tuple[dict[str, Any], str]] = {
+    "alertmanager.silence": (
+        {"matchers": ['alertname="DiskSpaceLow"'], "duration": "2h"},
+        "alertmanager.url is not set",
+    ),
+    "alertmanager.expire_silence": ({"silence_id": "5f1c-77"}, "alertmanager.url is not set"),
+    "kafka.consumer_lag": ({"group": "dwcp-workers"}, "kafka.bootstrap_servers is not set"),
+}
 
 
 def responder_specs() -> dict[str, ActionSpec]:
@@ -135,7 +144,26 @@ def test_typical_params_validate_and_describe_in_one_line(name: str) -> None:
 async def test_unbuilt_responders_refuse_to_run(name: str, http: aiohttp.ClientSession) -> None:
     """Until its responder is built, an action's ``run`` raises PermanentError naming it."""
     spec = responder_specs()[name]
-    ctx = StepContext(
+    system = name.partition(".")[0]
+    with pytest.raises(PermanentError, match=rf"^{name}: the {system} responder arrives"):
+        await spec.run(unconfigured(http), spec.params.model_validate(ACTIONS[name][2]))
+
+
+@pytest.mark.parametrize("name", sorted(UNCONFIGURED))
+async def test_built_responders_name_the_missing_setting(
+    name: str, http: aiohttp.ClientSession
+) -> None:
+    """Run without its integration's setting, a built action fails with PermanentError
+    naming that setting."""
+    spec = responder_specs()[name]
+    params, error = UNCONFIGURED[name]
+    with pytest.raises(PermanentError, match=f"^{error}$"):
+        await spec.run(unconfigured(http), spec.params.model_validate(params))
+
+
+def unconfigured(http: aiohttp.ClientSession) -> StepContext:
+    """A step context with default settings (no integration configured)."""
+    return StepContext(
         settings=Settings(),
         http=http,
         incident_id="INC-1",
@@ -145,6 +173,3 @@ async def test_unbuilt_responders_refuse_to_run(name: str, http: aiohttp.ClientS
         dry_run=False,
         now=lambda: datetime.now(UTC),
     )
-    system = name.partition(".")[0]
-    with pytest.raises(PermanentError, match=rf"^{name}: the {system} responder arrives"):
-        await spec.run(ctx, spec.params.model_validate(ACTIONS[name][2]))

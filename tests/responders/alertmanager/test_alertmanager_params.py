@@ -35,6 +35,47 @@ def test_matchers_parse_like_alertmanager(text: str, matcher: Matcher) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        'alertname="DiskSpaceLow"',
+        'node!="worker-3"',
+        'instance=~"worker-.*"',
+        'job!~"node|kube"',
+        r'summary="say \"hi\"\\ and\nbye"',
+        'team=""',
+    ],
+)
+def test_matcher_text_parses_back_to_the_same_matcher(text: str) -> None:
+    """``text()`` writes the matcher (value quoted and escaped) so that it parses back."""
+    matcher = parse_matcher(text)
+    assert matcher.text() == text
+    assert parse_matcher(matcher.text()) == matcher
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "matches"),
+    [
+        ('node="w1"', {"node": "w1"}, True),
+        ('node="w1"', {"node": "w10"}, False),
+        ('node!="w1"', {"node": "w2"}, True),
+        ('node!="w1"', {}, True),
+        ('team=""', {}, True),
+        ('instance=~"w.*"', {"instance": "w3:9100"}, True),
+        ('instance=~"w"', {"instance": "w3"}, False),
+        ('job!~"node|kube"', {"job": "kube"}, False),
+        ('job!~"node|kube"', {"job": "api"}, True),
+        ('job=~"("', {"job": "("}, False),
+    ],
+)
+def test_matchers_match_labels_like_alertmanager(
+    text: str, labels: dict[str, str], matches: bool
+) -> None:
+    """A missing label is empty; regexes match the whole value; a bad regex matches
+    nothing."""
+    assert parse_matcher(text).matches(labels) is matches
+
+
+@pytest.mark.parametrize(
     ("text", "reason"),
     [
         ("alertname", "not a matcher"),
