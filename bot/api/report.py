@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.evidence.graph import GraphUnavailable, incident_graph
+from bot.evidence import GraphUnavailable, incident_graph
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import parse_incident_id
 from bot.report import draft_report
