@@ -17,6 +17,7 @@ from bot.actions import ActionRegistry
 from bot.api.decisions import decide_approval, pause, resume, start_run
 from bot.api.incidents import get_incident, get_incidents
 from bot.api.ops import healthz, metrics, readyz
+from bot.api.report import get_graph, get_report
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub, ApprovalService
 from bot.engine.clock import Clock, SystemClock
@@ -102,6 +103,8 @@ def build_app(
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/api/incidents", get_incidents)
     app.router.add_get("/api/incidents/{incident_id}", get_incident)
+    app.router.add_get("/api/incidents/{incident_id}/report", get_report)
+    app.router.add_get("/api/incidents/{incident_id}/graph.png", get_graph)
     app.router.add_post("/api/incidents/{incident_id}/runs", start_run)
     app.router.add_post("/api/approvals/{approval_id}", decide_approval)
     app.router.add_post("/api/pause", pause)
@@ -215,6 +218,8 @@ async def _start(
         metrics=metrics,
         background=deps.background,
         engine=deps,
+        clock=clock,
+        http=http,
     )
     app[RUNTIME] = runtime
     services: list[_Service] = []

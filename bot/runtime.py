@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 
 from bot.config import Settings
 from bot.engine.approvals import ApprovalService
 from bot.engine.background import BackgroundTasks
+from bot.engine.clock import Clock
 from bot.engine.deps import EngineDeps
 from bot.engine.pause import PauseSwitch
 from bot.engine.runner import RunManager
@@ -41,6 +43,8 @@ class Runtime:
     metrics: Metrics
     background: BackgroundTasks
     engine: EngineDeps
+    clock: Clock
+    http: aiohttp.ClientSession
 
     async def caught_up(self) -> bool:
         """Wait (boundedly) until every alert acknowledged so far is in its incident."""

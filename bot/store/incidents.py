@@ -34,6 +34,16 @@ class IncidentRow:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    """The incident's own columns a post-incident report needs beyond its summary."""
+
+    created_at: datetime
+    resolved_at: datetime | None
+    commander: str
+    pagerduty_incident_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class AlertState:
     """An alert's last known state inside one incident."""
 
@@ -272,3 +282,19 @@ async def open_incident_seqs(conn: AsyncConnection) -> list[int]:
         .order_by(incidents.c.seq)
     )
     return [int(seq) for (seq,) in await conn.execute(query)]
+
+
+async def incident_record(conn: AsyncConnection, incident_seq: int) -> IncidentRecord | None:
+    """When the incident opened and resolved, its commander and PagerDuty link."""
+    query = sa.select(
+        incidents.c.created_at,
+        incidents.c.resolved_at,
+        incidents.c.commander,
+        incidents.c.pagerduty_incident_id,
+    ).where(incidents.c.seq == incident_seq)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return IncidentRecord(
+        created_at=row[0], resolved_at=row[1], commander=row[2], pagerduty_incident_id=row[3]
+    )

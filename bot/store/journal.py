@@ -135,3 +135,9 @@ async def get_alert_incident(conn: AsyncConnection, alert_id: int) -> int | None
     query = sa.select(alerts.c.incident_seq).where(alerts.c.id == alert_id)
     found: int | None = (await conn.execute(query)).scalar()
     return found
+
+
+async def alerts_of_incident(conn: AsyncConnection, incident_seq: int) -> list[Alert]:
+    """Every notification the incident took (firing and resolved), in arrival order."""
+    query = sa.select(alerts).where(alerts.c.incident_seq == incident_seq).order_by(alerts.c.id)
+    return [_alert(row) for row in (await conn.execute(query)).mappings()]

@@ -77,6 +77,16 @@ class ApprovalRow:
     decided_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionRow:
+    """One human's decision on an approval."""
+
+    approval_seq: int
+    user: str
+    decision: str
+    at: datetime
+
+
 def _values(statuses: Sequence[RunStatus | StepStatus]) -> list[str]:
     return [s.value for s in statuses]
 
@@ -411,3 +421,30 @@ async def approvers(conn: AsyncConnection, approval_seq: int) -> list[str]:
         .order_by(approval_decisions.c.at, approval_decisions.c.user)
     )
     return [str(r[0]) for r in await conn.execute(query)]
+
+
+async def approvals_of_runs(conn: AsyncConnection, run_seqs: Sequence[int]) -> list[ApprovalRow]:
+    """Every approval of these runs, oldest first."""
+    query = (
+        sa.select(approvals)
+        .where(approvals.c.run_seq.in_(list(run_seqs)))
+        .order_by(approvals.c.seq)
+    )
+    return [_approval(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def decisions_of_approvals(
+    conn: AsyncConnection, approval_seqs: Sequence[int]
+) -> list[DecisionRow]:
+    """Every decision (approve and reject) on these approvals, in the order they were made."""
+    query = (
+        sa.select(approval_decisions)
+        .where(approval_decisions.c.approval_seq.in_(list(approval_seqs)))
+        .order_by(approval_decisions.c.at, approval_decisions.c.user)
+    )
+    return [
+        DecisionRow(
+            approval_seq=r["approval_seq"], user=r["user"], decision=r["decision"], at=r["at"]
+        )
+        for r in (await conn.execute(query)).mappings()
+    ]

@@ -72,14 +72,30 @@ class ScalarData(_Api):
     result: tuple[float, str]
 
 
-class OtherData(_Api):
-    """``matrix`` or ``string``: not something a condition can be checked against."""
+class MatrixItem(_Api):
+    """One series of a range vector: its labels and ``[[timestamp, "value"], …]``."""
 
-    result_type: Literal["matrix", "string"] = Field(alias="resultType")
+    metric: dict[str, str] = Field(default_factory=dict)
+    values: list[tuple[float, str]] = Field(default_factory=list)
+
+
+class MatrixData(_Api):
+    """``resultType: matrix`` (a range query, or a range selector in an instant query)."""
+
+    result_type: Literal["matrix"] = Field(alias="resultType")
+    result: list[MatrixItem]
+
+
+class OtherData(_Api):
+    """``string``: not something a condition can be checked against."""
+
+    result_type: Literal["string"] = Field(alias="resultType")
     result: Any = None
 
 
-QueryData = Annotated[VectorData | ScalarData | OtherData, Field(discriminator="result_type")]
+QueryData = Annotated[
+    VectorData | ScalarData | MatrixData | OtherData, Field(discriminator="result_type")
+]
 
 
 class ApiResponse(_Api):
@@ -139,3 +155,20 @@ class QueryResult(BaseModel):
         shown = ", ".join(str(sample) for sample in self.samples[:DESCRIBED_VALUES])
         rest = len(self.samples) - DESCRIBED_VALUES
         return f"{shown} and {rest} more" if rest > 0 else shown
+
+
+class Series(BaseModel):
+    """One series of a range query: its labels and its points (unix seconds, value)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+
+
+class RangeResult(BaseModel):
+    """A range query's typed result: one entry per series."""
+
+    model_config = ConfigDict(frozen=True)
+
+    series: list[Series]

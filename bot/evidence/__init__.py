@@ -1,0 +1,5 @@
+"""Evidence graphs (issue 8): the last hour of an alert's PromQL expression as a PNG."""
+
+from bot.evidence.graph import EvidenceGraph, GraphUnavailable, incident_graph
+
+__all__ = ["EvidenceGraph", "GraphUnavailable", "incident_graph"]

@@ -1,0 +1,5 @@
+"""The post-incident report (issue 8): a typed view of an incident rendered as Markdown."""
+
+from bot.report.service import draft_report
+
+__all__ = ["draft_report"]
