@@ -6,6 +6,7 @@ from aiohttp import web
 
 from bot.engine.clock import Clock
 from bot.runtime import Runtime
+from bot.slack.attachments import Attachments
 from bot.slack.context import SlackContext
 from bot.slack.inbound import SLACK, SlackSurface, build_bolt
 from bot.slack.narrator import SlackNarrator
@@ -28,6 +29,14 @@ def mount_slack(
         playbooks=runtime.playbooks,
         pause=runtime.pause,
         clock=clock,
+        attachments=Attachments(
+            db=runtime.db,
+            client=client,
+            settings=runtime.settings,
+            playbooks=runtime.playbooks,
+            http=runtime.http,
+            clock=clock,
+        ),
         timing=timing,
     )
     runtime.narration.add(SlackNarrator(sync))

@@ -24,8 +24,9 @@ from bot.config import Settings
 from bot.engine.clock import Clock
 from bot.engine.pause import PauseSwitch
 from bot.errors import MedicError, PermanentError
-from bot.models import ApprovalStatus, StepStatus, parse_incident_id
+from bot.models import ApprovalStatus, IncidentStatus, StepStatus, parse_incident_id
 from bot.playbooks.playbook import PlaybookSet
+from bot.slack.attachments import Attachments
 from bot.slack.directory import GROUP_CACHE_S
 from bot.slack.names import channel_name, topic
 from bot.slack.render import (
@@ -78,8 +79,10 @@ class SlackSync:
         playbooks: PlaybookSet,
         pause: PauseSwitch,
         clock: Clock,
+        attachments: Attachments,
         timing: SlackTiming | None = None,
     ) -> None:
+        self._attachments = attachments
         self._db = db
         self._client = client
         self._settings = settings
@@ -221,6 +224,10 @@ class SlackSync:
         channel = await self._post_timeline(channel)
         await self._sync_approvals(header, channel)
         await self._refresh_status(header, channel)
+        if not channel.graph_done:
+            await self._attachments.graph(channel)
+        if header.status == IncidentStatus.RESOLVED.value and not channel.report_done:
+            await self._attachments.report(channel)
         async with self._db.connect() as conn:
             newest = await slack_store.last_event_seq(conn, seq)
         return newest > channel.timeline_seq

@@ -34,6 +34,8 @@ class ChannelRow:
     status_digest: str
     topic: str
     timeline_seq: int
+    graph_done: bool = False
+    report_done: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ async def channel_of(conn: AsyncConnection, incident_seq: int) -> ChannelRow | N
                 slack_channels.c.status_digest,
                 slack_channels.c.topic,
                 slack_channels.c.timeline_seq,
+                slack_channels.c.graph_done,
+                slack_channels.c.report_done,
             ).where(slack_channels.c.incident_seq == incident_seq)
         )
     ).first()
@@ -109,6 +113,23 @@ async def save_channel(
     await conn.execute(
         incidents.update().where(incidents.c.seq == incident_seq).values(slack_channel=channel_id)
     )
+
+
+async def mark_posted(
+    conn: AsyncConnection, incident_seq: int, *, graph: bool = False, report: bool = False
+) -> None:
+    """The evidence graph and/or the post-incident report are in the channel (or there was
+    nothing to post)."""
+    values = {
+        **({"graph_done": True} if graph else {}),
+        **({"report_done": True} if report else {}),
+    }
+    if values:
+        await conn.execute(
+            slack_channels.update()
+            .where(slack_channels.c.incident_seq == incident_seq)
+            .values(values)
+        )
 
 
 async def advance_timeline(conn: AsyncConnection, incident_seq: int, through_seq: int) -> None:

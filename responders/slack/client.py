@@ -11,7 +11,6 @@ outlast the retries are RetryableError, so the caller keeps the work and tries l
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -244,7 +243,7 @@ class SlackClient:
         file_id = str(ticket["file_id"])
         await self._call(
             "files_completeUploadExternal",
-            files=json.dumps([{"id": file_id, "title": title}]),
+            files=[{"id": file_id, "title": title}],
             channel_id=channel,
             thread_ts=thread_ts,
             initial_comment=comment,
