@@ -19,7 +19,9 @@ from bot.runtime import RUNTIME
 from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks
 from fakes.pagerduty import FakePagerDuty
+from fakes.slack import FakeSlack
 from payloads import BASE_TIME, am_alert, am_payload
+from slackkit import FAST, command, slack_section
 
 PD_TOKEN = "pd-api-token-3c4d"
 ROUTING_KEY = "R0UTINGKEY0000000000000000000001"
@@ -54,7 +56,11 @@ async def pagerduty(fake: FakePagerDuty) -> AsyncIterator[FakePagerDuty]:
 
 
 async def _medic(
-    start_medic: StartMedic, url: str, tmp_path: Path, pagerduty: FakePagerDuty
+    start_medic: StartMedic,
+    url: str,
+    tmp_path: Path,
+    pagerduty: FakePagerDuty,
+    slack: dict[str, Any] | None = None,
 ) -> tuple[Any, RecordingNarrator, ManualClock]:
     narrator = RecordingNarrator()
     clock = ManualClock(START)
@@ -62,7 +68,7 @@ async def _medic(
         url,
         playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", guarded=GUARDED))]},
         server={"api_token": API_TOKEN},
-        slack={"approvers": ["U1"]},
+        slack=slack or {"approvers": ["U1"]},
         pagerduty={
             "enabled": True,
             "api_url": pagerduty.url,
@@ -74,7 +80,11 @@ async def _medic(
         },
     )
     client = await start_medic(
-        settings, clock=clock, narrators=[narrator], tls=pagerduty.client_tls()
+        settings,
+        clock=clock,
+        narrators=[narrator],
+        tls=pagerduty.client_tls(),
+        slack_timing=FAST,
     )
     return client, narrator, clock
 
@@ -189,3 +199,40 @@ async def test_pagerduty_resolution_is_not_echoed(
     assert _events(pagerduty) == [("trigger", key)]
     rest = [r for r in pagerduty.requests if r.path.startswith("/incidents")]
     assert rest == []
+
+
+async def test_slack_ack_and_resolve_act_on_the_linked_pagerduty_incident(
+    start_medic: StartMedic,
+    sqlite_url: str,
+    tmp_path: Path,
+    pagerduty: FakePagerDuty,
+    fake_slack: FakeSlack,
+) -> None:
+    """An incident opened by PagerDuty: ``/incident ack`` and ``/incident resolve`` in its
+    Slack channel set the PagerDuty incident acknowledged, then resolved (REST, with From)."""
+    client, _, _ = await _medic(
+        start_medic, sqlite_url, tmp_path, pagerduty, slack=slack_section(fake_slack)
+    )
+    assert (
+        await client.post("/webhooks/pagerduty", **_signed("triggered", "not-medic"))
+    ).status == 202
+    channel = await fake_slack.wait_for(
+        lambda: next((c for c in fake_slack.channels.values() if c.pins), None),
+        "the incident channel",
+        30,
+    )
+    await command(client, "ack", user="U0APPROVER", channel=channel.id)
+    await _settle(client)
+    await command(client, "resolve fixed upstream", user="U0APPROVER", channel=channel.id)
+    await _settle(client)
+    updates = [r for r in pagerduty.requests if r.method == "PUT"]
+    assert [(r.path, r.json["incident"]["status"]) for r in updates] == [
+        ("/incidents/PDINC1", "acknowledged"),
+        ("/incidents/PDINC1", "resolved"),
+    ]
+    assert all({k.lower(): v for k, v in r.headers.items()}["from"] for r in updates)
+    body = await detail(client)
+    assert body["incident"]["status"] == "resolved"
+    kinds = [t["kind"] for t in body["timeline"]]
+    assert "pagerduty.acknowledge" in kinds
+    assert "pagerduty.resolve" in kinds
