@@ -154,3 +154,27 @@ async def test_declared_incidents_each_get_their_channel(
 
 def _containing(text: str, parts: list[str]) -> str:
     return text if all(part in text for part in parts) else ""
+
+
+async def test_a_storm_of_ten_thousand_alerts_is_one_channel_and_few_messages(
+    slack_medic: SlackMedic, fake_slack: FakeSlack
+) -> None:
+    """10,000 alerts in one group: one incident, one channel, a bounded number of posts,
+    never two in the same second, and the status message counts them all."""
+    fake_slack.post_interval_s = 1.0
+    real = SlackTiming(sweep_s=0.05, retry_min_s=0.05, retry_max_s=0.5)
+    client, _ = await slack_medic(None, timing=real)
+    for batch in range(10):
+        await fire(client, *(f"storm-{batch}-{n}" for n in range(1000)))
+    channel = await fake_slack.wait_for(lambda: the_channel(fake_slack), "the channel", WAIT_S)
+    await fake_slack.wait_for(
+        lambda: "10000 alert(s)" in str(fake_slack.top_level(channel.id)[0].blocks),
+        "the status message to count the whole storm",
+        60,
+    )
+    assert len(fake_slack.calls_to("conversations.create")) == 1
+    assert len(fake_slack.channels) == 1
+    assert all(c.status != 429 for c in fake_slack.calls_to("chat.postMessage"))
+    assert fake_slack.max_posts_per_second(channel.id) <= 1
+    assert fake_slack.posts_per_channel()[channel.id] <= 30
+    assert len((await detail(client))["alerts"]) == 10000
