@@ -278,7 +278,9 @@ def free_port() -> int:
         return port
 
 
-def start_medic(store_url: str, log: IO[bytes], log_path: Path) -> Target:
+def start_medic(
+    store_url: str, log: IO[bytes], log_path: Path, extra_env: dict[str, str] | None = None
+) -> Target:
     """Start ``python -m bot serve`` with its configuration in the environment."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
@@ -288,6 +290,7 @@ def start_medic(store_url: str, log: IO[bytes], log_path: Path) -> Target:
             "MEDIC_SERVER__PORT": str(port),
             "MEDIC_STORE__URL": store_url,
             "MEDIC_ALERTMANAGER__BEARER_TOKEN": TOKEN,
+            **(extra_env or {}),
         }
     )
     process = subprocess.Popen(
