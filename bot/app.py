@@ -36,6 +36,8 @@ from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import RUNTIME, Runtime
 from bot.store import Database
 from bot.store.switches import install_id
+from responders.kubernetes.client import KubernetesClient
+from responders.kubernetes.cluster import KubernetesCluster
 from responders.pagerduty.client import PagerDutyClient
 
 
@@ -66,7 +68,7 @@ def build_app(
             clock or SystemClock(),
             playbooks,
             registry or ActionRegistry.default(),
-            cluster or UnknownCluster(),
+            cluster,
             directory or NoGroups(),
             tls,
         )
@@ -91,7 +93,7 @@ def _runtime_ctx(
     clock: Clock,
     playbooks: PlaybookSet | None,
     registry: ActionRegistry,
-    cluster: ClusterView,
+    cluster: ClusterView | None,
     directory: GroupDirectory,
     tls: ssl.SSLContext | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -100,6 +102,7 @@ def _runtime_ctx(
         if loaded is None:
             dirs = configured_dirs(settings.playbooks.dirs)
             loaded = await asyncio.to_thread(load_playbooks, dirs, registry)
+        clients = await _clients(settings, tls)
         db = Database(settings.store.url)
         http = aiohttp.ClientSession()
         try:
@@ -123,9 +126,9 @@ def _runtime_ctx(
                 hub=hub,
                 pause=switch,
                 http=http,
-                cluster=cluster,
+                cluster=cluster or _cluster_view(clients),
                 install=install,
-                clients=_clients(settings, tls),
+                clients=clients,
                 slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
             )
             runs = RunManager(deps)
@@ -164,23 +167,33 @@ def _runtime_ctx(
             await runs.stop()
             await deps.background.close()
             await narration.stop()
-            await _close_clients(deps.clients)
         finally:
+            await _close_clients(clients)
             await http.close()
             await db.close()
 
     return runtime_ctx
 
 
-def _clients(settings: Settings, tls: ssl.SSLContext | None) -> dict[str, object]:
+async def _clients(settings: Settings, tls: ssl.SSLContext | None) -> dict[str, object]:
     """One shared client per enabled integration that has a built responder."""
     clients: dict[str, object] = {}
     if settings.pagerduty.enabled:
         clients["pagerduty"] = PagerDutyClient(settings.pagerduty, tls=tls)
+    if settings.kubernetes.mode != "disabled":
+        clients["kubernetes"] = await KubernetesClient.connect(settings.kubernetes)
     return clients
+
+
+def _cluster_view(clients: dict[str, object]) -> ClusterView:
+    """The cluster's node counts when Kubernetes is enabled, else unknown."""
+    client = clients.get("kubernetes")
+    if isinstance(client, KubernetesClient):
+        return KubernetesCluster(client)
+    return UnknownCluster()
 
 
 async def _close_clients(clients: dict[str, object]) -> None:
     for client in clients.values():
-        if isinstance(client, PagerDutyClient):
+        if isinstance(client, PagerDutyClient | KubernetesClient):
             await client.close()

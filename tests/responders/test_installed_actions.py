@@ -92,7 +92,9 @@ ACTIONS: dict[str, tuple[ActionKind, str, dict[str, Any]]] = {
         {"text": "Byzantine node {{ labels.node }}", "channel": "security"},
     ),
 }
-NOT_BUILT = [name for name in ACTIONS if not name.startswith(("prometheus.", "pagerduty."))]
+NOT_BUILT = [
+    name for name in ACTIONS if not name.startswith(("prometheus.", "pagerduty.", "kubernetes."))
+]
 
 
 def responder_specs() -> dict[str, ActionSpec]:
