@@ -5,8 +5,8 @@
 #
 #   scripts/kube-testenv.sh build    build once into $MEDIC_KUBE_CACHE/<version>/ (reused)
 #   scripts/kube-testenv.sh bindir   print the directory holding the cached binaries
-#   scripts/kube-testenv.sh start    start etcd + control plane for a human (prints a kubeconfig)
-#   scripts/kube-testenv.sh stop     stop what `start` started
+#   scripts/kube-testenv.sh start    run etcd + control plane + fake kubelet in the foreground
+#                                    for a human (prints the kubeconfig; Ctrl-C stops it)
 #
 # The tests start their own stack (tests/harness/kube.py); this script only builds.
 # The system's apt configuration is never modified: deb-src entries are derived from
@@ -55,7 +55,7 @@ build() {
   fi
   ensure_packages "${run_packages[@]}" "${build_packages[@]}"
 
-  local work apt_dir
+  local apt_dir
   work=$(mktemp -d "${TMPDIR:-/tmp}/medic-kube-build.XXXXXX")
   trap 'rm -rf "${work}"' EXIT
   apt_dir="${work}/apt"
@@ -68,6 +68,7 @@ build() {
     -o "Dir::Etc::SourceParts=${apt_dir}/parts"
     -o "Dir::State::Lists=${apt_dir}/lists"
     -o "Dir::Cache=${apt_dir}/cache"
+    -o "APT::Sandbox::User=root"
   )
   log "fetching the kubernetes source package"
   apt-get "${apt_opts[@]}" update -qq
@@ -100,27 +101,22 @@ build() {
   log "binaries cached in ${dest}"
 }
 
+work=""
 state_dir="${MEDIC_KUBE_STATE:-${TMPDIR:-/tmp}/medic-kube-dev}"
 
 start() {
   local bindir
   bindir=$(cached_bindir) || { log "run '$0 build' first"; exit 1; }
   cd "$(dirname "$0")/.."
-  MEDIC_KUBE_BIN="$bindir" .venv/bin/python -m harness.kube start "$state_dir"
-}
-
-stop() {
-  cd "$(dirname "$0")/.."
-  .venv/bin/python -m harness.kube stop "$state_dir"
+  MEDIC_KUBE_BIN="$bindir" PYTHONPATH=tests .venv/bin/python -m harness.kube "$state_dir"
 }
 
 case "${1:-}" in
   build) build ;;
   bindir) cached_bindir || { log "not built"; exit 1; } ;;
   start) start ;;
-  stop) stop ;;
   *)
-    echo "usage: $0 build|bindir|start|stop" >&2
+    echo "usage: $0 build|bindir|start" >&2
     exit 2
     ;;
 esac
