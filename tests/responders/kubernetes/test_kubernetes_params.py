@@ -232,3 +232,11 @@ def test_describe_sentences(
 ) -> None:
     """The dry-run sentence says exactly what would change, on what."""
     assert describe(model.model_validate(given)) == sentence
+
+
+def test_quorum_selector_is_an_alias_of_consensus_selector() -> None:
+    """The issue's ``quorum_selector`` and the catalogue's ``consensus_selector`` both set
+    the quorum guard's selector."""
+    by_alias = CordonParams.model_validate({"node": "n1", "quorum_selector": "role=acp"})
+    by_name = CordonParams.model_validate({"node": "n1", "consensus_selector": "role=acp"})
+    assert by_alias.consensus_selector == by_name.consensus_selector == "role=acp"
