@@ -114,12 +114,10 @@ class KubernetesClient:
         body: object = None,
         content_type: str | None = None,
         dry_run: bool = False,
-        path: str | None = None,
     ) -> Any:
         """Send ``call`` and return the JSON answer (text for logs).
 
-        ``dry_run`` adds ``dryRun=All`` (the server validates and changes nothing); ``path``
-        overrides the call's own path (the policy/v1beta1 eviction of older servers).
+        ``dry_run`` adds ``dryRun=All`` (the server validates and changes nothing).
         """
         params = dict(query or {})
         if dry_run:
@@ -131,7 +129,7 @@ class KubernetesClient:
         self.calls_made.add(call)
         try:
             response = await self._call_api(
-                path or call.path(namespace, name),
+                call.path(namespace, name),
                 call.method,
                 query_params=list(params.items()),
                 header_params=headers,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import format_duration
@@ -242,8 +242,6 @@ async def wait_rollout(
 
 def format_duration_s(seconds: float) -> str:
     """``90`` → ``1m30s``."""
-    from datetime import timedelta  # noqa: PLC0415 -- tiny helper
-
     return format_duration(timedelta(seconds=seconds))
 
 

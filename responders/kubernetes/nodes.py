@@ -157,7 +157,7 @@ async def drain(
     if not dry_run:
         await eviction.wait_gone(plan.evict)
     remaining = {**eviction.blocked, **eviction.pending}
-    if remaining:
+    if remaining and not dry_run:
         listed = "; ".join(f"{pod}: {why}" for pod, why in sorted(remaining.items()))
         raise PermanentError(
             f"drain of {node} gave up after {timeout_s:g}s; pods remaining: {listed}"
@@ -171,6 +171,8 @@ async def drain(
         "skipped": dict(sorted(plan.skipped.items())),
         "pdb_retries": dict(sorted(eviction.retries.items())),
     }
+    if dry_run:
+        result["blocked"] = dict(sorted(eviction.blocked.items()))
     if quorum is not None:
         result["quorum"] = quorum.as_output()
     return result
