@@ -302,11 +302,11 @@ async def restart(
         "changed": True,
         "before": {
             "generation": deployment["metadata"].get("generation"),
-            "restarted_at": (restarted(deployment)),
+            "restarted_at": restarted(deployment),
         },
         "after": {
             "generation": result["metadata"].get("generation"),
-            "restarted_at": (restarted(result)),
+            "restarted_at": restarted(result),
         },
     }
 

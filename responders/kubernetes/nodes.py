@@ -13,6 +13,7 @@ from responders.kubernetes.const import MIRROR_ANNOTATION
 from responders.kubernetes.guards import check_quorum, namespace_allowed
 
 Json = dict[str, Any]
+OUTSIDE_ALLOWLIST = "namespace outside kubernetes.namespaces"
 
 
 async def read_node(client: KubernetesClient, node: str) -> Json:
@@ -110,7 +111,7 @@ def plan_drain(
             plan.skipped[name] = "DaemonSet pod"
             continue
         if not namespace_allowed(namespaces, pod["metadata"]["namespace"]):
-            plan.refused[name] = "namespace outside kubernetes.namespaces"
+            plan.refused[name] = OUTSIDE_ALLOWLIST
         elif controller is None and not allow_unmanaged:
             plan.refused[name] = "not managed by a controller (allow_unmanaged)"
         elif not allow_emptydir and any(
@@ -140,12 +141,9 @@ async def drain(
     plan = plan_drain(answer.get("items", []), client.namespaces, allow_emptydir, allow_unmanaged)
     if plan.refused:
         listed = "; ".join(f"{pod}: {why}" for pod, why in sorted(plan.refused.items()))
-        error = (
-            GuardRefused
-            if any("namespace" in why for why in plan.refused.values())
-            else (PermanentError)
-        )
-        raise error(f"drain of {node} refused before any change: {listed}")
+        guarded = OUTSIDE_ALLOWLIST in plan.refused.values()
+        refusal = GuardRefused if guarded else PermanentError
+        raise refusal(f"drain of {node} refused before any change: {listed}")
     quorum = None
     if not unschedulable(before):
         quorum = await check_quorum(client, node, quorum_selector)
@@ -153,7 +151,12 @@ async def drain(
         calls.PATCH_NODE, name=node, body={"spec": {"unschedulable": True}}, dry_run=dry_run
     )
     eviction = Evictor(client, deadline, dry_run)
-    await asyncio.gather(*(eviction.evict(pod) for pod in plan.evict))
+    outcomes = await asyncio.gather(
+        *(eviction.evict(pod) for pod in plan.evict), return_exceptions=True
+    )
+    for outcome in outcomes:  # every eviction ran to its end; the first failure fails the step
+        if isinstance(outcome, BaseException):
+            raise outcome
     if not dry_run:
         await eviction.wait_gone(plan.evict)
     remaining = {**eviction.blocked, **eviction.pending}
