@@ -10,13 +10,14 @@ import yaml
 
 from responders.kubernetes.calls import ALL_CALLS, rbac_rules
 
-from harness.kube import RBAC_TOKEN, RBAC_USER, KubeApi
+from harness.kube import RBAC_TOKEN, RBAC_USER, KubeApi, eventually
 from harness.kube_fixtures import Kube, Runner, connect, unique
 from harness.kubeobjects import (
     create_deployment,
     create_node,
     deployment_body,
     deployment_path,
+    pods_on,
     rolled_out,
     set_image,
 )
@@ -111,6 +112,10 @@ async def test_every_action_runs_as_a_user_bound_to_the_role(
         },
     )
 
+    async def pinned_bound() -> bool:
+        return any("/pinned-" in pod for pod in await pods_on(kube, node))
+
+    await eventually(pinned_bound, f"the pinned pod bound to {node}")
     client = await connect(
         kube_stack.stack, [namespace], kubeconfig=str(kube_stack.stack.rbac_kubeconfig)
     )
