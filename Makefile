@@ -22,6 +22,7 @@ demo: $(BIN)/medic
 
 test: $(VENV)/.dev
 	bash scripts/install-test-deps.sh
+	bash scripts/kube-testenv.sh build
 	$(BIN)/ruff check bot responders tests bench scripts
 	$(BIN)/ruff format --check bot responders tests bench scripts
 	$(BIN)/mypy --strict bot responders

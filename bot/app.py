@@ -44,6 +44,8 @@ from bot.slack.mount import mount_slack
 from bot.slack.sync import SlackTiming
 from bot.store import Database
 from bot.store.switches import install_id
+from responders.kubernetes.client import KubernetesClient
+from responders.kubernetes.cluster import KubernetesCluster
 from responders.pagerduty.client import PagerDutyClient
 from responders.slack.client import SlackClient
 
@@ -56,7 +58,7 @@ class AppOptions:
     clock: Clock = field(default_factory=SystemClock)
     playbooks: PlaybookSet | None = None
     registry: ActionRegistry | None = None
-    cluster: ClusterView = field(default_factory=UnknownCluster)
+    cluster: ClusterView | None = None
     directory: GroupDirectory | None = None
     tls: ssl.SSLContext | None = None
     slack_timing: SlackTiming = field(default_factory=SlackTiming)
@@ -87,7 +89,7 @@ def build_app(
         clock=clock or SystemClock(),
         playbooks=playbooks,
         registry=registry,
-        cluster=cluster or UnknownCluster(),
+        cluster=cluster,
         directory=directory,
         tls=tls,
         slack_timing=slack_timing or SlackTiming(),
@@ -124,11 +126,14 @@ def _runtime_ctx(
         if loaded is None:
             dirs = configured_dirs(settings.playbooks.dirs)
             loaded = await asyncio.to_thread(load_playbooks, dirs, registry)
+        clients = await _clients(settings, options.tls, options.slack_timing)
         db = Database(settings.store.url)
         http = aiohttp.ClientSession()
         try:
             await db.create_schema()
-            runtime, services = await _start(app, settings, options, loaded, registry, db, http)
+            runtime, services = await _start(
+                app, settings, options, loaded, registry, clients, db, http
+            )
             yield
             for service in reversed(services):
                 await service.stop()
@@ -138,8 +143,8 @@ def _runtime_ctx(
             await runtime.runs.stop()
             await runtime.background.close()
             await runtime.narration.stop()
-            await _close_clients(runtime.engine.clients)
         finally:
+            await _close_clients(clients)
             await http.close()
             await db.close()
 
@@ -156,6 +161,7 @@ async def _start(
     options: AppOptions,
     playbooks: PlaybookSet,
     registry: ActionRegistry,
+    clients: dict[str, object],
     db: Database,
     http: aiohttp.ClientSession,
 ) -> tuple[Runtime, list[_Service]]:
@@ -170,9 +176,7 @@ async def _start(
     switch = PauseSwitch(db, clock, configured=settings.safety.paused)
     await switch.load()
     hub = ApprovalHub()
-    clients = _clients(settings, options.tls, options.slack_timing) | alertmanager_clients(
-        settings, http, db, clock
-    )
+    clients = clients | alertmanager_clients(settings, http, db, clock)
     slack_client = clients.get("slack")
     deps = EngineDeps(
         db=db,
@@ -184,7 +188,7 @@ async def _start(
         hub=hub,
         pause=switch,
         http=http,
-        cluster=options.cluster,
+        cluster=options.cluster or _cluster_view(clients),
         install=install,
         clients=clients,
         slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
@@ -244,7 +248,7 @@ def _directory(
     return NoGroups()
 
 
-def _clients(
+async def _clients(
     settings: Settings, tls: ssl.SSLContext | None, slack_timing: SlackTiming
 ) -> dict[str, object]:
     """One shared client per enabled integration that has a built responder."""
@@ -257,10 +261,20 @@ def _clients(
             post_interval=slack_timing.post_interval_s,
             timeout=slack_timing.call_timeout_s,
         )
+    if settings.kubernetes.mode != "disabled":
+        clients["kubernetes"] = await KubernetesClient.connect(settings.kubernetes)
     return clients
+
+
+def _cluster_view(clients: dict[str, object]) -> ClusterView:
+    """The cluster's node counts when Kubernetes is enabled, else unknown."""
+    client = clients.get("kubernetes")
+    if isinstance(client, KubernetesClient):
+        return KubernetesCluster(client)
+    return UnknownCluster()
 
 
 async def _close_clients(clients: dict[str, object]) -> None:
     for client in clients.values():
-        if isinstance(client, PagerDutyClient | SlackClient):
+        if isinstance(client, PagerDutyClient | SlackClient | KubernetesClient):
             await client.close()

@@ -13,8 +13,6 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator
 
-from bot.errors import PermanentError
-
 _TEMPLATE_MARKERS = ("{{", "{%")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -76,15 +74,6 @@ K8sName = Annotated[str, AfterValidator(_dns_subdomain)]
 
 ScalarStr = Annotated[str, BeforeValidator(_scalar_to_str)]
 """A string that YAML may have written as a number or boolean."""
-
-
-def not_built(action: str, system: str) -> PermanentError:
-    """The error ``run`` raises for a system whose responder is not built yet.
-
-    The engine records a dry run from ``describe`` instead of calling ``run`` while an
-    integration is disabled or not built, so this is only reached by mistake.
-    """
-    return PermanentError(f"{action}: the {system} responder arrives with its own issue")
 
 
 def one_line(text: str, limit: int = DESCRIBE_TEXT_LIMIT) -> str:

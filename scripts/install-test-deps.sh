@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages whose real servers the tests run: Prometheus,
-# Alertmanager and PostgreSQL. Idempotent: does nothing (and no
+# Alertmanager, PostgreSQL and etcd (openssl makes the Kubernetes test keys; the
+# Kubernetes binaries themselves come from scripts/kube-testenv.sh build). Idempotent: does nothing (and no
 # `apt-get update`) when every package is already installed.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(prometheus prometheus-alertmanager postgresql)
+packages=(prometheus prometheus-alertmanager postgresql etcd-server openssl)
 
 missing=()
 for pkg in "${packages[@]}"; do

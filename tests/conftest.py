@@ -28,7 +28,7 @@ from harness.postgres import PostgresServer
 AM_TOKEN = "am-token-5f1b0c9e"
 API_TOKEN = "api-token-77c2d4aa"
 
-pytest_plugins = ["slackkit", "evidencekit"]
+pytest_plugins = ["harness.kube_fixtures", "slackkit", "evidencekit"]
 
 StartMedic = Callable[..., Awaitable[TestClient[Any, Any]]]
 
@@ -48,6 +48,9 @@ def blockbuster() -> Iterator[BlockBuster]:
                 "asyncpg/connect_utils.py",
                 {"_read_password_file", "_parse_connect_dsn_and_args", "_dot_postgresql_path"},
             )
+            # The Kubernetes client loads its kubeconfig in a worker thread (asyncio.to_thread)
+            # that runs the library's async loader on a private event loop of its own.
+            function.can_block_in("responders/kubernetes/client.py", "_load_configuration")
         yield bb
 
 

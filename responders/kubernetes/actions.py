@@ -1,13 +1,23 @@
-"""``kubernetes.*`` actions. Their ``run`` arrives with the Kubernetes responder's own issue;
-until then the engine records dry runs from the ``describe_*`` sentences."""
+"""``kubernetes.*`` actions: the ``describe_*`` sentences (dry runs while the integration is
+disabled) and the ``@action`` functions that talk to the API server through the shared
+``KubernetesClient``. Namespaced steps check ``kubernetes.namespaces`` before any call; every
+write records before/after in its output and its summary (the audit log), and with
+``ctx.dry_run`` sends ``dryRun=All`` so the server validates it and changes nothing."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from bot.actions.contract import ActionKind, StepContext, StepResult
 from bot.actions.registry import action
 from bot.config import format_duration
-from responders.common import not_built, pairs
+from bot.errors import PermanentError
+from responders.common import pairs
+from responders.kubernetes import deployments, evidence, nodes
+from responders.kubernetes.calls import GET_POD
+from responders.kubernetes.client import KubernetesClient
 from responders.kubernetes.const import SYSTEM
+from responders.kubernetes.guards import check_namespace
 from responders.kubernetes.models import (
     CordonParams,
     DeleteNodeParams,
@@ -72,7 +82,10 @@ def describe_restart(params: RestartParams) -> str:
 
 def describe_set_env(params: SetEnvParams) -> str:
     """Dry-run sentence."""
-    return f"would set {pairs(params.env)} on {_container(params.container, params)}"
+    changes = [pairs(params.env)] if params.env else []
+    if params.remove:
+        changes.append("remove " + ", ".join(sorted(params.remove)))
+    return f"would set {'; '.join(changes)} on {_container(params.container, params)}"
 
 
 def describe_set_resources(params: SetResourcesParams) -> str:
@@ -160,87 +173,267 @@ def describe_pods(params: PodsParams) -> str:
     return f"would list {what}{on} with status, restarts and last termination reasons"
 
 
+def _client(ctx: StepContext, namespace: str | None = None) -> KubernetesClient:
+    """The shared client; checks ``namespace`` against ``kubernetes.namespaces`` first."""
+    client = ctx.clients.get(SYSTEM)
+    if not isinstance(client, KubernetesClient):
+        raise PermanentError("kubernetes: no client (kubernetes.mode is disabled)")
+    if namespace is not None:
+        check_namespace(client, namespace)
+    return client
+
+
+def _write(ctx: StepContext, output: dict[str, Any], summary: str) -> StepResult:
+    prefix = "dry run: " if ctx.dry_run else ""
+    return StepResult(
+        output={**output, "dry_run": ctx.dry_run}, summary=prefix + summary, dry_run=ctx.dry_run
+    )
+
+
+def _arrow(before: object, after: object) -> str:
+    return f"{before} → {after}" if before != after else f"{after} (unchanged)"
+
+
 @action(
     "kubernetes.rollout_history", kind=READ, integration=SYSTEM, describe=describe_rollout_history
 )
 async def rollout_history(ctx: StepContext, params: RolloutHistoryParams) -> StepResult:
     """Revisions of the deployment, its current revision and the age of its last change."""
-    raise not_built("kubernetes.rollout_history", SYSTEM)
+    client = _client(ctx, params.namespace)
+    output = await deployments.history(client, params.namespace, params.deployment, ctx.now())
+    return StepResult(
+        output=output,
+        summary=f"{_deployment(params)} is at revision {output['current_revision']} "
+        f"({len(output['revisions'])} revisions kept)",
+    )
 
 
 @action("kubernetes.rollback", kind=WRITE, integration=SYSTEM, describe=describe_rollback)
 async def rollback(ctx: StepContext, params: RollbackParams) -> StepResult:
     """``kubectl rollout undo`` with before/after revisions in the output."""
-    raise not_built("kubernetes.rollback", SYSTEM)
+    client = _client(ctx, params.namespace)
+    output = await deployments.rollback(
+        client, params.namespace, params.deployment, params.revision, ctx.dry_run
+    )
+    before, after = output["before"], output["after"]
+    if not output["changed"]:
+        return _write(ctx, output, f"{_deployment(params)} not rolled back: {output['skipped']}")
+    return _write(
+        ctx,
+        output,
+        f"rolled back {_deployment(params)} from revision {before['revision']} "
+        f"({', '.join(before['images'])}) to revision {output['to_revision']} "
+        f"({', '.join(after['images'])})",
+    )
 
 
 @action("kubernetes.scale", kind=WRITE, integration=SYSTEM, describe=describe_scale)
 async def scale(ctx: StepContext, params: ScaleParams) -> StepResult:
     """Patch the scale subresource."""
-    raise not_built("kubernetes.scale", SYSTEM)
+    client = _client(ctx, params.namespace)
+    output = await deployments.scale(
+        client,
+        params.namespace,
+        params.deployment,
+        replicas=params.replicas,
+        factor=params.factor,
+        min_replicas=params.min_replicas,
+        max_replicas=params.max_replicas,
+        dry_run=ctx.dry_run,
+    )
+    capped = f" (capped from {output['requested']})" if output["capped"] else ""
+    return _write(
+        ctx,
+        output,
+        f"scaled {_deployment(params)}: replicas "
+        f"{_arrow(output['before']['replicas'], output['after']['replicas'])}{capped}",
+    )
 
 
 @action("kubernetes.restart", kind=WRITE, integration=SYSTEM, describe=describe_restart)
 async def restart(ctx: StepContext, params: RestartParams) -> StepResult:
     """Rollout restart (``kubectl.kubernetes.io/restartedAt``)."""
-    raise not_built("kubernetes.restart", SYSTEM)
+    client = _client(ctx, params.namespace)
+    output = await deployments.restart(
+        client, params.namespace, params.deployment, ctx.now(), ctx.dry_run
+    )
+    return _write(
+        ctx,
+        output,
+        f"restarted {_deployment(params)} (restartedAt "
+        f"{_arrow(output['before']['restarted_at'], output['after']['restarted_at'])})",
+    )
 
 
 @action("kubernetes.set_env", kind=WRITE, integration=SYSTEM, describe=describe_set_env)
 async def set_env(ctx: StepContext, params: SetEnvParams) -> StepResult:
-    """Set environment variables on a container of the pod template."""
-    raise not_built("kubernetes.set_env", SYSTEM)
+    """Set (or remove) environment variables on a container of the pod template."""
+    client = _client(ctx, params.namespace)
+    output = await deployments.set_env(
+        client,
+        params.namespace,
+        params.deployment,
+        params.container,
+        dict(params.env),
+        list(params.remove),
+        ctx.dry_run,
+    )
+    before, after = output["before"]["env"], output["after"]["env"]
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    detail = ", ".join(
+        f"{k}: {before.get(k, '<unset>')} → {after.get(k, '<unset>')}" for k in changed
+    )
+    return _write(
+        ctx,
+        output,
+        f"env of container {output['container']} of {_deployment(params)}: {detail or 'unchanged'}",
+    )
 
 
 @action("kubernetes.set_resources", kind=WRITE, integration=SYSTEM, describe=describe_set_resources)
 async def set_resources(ctx: StepContext, params: SetResourcesParams) -> StepResult:
     """Set resource limits/requests on a container of the pod template."""
-    raise not_built("kubernetes.set_resources", SYSTEM)
+    client = _client(ctx, params.namespace)
+    output = await deployments.set_resources(
+        client,
+        params.namespace,
+        params.deployment,
+        params.container,
+        dict(params.limits),
+        dict(params.requests),
+        ctx.dry_run,
+    )
+    return _write(
+        ctx,
+        output,
+        f"resources of container {output['container']} of {_deployment(params)}: "
+        f"{_arrow(output['before']['resources'], output['after']['resources'])}",
+    )
 
 
 @action("kubernetes.wait_rollout", kind=READ, integration=SYSTEM, describe=describe_wait_rollout)
 async def wait_rollout(ctx: StepContext, params: WaitRolloutParams) -> StepResult:
-    """Wait until the deployment's rollout completes."""
-    raise not_built("kubernetes.wait_rollout", SYSTEM)
+    """Wait until the deployment's rollout completes (kubectl's rollout-status rules)."""
+    client = _client(ctx, params.namespace)
+    output = await deployments.wait_rollout(
+        client, params.namespace, params.deployment, params.timeout.total_seconds()
+    )
+    return StepResult(output=output, summary=output["message"])
 
 
 @action("kubernetes.cordon", kind=WRITE, integration=SYSTEM, describe=describe_cordon)
 async def cordon(ctx: StepContext, params: CordonParams) -> StepResult:
     """Mark the node unschedulable (quorum guard first)."""
-    raise not_built("kubernetes.cordon", SYSTEM)
+    output = await nodes.set_unschedulable(
+        _client(ctx), params.node, True, ctx.dry_run, params.consensus_selector
+    )
+    return _write(ctx, output, _node_summary("cordoned", output))
 
 
 @action("kubernetes.uncordon", kind=WRITE, integration=SYSTEM, describe=describe_uncordon)
 async def uncordon(ctx: StepContext, params: UncordonParams) -> StepResult:
     """Mark the node schedulable."""
-    raise not_built("kubernetes.uncordon", SYSTEM)
+    output = await nodes.set_unschedulable(_client(ctx), params.node, False, ctx.dry_run)
+    return _write(ctx, output, _node_summary("uncordoned", output))
+
+
+def _node_summary(verb: str, output: dict[str, Any]) -> str:
+    before, after = output["before"]["unschedulable"], output["after"]["unschedulable"]
+    return f"{verb} node {output['node']} (unschedulable {_arrow(before, after)})"
 
 
 @action("kubernetes.drain", kind=WRITE, integration=SYSTEM, describe=describe_drain)
 async def drain(ctx: StepContext, params: DrainParams) -> StepResult:
     """Cordon and evict every pod of the node (PDB-aware)."""
-    raise not_built("kubernetes.drain", SYSTEM)
+    output = await nodes.drain(
+        _client(ctx),
+        params.node,
+        timeout_s=params.timeout.total_seconds(),
+        allow_emptydir=params.allow_emptydir,
+        allow_unmanaged=params.allow_unmanaged,
+        dry_run=ctx.dry_run,
+        quorum_selector=params.consensus_selector,
+    )
+    blocked = (
+        f", {len(output['blocked'])} blocked by PodDisruptionBudgets"
+        if output.get("blocked")
+        else ""
+    )
+    return _write(
+        ctx,
+        output,
+        _node_summary("drained", output)
+        + f": {len(output['evicted'])} pods evicted, {len(output['skipped'])} skipped{blocked}",
+    )
 
 
 @action("kubernetes.delete_node", kind=WRITE, integration=SYSTEM, describe=describe_delete_node)
 async def delete_node(ctx: StepContext, params: DeleteNodeParams) -> StepResult:
-    """Delete the Node object."""
-    raise not_built("kubernetes.delete_node", SYSTEM)
+    """Delete the Node object (quorum guard first)."""
+    output = await nodes.delete_node(
+        _client(ctx), params.node, ctx.dry_run, params.consensus_selector
+    )
+    return _write(ctx, output, f"deleted the Node object {params.node}")
 
 
 @action("kubernetes.logs", kind=READ, integration=SYSTEM, describe=describe_logs)
 async def logs(ctx: StepContext, params: LogsParams) -> StepResult:
     """The last log lines of the selected pods."""
-    raise not_built("kubernetes.logs", SYSTEM)
+    client = _client(ctx, params.namespace)
+    if params.pod is not None:
+        found = await client.request(GET_POD, namespace=params.namespace, name=params.pod)
+        pods = [found]
+    else:
+        pods = await evidence.list_pods(
+            client,
+            params.namespace,
+            selector=params.selector,
+            deployment=params.deployment,
+            node=params.node,
+        )
+    output = await evidence.pod_logs(
+        client,
+        pods,
+        container=params.container,
+        tail_lines=params.tail_lines,
+        since_s=None if params.since is None else int(params.since.total_seconds()),
+        previous=params.previous,
+    )
+    lines = sum(len(entry.get("lines", [])) for entry in output["pods"])
+    return StepResult(output=output, summary=f"{lines} log lines from {len(output['pods'])} pods")
 
 
 @action("kubernetes.events", kind=READ, integration=SYSTEM, describe=describe_events)
 async def events(ctx: StepContext, params: EventsParams) -> StepResult:
     """Recent events, newest first."""
-    raise not_built("kubernetes.events", SYSTEM)
+    client = _client(ctx, params.namespace)
+    found = await evidence.list_events(
+        client, params.namespace, params.field_selector, params.involved_object, params.limit
+    )
+    warnings = sum(1 for e in found if e["type"] == "Warning")
+    return StepResult(
+        output={"events": found, "count": len(found), "warnings": warnings},
+        summary=f"{len(found)} events ({warnings} warnings)",
+    )
 
 
 @action("kubernetes.pods", kind=READ, integration=SYSTEM, describe=describe_pods)
 async def pods(ctx: StepContext, params: PodsParams) -> StepResult:
     """Pods with phase, readiness, restarts and last termination reasons."""
-    raise not_built("kubernetes.pods", SYSTEM)
+    client = _client(ctx, params.namespace)
+    found = [
+        evidence.pod_status(pod)
+        for pod in await evidence.list_pods(
+            client,
+            params.namespace,
+            selector=params.selector,
+            deployment=params.deployment,
+            node=params.node,
+        )
+    ]
+    not_ready = sum(1 for p in found if not p["ready"])
+    restarts = sum(p["restarts"] for p in found)
+    return StepResult(
+        output={"pods": found, "count": len(found), "not_ready": not_ready, "restarts": restarts},
+        summary=f"{len(found)} pods, {not_ready} not ready, {restarts} restarts",
+    )

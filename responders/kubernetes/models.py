@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, model_validator
 
 from bot.actions.contract import ActionParams
 from bot.config import Duration
@@ -69,11 +69,13 @@ class RollbackParams(DeploymentParams):
 class ScaleParams(DeploymentParams):
     """``kubernetes.scale``: exactly one of ``replicas`` (absolute) or ``factor`` (relative).
 
-    The result is capped at ``max_replicas`` when given; a factor rounds up.
+    The result is kept within ``min_replicas`` and ``max_replicas`` when given; a factor
+    rounds up.
     """
 
     replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
     factor: float | None = Field(default=None, gt=0, le=100)
+    min_replicas: int | None = Field(default=None, ge=0, le=MAX_REPLICAS)
     max_replicas: int | None = Field(default=None, ge=1, le=MAX_REPLICAS)
 
     @model_validator(mode="after")
@@ -86,6 +88,12 @@ class ScaleParams(DeploymentParams):
             and self.replicas > self.max_replicas
         ):
             raise ValueError(f"replicas {self.replicas} is above max_replicas {self.max_replicas}")
+        if (
+            self.min_replicas is not None
+            and self.max_replicas is not None
+            and self.min_replicas > self.max_replicas
+        ):
+            raise ValueError("min_replicas is above max_replicas")
         return self
 
 
@@ -94,10 +102,20 @@ class RestartParams(DeploymentParams):
 
 
 class SetEnvParams(DeploymentParams):
-    """``kubernetes.set_env``: set variables on ``container`` (None: the only container)."""
+    """``kubernetes.set_env``: set variables on ``container`` (None: the only container);
+    ``remove`` deletes variables by name."""
 
     container: K8sLabelName | None = None
-    env: dict[EnvName, ScalarStr] = Field(min_length=1)
+    env: dict[EnvName, ScalarStr] = Field(default_factory=dict)
+    remove: list[EnvName] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if not self.env and not self.remove:
+            raise ValueError("give env, remove or both")
+        if set(self.env) & set(self.remove):
+            raise ValueError("a variable cannot be both set and removed")
+        return self
 
 
 class SetResourcesParams(DeploymentParams):
@@ -121,10 +139,13 @@ class WaitRolloutParams(DeploymentParams):
 
 
 class NodeParams(ActionParams):
-    """A node, and the label selector of the consensus nodes the quorum guard protects."""
+    """A node, and the label selector of the consensus nodes the quorum guard protects
+    (``consensus_selector``, or its alias ``quorum_selector``)."""
 
     node: K8sName
-    consensus_selector: NonEmptyStr | None = None
+    consensus_selector: NonEmptyStr | None = Field(
+        default=None, validation_alias=AliasChoices("consensus_selector", "quorum_selector")
+    )
 
 
 class CordonParams(NodeParams):
@@ -144,6 +165,7 @@ class DrainParams(NodeParams):
 
     timeout: Duration = DEFAULT_DRAIN_TIMEOUT
     allow_emptydir: bool = False
+    allow_unmanaged: bool = False
 
 
 class LogsParams(ActionParams):

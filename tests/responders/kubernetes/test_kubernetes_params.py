@@ -97,7 +97,8 @@ BAD: list[tuple[type[ActionParams], dict[str, Any], str]] = [
     (ScaleParams, {**DEP, "replicas": 30, "max_replicas": 20}, "above max_replicas 20"),
     (ScaleParams, {**DEP, "factor": 0}, "greater than 0"),
     (ScaleParams, {**DEP, "replicas": -1}, "greater than or equal to 0"),
-    (SetEnvParams, {**DEP, "env": {}}, "at least 1 item"),
+    (SetEnvParams, {**DEP, "env": {}}, "give env, remove or both"),
+    (SetEnvParams, {**DEP, "env": {"A": "1"}, "remove": ["A"]}, "both set and removed"),
     (SetEnvParams, {**DEP, "env": {"A=B": "1"}}, "not an environment variable name"),
     (SetEnvParams, {**DEP, "env": {"1X": "1"}}, "not an environment variable name"),
     (SetEnvParams, {**DEP, "env": {"X": ["a"]}}, "valid string"),
@@ -231,3 +232,11 @@ def test_describe_sentences(
 ) -> None:
     """The dry-run sentence says exactly what would change, on what."""
     assert describe(model.model_validate(given)) == sentence
+
+
+def test_quorum_selector_is_an_alias_of_consensus_selector() -> None:
+    """The issue's ``quorum_selector`` and the catalogue's ``consensus_selector`` both set
+    the quorum guard's selector."""
+    by_alias = CordonParams.model_validate({"node": "n1", "quorum_selector": "role=acp"})
+    by_name = CordonParams.model_validate({"node": "n1", "consensus_selector": "role=acp"})
+    assert by_alias.consensus_selector == by_name.consensus_selector == "role=acp"
