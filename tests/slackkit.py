@@ -29,7 +29,9 @@ APPROVERS = ["U0APPROVER", "U0APPROVER2"]
 ADMINS = ["U0ADMIN"]
 INVITE = ["U0WATCHER"]
 
-FAST = SlackTiming(sweep_s=0.05, retry_min_s=0.05, retry_max_s=0.2, post_interval_s=0.05)
+FAST = SlackTiming(
+    sweep_s=0.05, retry_min_s=0.05, retry_max_s=0.2, post_interval_s=0.05, settle_s=0.5
+)
 """Test timing: Slack's 1 msg/s/channel scaled down (the fake is told the same)."""
 
 

@@ -28,6 +28,7 @@ from bot.models import ApprovalStatus, IncidentStatus, StepStatus, parse_inciden
 from bot.playbooks.playbook import PlaybookSet
 from bot.slack.attachments import Attachments
 from bot.slack.directory import GROUP_CACHE_S
+from bot.slack.ledger import SentLedger
 from bot.slack.names import channel_name, topic
 from bot.slack.render import (
     TIMELINE_LINES,
@@ -65,6 +66,7 @@ class SlackTiming:
     group_cache_s: float = GROUP_CACHE_S
     call_timeout_s: float = TIMEOUT_S
     stop_grace_s: float = 5.0
+    settle_s: float = 5.0
 
 
 class SlackSync:
@@ -99,6 +101,7 @@ class SlackSync:
         self._task: asyncio.Task[None] | None = None
         self._last_top = -1
         self._incident_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._ledger = SentLedger(self._timing.settle_s)
         client.channel_of_incident = self.channel_of
 
     async def channel_of(self, incident_id: str) -> str:
@@ -156,6 +159,7 @@ class SlackSync:
             except STORE_ERRORS:
                 log.warning("slack.sweep_failed", exc_info=True)
                 continue
+            self._dirty.update(self._ledger.settling())
             self._dispatch()
 
     async def _find_behind(self) -> None:
@@ -229,8 +233,8 @@ class SlackSync:
         if header.status == IncidentStatus.RESOLVED.value and not channel.report_done:
             await self._attachments.report(channel)
         async with self._db.connect() as conn:
-            newest = await slack_store.last_event_seq(conn, seq)
-        return newest > channel.timeline_seq
+            seqs = await slack_store.event_seqs_after(conn, seq, channel.timeline_seq)
+        return bool(self._ledger.unsent(seq, seqs))
 
     async def _open_channel(self, header: IncidentHeader) -> ChannelRow:
         wanted = channel_name(
@@ -275,33 +279,40 @@ class SlackSync:
         return replace(channel, status_ts=ts, status_digest=status_digest, topic=wanted_topic)
 
     async def _post_timeline(self, channel: ChannelRow) -> ChannelRow:
-        """One thread reply with everything past the cursor (a burst is one message)."""
+        """One thread reply with every visible event not posted yet (a burst is one
+        message), then move the durable cursor over what has settled (see ledger.py)."""
         seq = channel.incident_seq
         async with self._client.turn(channel.channel_id):
             async with self._db.connect() as conn:
-                events, total, newest = await slack_store.events_after(
-                    conn, seq, channel.timeline_seq, TIMELINE_LINES
+                unsent = self._ledger.unsent(
+                    seq, await slack_store.event_seqs_after(conn, seq, channel.timeline_seq)
                 )
+                events = await slack_store.events_numbered(conn, unsent[:TIMELINE_LINES])
                 keys = [
                     (int(e.detail["run"]), str(e.detail["step"]))
                     for e in events
                     if e.kind.startswith("step.") and "run" in e.detail and "step" in e.detail
                 ]
                 outputs = await slack_store.step_outputs(conn, keys)
-            if not events:
-                return channel
-            evidence = {
-                e.seq: Evidence(str(e.detail["step"]), outputs[key])
-                for e in events
-                if (key := (int(e.detail.get("run", 0)), str(e.detail.get("step", "")))) in outputs
-            }
-            text = timeline_message(events, total, evidence, self._more_at(seq))
-            await self._client.post(
-                channel.channel_id, text, thread_ts=channel.status_ts, paced=False
-            )
+            if events:
+                evidence = {
+                    e.seq: Evidence(str(e.detail["step"]), outputs[key])
+                    for e in events
+                    if (key := (int(e.detail.get("run", 0)), str(e.detail.get("step", ""))))
+                    in outputs
+                }
+                text = timeline_message(events, len(unsent), evidence, self._more_at(seq))
+                await self._client.post(
+                    channel.channel_id, text, thread_ts=channel.status_ts, paced=False
+                )
+                self._ledger.mark(seq, unsent)
+        settled = self._ledger.settled_through(seq)
+        if settled is None or settled <= channel.timeline_seq:
+            return channel
         async with self._db.begin() as conn:
-            await slack_store.advance_timeline(conn, seq, newest)
-        return replace(channel, timeline_seq=newest)
+            await slack_store.advance_timeline(conn, seq, settled)
+        self._ledger.forget_through(seq, settled)
+        return replace(channel, timeline_seq=settled)
 
     async def _sync_approvals(self, header: IncidentHeader, channel: ChannelRow) -> None:
         """Ask each new pending approval with buttons; edit asked ones as they change."""

@@ -163,12 +163,20 @@ async def save_status(
     )
 
 
-async def events_after(
-    conn: AsyncConnection, incident_seq: int, after_seq: int, limit: int
-) -> tuple[list[TimelineEvent], int, int]:
-    """Up to ``limit`` of the incident's audit events after ``after_seq``, how many there
-    are in all after it, and the newest one's number."""
-    where = sa.and_(audit_events.c.incident_seq == incident_seq, audit_events.c.seq > after_seq)
+async def event_seqs_after(conn: AsyncConnection, incident_seq: int, after_seq: int) -> list[int]:
+    """The numbers of the incident's audit events after ``after_seq``, in order."""
+    query = (
+        sa.select(audit_events.c.seq)
+        .where(audit_events.c.incident_seq == incident_seq, audit_events.c.seq > after_seq)
+        .order_by(audit_events.c.seq)
+    )
+    return [int(seq) for (seq,) in await conn.execute(query)]
+
+
+async def events_numbered(conn: AsyncConnection, seqs: list[int]) -> list[TimelineEvent]:
+    """The audit events with these numbers, in order."""
+    if not seqs:
+        return []
     rows = await conn.execute(
         sa.select(
             audit_events.c.seq,
@@ -178,27 +186,10 @@ async def events_after(
             audit_events.c.text,
             audit_events.c.detail,
         )
-        .where(where)
+        .where(audit_events.c.seq.in_(seqs))
         .order_by(audit_events.c.seq)
-        .limit(limit)
     )
-    events = [TimelineEvent(*row) for row in rows]
-    total, newest = (
-        await conn.execute(sa.select(sa.func.count(), sa.func.max(audit_events.c.seq)).where(where))
-    ).one()
-    return events, int(total), int(newest or after_seq)
-
-
-async def last_event_seq(conn: AsyncConnection, incident_seq: int) -> int:
-    """The newest audit event of the incident (0 when none)."""
-    found = (
-        await conn.execute(
-            sa.select(sa.func.max(audit_events.c.seq)).where(
-                audit_events.c.incident_seq == incident_seq
-            )
-        )
-    ).scalar()
-    return int(found or 0)
+    return [TimelineEvent(*row) for row in rows]
 
 
 async def last_event_at(conn: AsyncConnection, incident_seq: int) -> datetime | None:
