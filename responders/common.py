@@ -90,3 +90,9 @@ def quoted(text: str, limit: int = DESCRIBE_TEXT_LIMIT) -> str:
 def pairs(values: Mapping[str, str]) -> str:
     """``{"A": "1", "B": "2"}`` as ``A=1, B=2`` (sorted, so sentences are stable)."""
     return ", ".join(f"{key}={value}" for key, value in sorted(values.items()))
+
+
+def slack_escape(text: str) -> str:
+    """Slack's mrkdwn escaping of ``&``, ``<`` and ``>``: text from alerts and people can
+    neither ping ``<!channel>`` nor fake a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -107,9 +107,9 @@ class ApprovalService:
         seq = parse_approval_id(approval_id)
         if seq is None:
             raise DecisionRefused("not_found", f"no approval {approval_id!r} (ids look like APR-3)")
-        now = self._clock.now()
         authorized = await self.authorized(user)  # may ask Slack: outside the transaction
         async with self._db.begin() as conn:
+            now = self._clock.now()
             row = await run_store.get_approval(conn, seq, for_update=True)
             if row is None:
                 raise DecisionRefused("not_found", f"no approval {approval_id}")

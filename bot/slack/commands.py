@@ -12,18 +12,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.engine.incident_ops import IncidentOps, declare_incident
-from bot.errors import DecisionRefused
+from bot.errors import DecisionRefused, MedicError
 from bot.models import IncidentStatus, Severity, parse_incident_id
 from bot.slack.context import SlackContext
 from bot.slack.render import mention
+from bot.store import incidents as incident_store
 from bot.store import slack as slack_store
 from bot.store import views
+from responders.common import slack_escape as escape
 
 HELP = """*/incident* — Medic's incident commands
 • `/incident declare <title> [--sev 1-4]` — open an incident (default sev3) in its own
   channel; you are its commander
 • `/incident status` — the incident's state, runs and pending approvals
-• `/incident ack` — acknowledge (PagerDuty too, when linked)
+• `/incident ack` — acknowledge (PagerDuty too, when linked; responders only)
 • `/incident resolve [summary]` — resolve it (PagerDuty too)
 • `/incident list` — open incidents
 • `/incident run <playbook> [key=value …]` — run a playbook on this incident (approvals apply)
@@ -79,6 +81,8 @@ async def dispatch(ctx: SlackContext, text: str, user: str, channel: str) -> Rep
         return await handler(ctx, call)
     except DecisionRefused as err:
         return Reply(f":no_entry: {err.detail}")
+    except MedicError as err:  # an engine refusal is an answer, never a stack trace
+        return Reply(f":no_entry: {err}")
 
 
 async def _help(_ctx: SlackContext, _call: Invocation) -> Reply:
@@ -100,7 +104,8 @@ async def _declare(ctx: SlackContext, call: Invocation) -> Reply:
         return Reply("Give the incident a title: `/incident declare <title> [--sev 1-4]`.")
     seq = await declare_incident(ctx.engine, title[:200], severity, call.user)
     return Reply(
-        f":rotating_light: INC-{seq} declared by {mention(call.user)} ({severity}): {title}. "
+        f":rotating_light: INC-{seq} declared by {mention(call.user)} ({severity}): "
+        f"{escape(title)}. "
         "Its channel is on the way.",
         public=True,
         poke=seq,
@@ -115,7 +120,7 @@ async def _status(ctx: SlackContext, call: Invocation) -> Reply:
         raise DecisionRefused("not_found", f"no incident INC-{seq}")
     inc = detail.incident
     lines = [
-        f"*INC-{seq}* {inc.title}",
+        f"*INC-{seq}* {escape(inc.title)}",
         f"{inc.severity.upper()} · {inc.status} · {inc.alert_count} alert(s)"
         + (f" · <#{inc.slack_channel}>" if inc.slack_channel else ""),
     ]
@@ -136,6 +141,7 @@ async def _status(ctx: SlackContext, call: Invocation) -> Reply:
 
 async def _ack(ctx: SlackContext, call: Invocation) -> Reply:
     seq = await _pick(ctx, call)
+    await _require_responder(ctx, call.user, "acknowledge incidents")
     if not await IncidentOps(ctx.engine, seq, actor=call.user).acknowledge():
         return Reply(f"INC-{seq} is already resolved.")
     return Reply(f":eyes: INC-{seq} acknowledged by {mention(call.user)}.", public=True, poke=seq)
@@ -157,7 +163,7 @@ async def _list(ctx: SlackContext, _call: Invocation) -> Reply:
     if not open_ones:
         return Reply("No open incidents.")
     lines = [
-        f"• *{i.id}* {i.severity.upper()} {i.status} — {i.title}"
+        f"• *{i.id}* {i.severity.upper()} {i.status} — {escape(i.title)}"
         + (f" <#{i.slack_channel}>" if i.slack_channel else "")
         for i in open_ones[:LIST_LIMIT]
     ]
@@ -182,7 +188,6 @@ async def _run(ctx: SlackContext, call: Invocation) -> Reply:
         if not sep or not key:
             return Reply(f"`{pair}` is not key=value.")
         params[key] = value
-    await ctx.caught_up()
     run_seq = await ctx.runs.start_manual(seq, playbook, call.user, params)
     return Reply(
         f":arrow_forward: RUN-{run_seq} {name} started on INC-{seq} by {mention(call.user)}"
@@ -211,11 +216,12 @@ async def _resume(ctx: SlackContext, call: Invocation) -> Reply:
 
 async def _pick(ctx: SlackContext, call: Invocation) -> int:
     """The incident a command acts on: a leading ``INC-<n>``, else the channel's."""
-    if call.words:
-        seq = parse_incident_id(call.words[0])
-        if seq is not None:
-            call.words.pop(0)
-            return seq
+    if call.words and (named := parse_incident_id(call.words[0])) is not None:
+        call.words.pop(0)
+        async with ctx.db.connect() as conn:
+            if await incident_store.get_incident(conn, named) is None:
+                raise DecisionRefused("not_found", f"no incident INC-{named}")
+        return named
     async with ctx.db.connect() as conn:
         seq = await slack_store.incident_in_channel(conn, call.channel)
     if seq is None:

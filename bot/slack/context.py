@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import Settings
@@ -29,7 +28,6 @@ class SlackContext:
     playbooks: PlaybookSet
     client: SlackClient
     sync: SlackSync
-    caught_up: Callable[[], Awaitable[bool]]
 
     async def may_act(self, user: str) -> bool:
         """Approvers (directly or by group) and admins may resolve incidents and start runs."""

@@ -50,7 +50,6 @@ def mount_slack(
         playbooks=runtime.playbooks,
         client=client,
         sync=sync,
-        caught_up=runtime.caught_up,
     )
     app[SLACK] = SlackSurface(bolt=build_bolt(context))
     return sync

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.store.slack import TimelineEvent
+from responders.common import slack_escape as escape
 
 APPROVE_ACTION = "medic_approve"
 REJECT_ACTION = "medic_reject"
@@ -94,10 +95,18 @@ class StatusView:
     paused: bool = False
 
 
+def stable_digest(view: StatusView) -> str:
+    """A digest of what matters at once in the status message: not the alert count nor the
+    time of the last update, which change with every alert of a storm."""
+    return digest(
+        [], repr(replace(view, alert_count=0, last_update=datetime.min.replace(tzinfo=UTC)))
+    )
+
+
 def status_message(view: StatusView) -> tuple[str, Blocks]:
     """The status message: title, severity, status, playbook, current step, progress, links
     and the last update."""
-    summary = f"{view.incident_id} [{view.severity.upper()}] {view.status}: {view.title}"
+    summary = f"{view.incident_id} [{view.severity.upper()}] {view.status}: {escape(view.title)}"
     fields = [
         f"*Severity*\n{view.severity.upper()}",
         f"*Status*\n{view.status}" + (" (paused)" if view.paused else ""),
@@ -141,28 +150,60 @@ class Evidence:
     output: dict[str, Any]
 
 
-def timeline_message(
-    events: list[TimelineEvent],
-    total: int,
-    evidence: dict[int, Evidence],
-    more_at: str,
-) -> str:
-    """One thread reply for a burst of timeline events: at most ``TIMELINE_LINES`` lines and
-    ``EVIDENCE_BLOCKS`` evidence code blocks; the rest is counted, never dropped silently."""
-    shown = events[:TIMELINE_LINES]
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """What one thread reply tells: the events it lists, and the alert changes it only
+    counts (a storm of alerts must not crowd out steps, approvals and errors)."""
+
+    events: list[TimelineEvent]
+    alerts_counted: dict[str, int] = field(default_factory=dict)
+
+
+ALERT_KINDS = ("alert.firing", "alert.resolved")
+ALERT_LINES = 5
+
+
+def plan_burst(pending: list[tuple[int, str]]) -> tuple[list[int], dict[str, int], list[int]]:
+    """Split pending (number, kind) events into those to list now (at most
+    ``TIMELINE_LINES``, at most ``ALERT_LINES`` of them alert changes), the alert changes
+    only counted, and the numbers this reply covers (listed and counted). Events past the
+    line limit that are not alert changes wait for the next reply: none is dropped."""
+    listed: list[int] = []
+    counted: dict[str, int] = {}
+    covered: list[int] = []
+    alert_lines = 0
+    for seq, kind in pending:
+        if kind in ALERT_KINDS:
+            if alert_lines < ALERT_LINES and len(listed) < TIMELINE_LINES:
+                alert_lines += 1
+                listed.append(seq)
+            else:
+                counted[kind] = counted.get(kind, 0) + 1
+            covered.append(seq)
+        elif len(listed) < TIMELINE_LINES:
+            listed.append(seq)
+            covered.append(seq)
+    return listed, counted, covered
+
+
+def timeline_message(burst: Burst, evidence: dict[int, Evidence], more_at: str) -> str:
+    """One thread reply: the listed events (with at most ``EVIDENCE_BLOCKS`` evidence code
+    blocks) and a count of the alert changes not listed."""
     lines: list[str] = []
     blocks_left = EVIDENCE_BLOCKS
-    for event in shown:
+    for event in burst.events:
         mark = _MARKS.get(event.kind, ":small_blue_diamond:")
         who = "" if event.actor == "medic" else f" ({mention(event.actor)})"
-        lines.append(f"`{event.at:%H:%M:%S}` {mark} {event.text}{who}")
+        lines.append(f"`{event.at:%H:%M:%S}` {mark} {escape(event.text)}{who}")
         found = evidence.get(event.seq)
         if found is not None and found.output and blocks_left > 0:
             blocks_left -= 1
             lines.append(evidence_block(found.output, more_at))
-    hidden = total - len(shown)
-    if hidden > 0:
-        lines.append(f"… and {hidden} more event(s) in this burst; the full timeline: {more_at}")
+    if burst.alerts_counted:
+        counts = ", ".join(
+            f"{n} {kind.removeprefix('alert.')}" for kind, n in sorted(burst.alerts_counted.items())
+        )
+        lines.append(f"… and more alert changes in this burst ({counts}); all of them: {more_at}")
     return "\n".join(lines)
 
 
@@ -198,10 +239,11 @@ def approval_message(view: ApprovalView) -> tuple[str, Blocks]:
     """consent → Approve / Reject; veto → a countdown and Reject; decided → who and when,
     buttons removed."""
     where = f"{view.run_id} ({view.playbook}), step `{view.step_id}`"
-    why = f"\n_{view.reason}_" if view.reason else ""
+    why = f"\n_{escape(view.reason)}_" if view.reason else ""
+    prompt = escape(view.prompt)
     if view.status != "pending":
         headline = _decided(view)
-        text = f"{headline} — {view.prompt}"
+        text = f"{headline} — {prompt}"
         blocks: Blocks = [
             {
                 "type": "section",
@@ -233,7 +275,7 @@ def approval_message(view: ApprovalView) -> tuple[str, Blocks]:
             _button("Approve", APPROVE_ACTION, view.approval_id, "primary"),
             _button("Reject", REJECT_ACTION, view.approval_id, "danger"),
         ]
-    text = f"{headline} — {view.prompt}"
+    text = f"{headline} — {prompt}"
     blocks = [
         {"type": "section", "text": {"type": "mrkdwn", "text": _text(f"{text}{why}\n{where}")}},
         {"type": "actions", "block_id": f"approval-{view.approval_id}", "elements": buttons},

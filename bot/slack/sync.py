@@ -31,12 +31,14 @@ from bot.slack.directory import GROUP_CACHE_S
 from bot.slack.ledger import SentLedger
 from bot.slack.names import channel_name, topic
 from bot.slack.render import (
-    TIMELINE_LINES,
     ApprovalView,
+    Burst,
     Evidence,
     StatusView,
     approval_message,
     digest,
+    plan_burst,
+    stable_digest,
     status_message,
     timeline_message,
 )
@@ -45,7 +47,7 @@ from bot.store import incidents as incident_store
 from bot.store import runs as run_store
 from bot.store import slack as slack_store
 from bot.store.runs import TERMINAL_RUN, TERMINAL_STEP
-from bot.store.slack import ChannelRow, IncidentHeader
+from bot.store.slack import ChannelRow, IncidentHeader, TimelineEvent
 from responders.slack.client import SlackClient
 from responders.slack.const import POST_INTERVAL_S, TIMEOUT_S
 
@@ -67,6 +69,7 @@ class SlackTiming:
     call_timeout_s: float = TIMEOUT_S
     stop_grace_s: float = 5.0
     settle_s: float = 5.0
+    status_quiet_s: float = 10.0
 
 
 class SlackSync:
@@ -102,6 +105,8 @@ class SlackSync:
         self._last_top = -1
         self._incident_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ledger = SentLedger(self._timing.settle_s)
+        self._shown: dict[int, tuple[str, float]] = {}
+        self._status_due: set[int] = set()
         client.channel_of_incident = self.channel_of
 
     async def channel_of(self, incident_id: str) -> str:
@@ -156,10 +161,11 @@ class SlackSync:
             self._wake.clear()
             try:
                 await self._find_behind()
-            except STORE_ERRORS:
+            except Exception:  # the sweeper must outlive any failure, or Slack goes silent
                 log.warning("slack.sweep_failed", exc_info=True)
                 continue
             self._dirty.update(self._ledger.settling())
+            self._dirty.update(self._status_due)
             self._dispatch()
 
     async def _find_behind(self) -> None:
@@ -225,6 +231,8 @@ class SlackSync:
             channel = await self._open_channel(header)
         if not channel.status_ts:
             channel = await self._post_status(header, channel)
+        if not channel.pinned:
+            channel = await self._pin_status(channel)
         channel = await self._post_timeline(channel)
         await self._sync_approvals(header, channel)
         await self._refresh_status(header, channel)
@@ -232,9 +240,7 @@ class SlackSync:
             await self._attachments.graph(channel)
         if header.status == IncidentStatus.RESOLVED.value and not channel.report_done:
             await self._attachments.report(channel)
-        async with self._db.connect() as conn:
-            seqs = await slack_store.event_seqs_after(conn, seq, channel.timeline_seq)
-        return bool(self._ledger.unsent(seq, seqs))
+        return bool(await self._pending(channel))
 
     async def _open_channel(self, header: IncidentHeader) -> ChannelRow:
         wanted = channel_name(
@@ -257,55 +263,62 @@ class SlackSync:
         return ChannelRow(header.seq, channel_id, name, "", "", "", 0)
 
     async def _post_status(self, header: IncidentHeader, channel: ChannelRow) -> ChannelRow:
-        """Invite people, set the topic, post and pin the status message (each repeatable, so
-        a Slack failure half-way resumes here)."""
-        slack = self._settings.slack
-        people = [*slack.invite, *slack.approvers]
-        if header.commander != "medic":
-            people.append(header.commander)
-        failed = await self._client.invite(channel.channel_id, people)
+        """Invite people, set the topic, post the status message and remember it at once
+        (each step repeatable, so a Slack failure half-way resumes here without a second
+        status message); pinning follows as its own step."""
+        failed = await self._client.invite(channel.channel_id, await self._invitees(header))
         if failed:
             log.warning("slack.invite_failed", channel=channel.channel_id, users=failed)
         wanted_topic = topic(header.severity, header.title, header.status)
         await self._client.set_topic(channel.channel_id, wanted_topic)
-        text, blocks = await self._status(header)
+        text, blocks, stable = await self._status(header)
         ts = await self._client.post(channel.channel_id, text, blocks=blocks)
-        await self._client.pin(channel.channel_id, ts)
         status_digest = digest(blocks, text)
         async with self._db.begin() as conn:
             await slack_store.save_status(
                 conn, header.seq, digest=status_digest, topic=wanted_topic, status_ts=ts
             )
+        self._shown[header.seq] = (stable, time.monotonic())
         return replace(channel, status_ts=ts, status_digest=status_digest, topic=wanted_topic)
 
+    async def _pin_status(self, channel: ChannelRow) -> ChannelRow:
+        await self._client.pin(channel.channel_id, channel.status_ts)
+        async with self._db.begin() as conn:
+            await slack_store.mark_posted(conn, channel.incident_seq, pinned=True)
+        return replace(channel, pinned=True)
+
+    async def _invitees(self, header: IncidentHeader) -> list[str]:
+        """``slack.invite``, the approvers (members of approver groups too) and a human
+        commander."""
+        slack = self._settings.slack
+        people = [*slack.invite, *slack.approvers]
+        for group in slack.approver_groups:
+            try:
+                people += await self._client.usergroup_members(group)
+            except MedicError as err:
+                log.warning("slack.group_lookup_failed", group=group, error=str(err))
+        if header.commander != "medic":
+            people.append(header.commander)
+        return people
+
     async def _post_timeline(self, channel: ChannelRow) -> ChannelRow:
-        """One thread reply with every visible event not posted yet (a burst is one
-        message), then move the durable cursor over what has settled (see ledger.py)."""
+        """One thread reply with the visible events not posted yet (alert changes past a few
+        only counted; other events past the line limit wait for the next reply), then move
+        the durable cursor over what has settled (see ledger.py)."""
         seq = channel.incident_seq
-        async with self._client.turn(channel.channel_id):
-            async with self._db.connect() as conn:
-                unsent = self._ledger.unsent(
-                    seq, await slack_store.event_seqs_after(conn, seq, channel.timeline_seq)
-                )
-                events = await slack_store.events_numbered(conn, unsent[:TIMELINE_LINES])
-                keys = [
-                    (int(e.detail["run"]), str(e.detail["step"]))
-                    for e in events
-                    if e.kind.startswith("step.") and "run" in e.detail and "step" in e.detail
-                ]
-                outputs = await slack_store.step_outputs(conn, keys)
-            if events:
-                evidence = {
-                    e.seq: Evidence(str(e.detail["step"]), outputs[key])
-                    for e in events
-                    if (key := (int(e.detail.get("run", 0)), str(e.detail.get("step", ""))))
-                    in outputs
-                }
-                text = timeline_message(events, len(unsent), evidence, self._more_at(seq))
+        if await self._pending(channel):
+            async with self._client.turn(channel.channel_id):
+                pending = await self._pending(channel)
+                listed, counted, covered = plan_burst(pending)
+                async with self._db.connect() as conn:
+                    events = await slack_store.events_numbered(conn, listed)
+                    outputs = await slack_store.step_outputs(conn, _step_keys(events))
+                burst = Burst(events=events, alerts_counted=counted)
+                text = timeline_message(burst, _evidence(events, outputs), self._more_at(seq))
                 await self._client.post(
                     channel.channel_id, text, thread_ts=channel.status_ts, paced=False
                 )
-                self._ledger.mark(seq, unsent)
+                self._ledger.mark(seq, covered)
         settled = self._ledger.settled_through(seq)
         if settled is None or settled <= channel.timeline_seq:
             return channel
@@ -313,6 +326,15 @@ class SlackSync:
             await slack_store.advance_timeline(conn, seq, settled)
         self._ledger.forget_through(seq, settled)
         return replace(channel, timeline_seq=settled)
+
+    async def _pending(self, channel: ChannelRow) -> list[tuple[int, str]]:
+        """Visible events past the cursor not posted yet, with their kinds."""
+        async with self._db.connect() as conn:
+            found = await slack_store.event_kinds_after(
+                conn, channel.incident_seq, channel.timeline_seq
+            )
+        unsent = set(self._ledger.unsent(channel.incident_seq, (n for n, _ in found)))
+        return [(n, kind) for n, kind in found if n in unsent]
 
     async def _sync_approvals(self, header: IncidentHeader, channel: ChannelRow) -> None:
         """Ask each new pending approval with buttons; edit asked ones as they change."""
@@ -346,18 +368,36 @@ class SlackSync:
                     await slack_store.save_approval_digest(conn, approval_seq, shown)
 
     async def _refresh_status(self, header: IncidentHeader, channel: ChannelRow) -> None:
-        text, blocks = await self._status(header)
+        """Edit the status message when it changed: at once for a change of status, step,
+        severity or links; changes of only the alert count or the time of the last update
+        wait until ``STATUS_QUIET_S`` after the previous edit (Slack allows ~50 edits a
+        minute per workspace)."""
+        seq = header.seq
+        text, blocks, stable = await self._status(header)
         shown = digest(blocks, text)
         wanted_topic = topic(header.severity, header.title, header.status)
         if wanted_topic != channel.topic:
             await self._client.set_topic(channel.channel_id, wanted_topic)
+        edit = False
         if shown != channel.status_digest:
-            await self._client.update(channel.channel_id, channel.status_ts, text, blocks=blocks)
-        if shown != channel.status_digest or wanted_topic != channel.topic:
+            last_stable, last_at = self._shown.get(seq, ("", 0.0))
+            quiet = time.monotonic() - last_at >= self._timing.status_quiet_s
+            edit = stable != last_stable or quiet
+            if edit:
+                await self._client.update(
+                    channel.channel_id, channel.status_ts, text, blocks=blocks
+                )
+                self._shown[seq] = (stable, time.monotonic())
+                self._status_due.discard(seq)
+            else:
+                self._status_due.add(seq)
+        if edit or wanted_topic != channel.topic:
             async with self._db.begin() as conn:
-                await slack_store.save_status(conn, header.seq, digest=shown, topic=wanted_topic)
+                await slack_store.save_status(
+                    conn, seq, digest=shown if edit else channel.status_digest, topic=wanted_topic
+                )
 
-    async def _status(self, header: IncidentHeader) -> tuple[str, list[dict[str, object]]]:
+    async def _status(self, header: IncidentHeader) -> tuple[str, list[dict[str, object]], str]:
         async with self._db.connect() as conn:
             runs = await run_store.runs_of_incident(conn, header.seq)
             alert_count = await incident_store.alert_count(conn, header.seq)
@@ -396,7 +436,7 @@ class SlackSync:
             paused=self._pause.paused,
         )
         text, blocks = status_message(view)
-        return text, list(blocks)
+        return text, list(blocks), stable_digest(view)
 
     def _more_at(self, seq: int) -> str:
         public = self._settings.server.public_url
@@ -429,3 +469,30 @@ async def _approval_view(
         decided_at=row.decided_at,
         approvals=approvers,
     )
+
+
+_FINISHED_STEP = frozenset(f"step.{status}" for status in TERMINAL_STEP)
+
+
+def _step_of(event: TimelineEvent) -> tuple[int, str] | None:
+    """The (run, step) a finished step's event is about."""
+    run, step = event.detail.get("run"), event.detail.get("step")
+    if event.kind not in _FINISHED_STEP or not isinstance(run, int) or not isinstance(step, str):
+        return None
+    return run, step
+
+
+def _step_keys(events: list[TimelineEvent]) -> list[tuple[int, str]]:
+    return [key for e in events if (key := _step_of(e)) is not None]
+
+
+def _evidence(
+    events: list[TimelineEvent], outputs: dict[tuple[int, str], dict[str, object]]
+) -> dict[int, Evidence]:
+    """Each finished step's output, shown under its line."""
+    found: dict[int, Evidence] = {}
+    for event in events:
+        key = _step_of(event)
+        if key is not None and key in outputs:
+            found[event.seq] = Evidence(key[1], dict(outputs[key]))
+    return found

@@ -214,6 +214,7 @@ slack_channels = sa.Table(
     sa.Column("status_digest", sa.Text, nullable=False, server_default=""),
     sa.Column("topic", sa.Text, nullable=False, server_default=""),
     sa.Column("timeline_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("graph_done", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("report_done", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", UTCDateTime, nullable=False),

@@ -34,6 +34,7 @@ class ChannelRow:
     status_digest: str
     topic: str
     timeline_seq: int
+    pinned: bool = False
     graph_done: bool = False
     report_done: bool = False
 
@@ -72,12 +73,13 @@ async def channel_of(conn: AsyncConnection, incident_seq: int) -> ChannelRow | N
                 slack_channels.c.status_digest,
                 slack_channels.c.topic,
                 slack_channels.c.timeline_seq,
+                slack_channels.c.pinned,
                 slack_channels.c.graph_done,
                 slack_channels.c.report_done,
             ).where(slack_channels.c.incident_seq == incident_seq)
         )
     ).first()
-    return None if row is None else ChannelRow(*row)
+    return None if row is None else ChannelRow(**dict(row._mapping))
 
 
 async def incident_in_channel(conn: AsyncConnection, channel_id: str) -> int | None:
@@ -116,11 +118,17 @@ async def save_channel(
 
 
 async def mark_posted(
-    conn: AsyncConnection, incident_seq: int, *, graph: bool = False, report: bool = False
+    conn: AsyncConnection,
+    incident_seq: int,
+    *,
+    pinned: bool = False,
+    graph: bool = False,
+    report: bool = False,
 ) -> None:
-    """The evidence graph and/or the post-incident report are in the channel (or there was
-    nothing to post)."""
+    """The status message is pinned, the evidence graph and/or the post-incident report are
+    in the channel (or there was nothing to post)."""
     values = {
+        **({"pinned": True} if pinned else {}),
         **({"graph_done": True} if graph else {}),
         **({"report_done": True} if report else {}),
     }
@@ -163,14 +171,16 @@ async def save_status(
     )
 
 
-async def event_seqs_after(conn: AsyncConnection, incident_seq: int, after_seq: int) -> list[int]:
-    """The numbers of the incident's audit events after ``after_seq``, in order."""
+async def event_kinds_after(
+    conn: AsyncConnection, incident_seq: int, after_seq: int
+) -> list[tuple[int, str]]:
+    """The number and kind of each of the incident's audit events after ``after_seq``."""
     query = (
-        sa.select(audit_events.c.seq)
+        sa.select(audit_events.c.seq, audit_events.c.kind)
         .where(audit_events.c.incident_seq == incident_seq, audit_events.c.seq > after_seq)
         .order_by(audit_events.c.seq)
     )
-    return [int(seq) for (seq,) in await conn.execute(query)]
+    return [(int(seq), str(kind)) for seq, kind in await conn.execute(query)]
 
 
 async def events_numbered(conn: AsyncConnection, seqs: list[int]) -> list[TimelineEvent]:
@@ -235,6 +245,11 @@ async def incidents_behind(conn: AsyncConnection) -> list[int]:
                     incidents.c.status != IncidentStatus.RESOLVED.value,
                 ),
                 slack_channels.c.timeline_seq < newest.c.top,
+                slack_channels.c.pinned.is_(False),
+                sa.and_(
+                    incidents.c.status == IncidentStatus.RESOLVED.value,
+                    slack_channels.c.report_done.is_(False),
+                ),
             )
         )
         .order_by(newest.c.seq)

@@ -7,6 +7,7 @@ from bot.actions.contract import ActionKind, StepContext, StepResult
 from bot.actions.registry import action
 from bot.errors import PermanentError, RetryableError
 from responders.common import quoted
+from responders.common import slack_escape as escape
 from responders.slack.client import SlackClient
 from responders.slack.const import SECURITY_CHANNEL, SYSTEM
 from responders.slack.models import NotifyParams
@@ -29,19 +30,19 @@ async def notify(ctx: StepContext, params: NotifyParams) -> StepResult:
     client = ctx.clients.get(SYSTEM)
     if not isinstance(client, SlackClient):
         raise PermanentError("slack.notify: Slack is not enabled")
+    if ctx.dry_run:  # touches nothing in Slack, not even the incident channel
+        return StepResult(
+            dry_run=True,
+            output={"would": describe_notify(params), "text": params.text},
+            summary=describe_notify(params),
+        )
     incident_channel = ctx.slack_channel
     if incident_channel is None and client.channel_of_incident is not None:
         incident_channel = await client.channel_of_incident(ctx.incident_id)
     channel = _channel(client, params, incident_channel)
-    text = f"*{ctx.incident_id}* {params.text}"
+    text = f"*{ctx.incident_id}* {escape(params.text)}"
     if incident_channel and channel != incident_channel:
         text += f"\n(from the incident channel <#{incident_channel}>)"
-    if ctx.dry_run:
-        return StepResult(
-            dry_run=True,
-            output={"would": describe_notify(params), "channel": channel, "text": text},
-            summary=describe_notify(params),
-        )
     ts = await client.post(channel, text)
     return StepResult(
         output={"channel": channel, "ts": ts, "text": text},

@@ -82,7 +82,8 @@ class SlackClient:
     ) -> None:
         if config.bot_token is None:
             raise ConfigError(["slack.bot_token: required when slack.enabled is true"])
-        self._session = aiohttp.ClientSession()
+        # slack_sdk applies its ``timeout`` only to sessions it makes itself: bound ours.
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
         self.web = AsyncWebClient(
             token=config.bot_token.get_secret_value(),
             base_url=config.api_url,

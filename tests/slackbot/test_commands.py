@@ -152,7 +152,9 @@ async def test_outside_an_incident_channel_commands_say_how_to_pick_one(
     reply = await command(client, "status INC-1", channel="C0RANDOM")
     assert "*INC-1* Named outage" in reply["text"]
     assert "not_found" not in reply["text"]
-    assert "no incident INC-9" in (await command(client, "status INC-9"))["text"]
+    for text in ("status INC-9", "ack INC-9", "resolve INC-9 gone", "run INC-9 test"):
+        reply = await command(client, text, user=APPROVERS[0])
+        assert "no incident INC-9" in reply["text"], text
 
 
 async def test_status_ack_list_resolve_in_the_incident_channel(
@@ -170,7 +172,10 @@ async def test_status_ack_list_resolve_in_the_incident_channel(
     assert "*INC-1*" in status["text"]
     assert "RUN-1 test: succeeded" in status["text"]
 
-    ack = await command(client, "ack", channel=channel.id)
+    stranger = await command(client, "ack", user="U0STRANGER", channel=channel.id)
+    assert "may not acknowledge" in stranger["text"]
+    assert (await detail(client))["incident"]["status"] == "open"
+    ack = await command(client, "ack", user=APPROVERS[1], channel=channel.id)
     assert ack["response_type"] == "in_channel"
     assert (await detail(client))["incident"]["status"] == "acknowledged"
 
@@ -274,3 +279,19 @@ def test_the_sample_is_a_form_slack_would_send() -> None:
     fields = {k: v for k, v in sample(SAMPLE).items() if not k.startswith("_")}
     parsed = parse_qs(command_body(fields["text"]))
     assert parsed["command"] == ["/incident"]
+
+
+async def test_untrusted_text_cannot_ping_everyone_or_fake_links(
+    slack_medic: SlackMedic, fake_slack: FakeSlack
+) -> None:
+    """A declared title is escaped everywhere Medic writes it (reply, status, thread)."""
+    client, _ = await slack_medic()
+    reply = await command(client, "declare <!channel> see <https://evil.example|runbook>")
+    assert "<!channel>" not in reply["text"]
+    assert "&lt;!channel&gt;" in reply["text"]
+    channel = await channel_of(fake_slack, client, "INC-1")
+    await fake_slack.wait_for(
+        lambda: "Declared by" in _thread(fake_slack, channel), "the thread", WAIT_S
+    )
+    posted = [m.text for m in channel.messages]
+    assert not any("<!channel>" in text or "<https://evil" in text for text in posted)
