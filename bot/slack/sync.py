@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -52,6 +53,9 @@ from responders.slack.client import SlackClient
 from responders.slack.const import POST_INTERVAL_S, TIMEOUT_S
 
 log = structlog.get_logger(__name__)
+
+GIVE_UP_AFTER = 5
+"""Refusals in a row after which a resolved incident's narration is abandoned."""
 
 _ACTIVE_STEP = (StepStatus.RUNNING, StepStatus.WAITING_APPROVAL)
 
@@ -189,6 +193,8 @@ class SlackSync:
         try:
             async with self._limit:
                 more = await self._sync(seq)
+        except PermanentError as err:
+            await self._refused(seq, err)
         except Exception as err:
             if not isinstance(err, (MedicError, *STORE_ERRORS)):
                 log.exception("slack.delivery_crashed", incident=f"INC-{seq}")
@@ -202,6 +208,29 @@ class SlackSync:
             self._running.pop(seq, None)
             if seq in self._dirty:
                 self._wake.set()
+
+    async def _refused(self, seq: int, err: PermanentError) -> None:
+        """Slack refused for good (an archived or deleted channel, a deleted message). A
+        resolved incident's narration is given up after ``GIVE_UP_AFTER`` such refusals in a
+        row (logged once, loudly), so it does not retry for ever; an open incident keeps
+        retrying at the slowest pace."""
+        self._back_off(seq, err)
+        if self._failures.get(seq, 0) < GIVE_UP_AFTER:
+            return
+        try:
+            async with self._db.begin() as conn:
+                header = await slack_store.incident_header(conn, seq)
+                if header is None or header.status != IncidentStatus.RESOLVED.value:
+                    return
+                await slack_store.give_up(conn, seq)
+        except STORE_ERRORS:
+            return
+        self._dirty.discard(seq)
+        self._failures.pop(seq, None)
+        self._retry_at.pop(seq, None)
+        self._ledger.forget_through(seq, sys.maxsize)
+        self._status_due.discard(seq)
+        log.error("slack.narration_given_up", incident=f"INC-{seq}", error=str(err))
 
     def _back_off(self, seq: int, err: BaseException) -> None:
         failures = self._failures.get(seq, 0) + 1

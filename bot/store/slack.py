@@ -140,6 +140,22 @@ async def mark_posted(
         )
 
 
+async def give_up(conn: AsyncConnection, incident_seq: int) -> None:
+    """Stop narrating the incident: everything counts as delivered."""
+    newest = (
+        await conn.execute(
+            sa.select(sa.func.max(audit_events.c.seq)).where(
+                audit_events.c.incident_seq == incident_seq
+            )
+        )
+    ).scalar()
+    await conn.execute(
+        slack_channels.update()
+        .where(slack_channels.c.incident_seq == incident_seq)
+        .values(timeline_seq=int(newest or 0), pinned=True, graph_done=True, report_done=True)
+    )
+
+
 async def advance_timeline(conn: AsyncConnection, incident_seq: int, through_seq: int) -> None:
     """Events up to ``through_seq`` are in the thread."""
     await conn.execute(

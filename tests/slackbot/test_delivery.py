@@ -3,6 +3,7 @@ waits), 429s honoured, one message per second per channel, and an alert storm.""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from bot.slack.sync import SlackTiming
@@ -10,7 +11,7 @@ from bot.slack.sync import SlackTiming
 from conftest import bearer
 from enginekit import detail
 from fakes.slack import FakeChannel, FakeSlack
-from payloads import am_alert, am_payload
+from payloads import BASE_TIME, am_alert, am_payload
 from slackkit import FAST, SlackMedic, command
 
 WAIT_S = 30
@@ -214,3 +215,24 @@ async def test_a_failed_pin_never_posts_a_second_status_message(
     channel = await fake_slack.wait_for(lambda: the_channel(fake_slack), "the pin", WAIT_S)
     assert len(fake_slack.top_level(channel.id)) == 1
     assert len([c for c in fake_slack.calls_to("pins.add") if c.status == 200]) == 1
+
+
+async def test_narration_of_a_resolved_incident_in_an_archived_channel_is_given_up(
+    slack_medic: SlackMedic, fake_slack: FakeSlack, log_stream: io.StringIO
+) -> None:
+    """Someone archives the channel; the incident resolves; Slack refuses every post for
+    good, so after a few tries Medic gives that incident's narration up, loudly."""
+    client, narrator = await slack_medic(PLAYBOOK)
+    await fire(client, "fp1")
+    await narrator.run_end("RUN-1", "succeeded")
+    channel = await fake_slack.wait_for(lambda: the_channel(fake_slack), "the channel", WAIT_S)
+    channel.is_archived = True
+    resolved = am_alert(
+        "fp1", alertname="DiskFull", instance="db-1:9100", status="resolved", ends_at=BASE_TIME
+    )
+    assert (await client.post(URL, json=am_payload(resolved), headers=bearer())).status == 200
+    await fake_slack.wait_for(
+        lambda: "slack.narration_given_up" in log_stream.getvalue(), "giving up", WAIT_S
+    )
+    assert (await detail(client))["incident"]["status"] == "resolved"
+    assert any(c.status == 200 and c.args.get("channel") == channel.id for c in fake_slack.calls)
