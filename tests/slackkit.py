@@ -35,6 +35,21 @@ FAST = SlackTiming(
 """Test timing: Slack's 1 msg/s/channel scaled down (the fake is told the same)."""
 
 
+DISK_FULL = """
+name: test
+match: ['alertname="DiskFull"']
+target: "host/{{ labels.instance }}"
+steps:
+  - id: evidence
+    uses: prometheus.query
+    with: {query: 'up'}
+  - id: clean
+    uses: kubernetes.restart
+    with: {namespace: prod, deployment: api}
+"""
+"""A two-step playbook (a read, then a write) for the DiskFull alert."""
+
+
 def slack_section(fake: FakeSlack, **overrides: Any) -> dict[str, Any]:
     """The ``slack:`` settings pointing Medic at ``fake``."""
     return {

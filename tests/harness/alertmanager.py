@@ -5,13 +5,12 @@ import json
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import yaml
 
-from .ports import OnLocalPort, free_port
-from .process import ManagedProcess, ServerError, start_process
+from .ports import free_port
+from .process import ManagedProcess, OneProcessServer, ServerError, start_process
 
 BINARY = "prometheus-alertmanager"
 
@@ -24,7 +23,7 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-class AlertmanagerServer(OnLocalPort):
+class AlertmanagerServer(OneProcessServer):
     """Alertmanager with one receiver, ``medic``: a webhook with ``send_resolved``.
 
     Groups flush at once (``group_wait: 0s``, ``group_interval: 1s``).
@@ -106,20 +105,3 @@ class AlertmanagerServer(OnLocalPort):
         with urllib.request.urlopen(request, timeout=10.0) as resp:  # noqa: S310  # same
             if resp.status != 200:
                 raise ServerError(f"alertmanager answered {resp.status}: {resp.read()!r}")
-
-    def stop(self) -> None:
-        """SIGTERM (SIGKILL after 10 s); safe to call twice."""
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

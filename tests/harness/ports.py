@@ -1,6 +1,8 @@
 """Pick free TCP ports on the loopback interface."""
 
 import socket
+from types import TracebackType
+from typing import Self
 
 
 def free_port() -> int:
@@ -16,9 +18,25 @@ def free_port() -> int:
 
 
 class OnLocalPort:
-    """A server listening on 127.0.0.1 at a port chosen when it first starts."""
+    """A server listening on 127.0.0.1 at a port chosen when it first starts; a context
+    manager that stops it."""
 
     _port: int | None = None
+
+    def stop(self) -> None:
+        """Stop the server; safe to call twice."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
     @property
     def port(self) -> int:

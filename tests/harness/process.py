@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from .ports import OnLocalPort
+
 POLL_INTERVAL = 0.05
 STOP_GRACE = 10.0
 LOG_TAIL_LINES = 40
@@ -105,3 +107,15 @@ def start_process(
         log.close()
         raise
     return ManagedProcess(name, popen, log)
+
+
+class OneProcessServer(OnLocalPort):
+    """A server that is one managed process (``self._process`` while it runs)."""
+
+    _process: ManagedProcess | None = None
+
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL after 10 s); safe to call twice."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None

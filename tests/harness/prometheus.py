@@ -5,18 +5,17 @@ import json
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import yaml
 
-from .ports import OnLocalPort, free_port
-from .process import ManagedProcess, start_process
+from .ports import free_port
+from .process import ManagedProcess, OneProcessServer, start_process
 
 BINARY = "prometheus"
 
 
-class PrometheusServer(OnLocalPort):
+class PrometheusServer(OneProcessServer):
     """Prometheus with ``evaluation_interval: 1s`` and the given rules file; it scrapes
     ``scrape_targets`` (``host:port``, job ``test``) every second and logs every query it
     evaluates (``queries()``).
@@ -103,20 +102,3 @@ class PrometheusServer(OnLocalPort):
             self.stop()
             raise
         return self
-
-    def stop(self) -> None:
-        """SIGTERM (SIGKILL after 10 s); safe to call twice."""
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -12,24 +12,13 @@ from conftest import bearer
 from enginekit import detail
 from fakes.slack import FakeChannel, FakeSlack
 from payloads import am_alert, am_payload, sample
-from slackkit import ADMINS, APPROVERS, SlackMedic, command, command_body, send, signed
+from slackkit import ADMINS, APPROVERS, DISK_FULL, SlackMedic, command, command_body, send, signed
 
 WAIT_S = 30
 
 SAMPLE = "slack/slash-command-incident-declare"
 
-PLAYBOOK = """
-name: test
-match: ['alertname="DiskFull"']
-target: "host/{{ labels.instance }}"
-steps:
-  - id: evidence
-    uses: prometheus.query
-    with: {query: 'up'}
-  - id: clean
-    uses: kubernetes.restart
-    with: {namespace: prod, deployment: api}
-"""
+PLAYBOOK = DISK_FULL
 
 MANUAL = """
 name: manual-fix

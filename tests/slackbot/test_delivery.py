@@ -12,23 +12,12 @@ from conftest import bearer
 from enginekit import detail
 from fakes.slack import FakeChannel, FakeSlack
 from payloads import BASE_TIME, am_alert, am_payload
-from slackkit import FAST, SlackMedic, command
+from slackkit import DISK_FULL, FAST, SlackMedic, command
 
 WAIT_S = 30
 URL = "/webhooks/alertmanager"
 
-PLAYBOOK = """
-name: test
-match: ['alertname="DiskFull"']
-target: "host/{{ labels.instance }}"
-steps:
-  - id: evidence
-    uses: prometheus.query
-    with: {query: 'up'}
-  - id: clean
-    uses: kubernetes.restart
-    with: {namespace: prod, deployment: api}
-"""
+PLAYBOOK = DISK_FULL
 
 LONG_STEPS = "".join(
     f"""
