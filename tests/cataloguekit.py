@@ -259,11 +259,18 @@ class Catalogue:
         replicas: int = 1,
         env: dict[str, str] | None = None,
         container: str = "app",
+        labels: dict[str, str] | None = None,
+        node: str | None = None,
     ) -> None:
-        """A fresh deployment (any leftover of that name deleted first), rolled out."""
+        """A fresh deployment (any leftover of that name deleted first), rolled out; its
+        pods carry ``labels`` too and run on ``node`` when given."""
         await self._delete_deployment(namespace, name)
         body = deployment_body(name, image, replicas=replicas, env=env)
-        body["spec"]["template"]["spec"]["containers"][0]["name"] = container
+        template = body["spec"]["template"]
+        template["spec"]["containers"][0]["name"] = container
+        template["metadata"]["labels"].update(labels or {})
+        if node is not None:
+            template["spec"]["nodeSelector"] = {"kubernetes.io/hostname": node}
         await create_deployment(self.kube, namespace, body)
         self._deployments.append((namespace, name))
         await self.rolled_out(namespace, name)
