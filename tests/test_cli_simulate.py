@@ -146,3 +146,54 @@ def test_playbooks_that_fail_to_load(tmp_path: Path, capsys: pytest.CaptureFixtu
     captured = capsys.readouterr()
     assert f"{missing}:0: playbooks.dirs: not a directory" in captured.err
     assert captured.out == ""
+
+
+FIRING_SAMPLES = {
+    "all-replicas-down": ("v1-fallback", "deployment/dwcp-v3-production/dwcp-v3", "scale_v1"),
+    "byzantine-node-detected": ("byzantine-isolation", "node/worker-17", "cordon"),
+    "certificate-expiring": ("diagnose-only", None, "certificate_days"),
+    "db-pool-exhausted": ("pool-exhaustion", "deployment/production/dwcp-api", "raise_pool"),
+    "disk-space-low": ("diagnose-only", None, "disk"),
+    "high-error-rate": ("auto-rollback", "deployment/production/dwcp-api", "rollback"),
+    "high-latency-warning": ("diagnose-only", None, "latency_p99"),
+    "message-queue-backlog": ("queue-backlog", "deployment/production/dwcp-workers", "scale"),
+    "node-high-memory": ("node-pressure", "node/worker-09", "drain"),
+    "real-am-0.25-firing": ("fallback", None, "escalate"),
+    "service-down": ("service-restart", "deployment/production/dwcp-api", "restart"),
+    "sla-availability-violation": (
+        "auto-rollback",
+        "deployment/dwcp-v3-production/dwcp-v3",
+        "rollback",
+    ),
+    "sla-latency-violation": (
+        "auto-rollback",
+        "deployment/dwcp-v3-production/dwcp-v3",
+        "rollback",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIRING_SAMPLES))
+def test_every_firing_sample_selects_its_catalogue_playbook(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each firing sample alert of bot/samples selects the playbook its PLAYBOOKS.md row
+    names, with its target and its characteristic step rendered."""
+    playbook, target, step = FIRING_SAMPLES[name]
+    assert main(["simulate", str(SAMPLES / f"{name}.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"matches: {playbook} (priority " in out or f"fallback: {playbook}" in out, out
+    assert f"  playbook {playbook} (" in out
+    if target is not None:
+        assert f"target: {target}\n" in out
+    assert f". {step}  " in out
+
+
+def test_the_table_above_covers_every_firing_sample() -> None:
+    """No firing sample alert in bot/samples is left out of the simulate check."""
+    firing = {
+        path.stem
+        for path in SAMPLES.glob("*.json")
+        if json.loads(path.read_text()).get("status") == "firing"
+    }
+    assert firing == set(FIRING_SAMPLES)

@@ -405,7 +405,14 @@ class RunManager:
     ) -> dict[str, Any]:
         async with self._deps.db.connect() as conn:
             incident = await incident_store.get_incident(conn, run.incident_seq)
-        return template_context(
+            # A manual run sees the labels its target was rendered with (start_manual): the
+            # incident's first alert's labels, overridden by the run's params.
+            labels = (
+                {**await incident_store.first_alert_labels(conn, run.incident_seq), **run.params}
+                if alert is None
+                else None
+            )
+        context = template_context(
             alert=alert,
             incident={} if incident is None else incident.as_context(),
             now=self._deps.clock.now(),
@@ -413,6 +420,9 @@ class RunManager:
             steps=outputs,
             params=run.params,
         )
+        if labels is not None:
+            context["labels"] = context["alert"]["labels"] = labels
+        return context
 
     async def _finished(self, run_seq: int) -> bool:
         async with self._deps.db.connect() as conn:
