@@ -33,6 +33,7 @@ from fakes.slack import FakeMessage, FakeSlack
 from harness.kube import KubeApi, eventually
 from harness.kube_fixtures import Kube
 from harness.kubeobjects import create_deployment, create_node, deployment_body, deployment_path
+from harness.kubeobjects import rolled_out as kube_rolled_out
 from payloads import sample
 from slackkit import APPROVERS, FAST, click, slack_section
 
@@ -287,19 +288,7 @@ class Catalogue:
 
     async def rolled_out(self, namespace: str, name: str) -> Any:
         """The deployment once its rollout completed."""
-
-        async def done() -> Any:
-            found = await self.kube.get(deployment_path(namespace, name))
-            status, spec = found.get("status", {}), found["spec"]
-            complete = (
-                found["metadata"]["generation"] <= status.get("observedGeneration", 0)
-                and status.get("updatedReplicas", 0) == spec["replicas"]
-                and status.get("replicas", 0) == spec["replicas"]
-                and status.get("availableReplicas", 0) == spec["replicas"]
-            )
-            return found if complete else None
-
-        return await eventually(done, f"{namespace}/{name} to roll out", WAIT_S)
+        return await kube_rolled_out(self.kube, namespace, name)
 
     async def get_deployment(self, namespace: str, name: str) -> Any:
         """The deployment as the API server has it."""
