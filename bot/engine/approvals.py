@@ -9,6 +9,7 @@ decision is committed before it is acknowledged, then the waiting run is woken.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -48,11 +49,17 @@ class DecisionOutcome:
     required: int
 
 
+ShownCheck = Callable[[int], Awaitable[bool]]
+"""Whether an approval's request reached the people who decide (a chat message)."""
+
+
 class ApprovalHub:
-    """In-process wake-ups for runs waiting on an approval."""
+    """In-process wake-ups for runs waiting on an approval, and (when a chat narrates
+    approvals) the check whether a request was ever shown to anyone."""
 
     def __init__(self) -> None:
         self._events: dict[int, asyncio.Event] = {}
+        self.shown: ShownCheck | None = None
 
     def event(self, approval_seq: int) -> asyncio.Event:
         """The event a waiting run sleeps on."""
@@ -175,10 +182,10 @@ class ApprovalService:
 
 def _window_closed(row: run_store.ApprovalRow, now: datetime) -> bool:
     """Past its deadline an approval takes no decision, unless it escalated and keeps
-    waiting (``on_timeout: escalate``)."""
+    waiting (``on_timeout: escalate``, or a veto window nobody was shown)."""
     if row.expires_at is None or now < row.expires_at:
         return False
-    return not (row.mode == "consent" and row.on_timeout == "escalate")
+    return not (row.escalated or (row.mode == "consent" and row.on_timeout == "escalate"))
 
 
 def _decision_text(

@@ -121,8 +121,18 @@ async def _woken_before(deps: EngineDeps, event: asyncio.Event, deadline: dateti
 
 
 async def _window_passed(deps: EngineDeps, run: RunRow, row: ApprovalRow) -> None:
-    """Veto: proceed (approved by medic). Consent: expire, or escalate and keep waiting."""
+    """Veto: proceed (approved by medic), unless the chat never showed it to anyone: then
+    escalate and wait for an explicit decision. Consent: expire, or escalate and keep
+    waiting."""
     now = deps.clock.now()
+    if row.mode == "veto" and deps.hub.shown is not None and not await deps.hub.shown(row.seq):
+        async with deps.db.begin() as conn:
+            await run_store.mark_escalated(conn, row.seq)
+        await IncidentOps(deps, run.incident_seq).escalate(
+            f"APR-{row.seq}'s veto window passed but Slack never showed it: not proceeding "
+            f"without an explicit decision: {row.prompt}"
+        )
+        return
     if row.mode == "consent" and row.on_timeout == "escalate":
         async with deps.db.begin() as conn:
             await run_store.mark_escalated(conn, row.seq)

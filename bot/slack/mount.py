@@ -40,6 +40,7 @@ def mount_slack(
         timing=timing,
     )
     runtime.narration.add(SlackNarrator(sync))
+    runtime.engine.hub.shown = sync.approval_shown
     context = SlackContext(
         settings=runtime.settings,
         db=runtime.db,

@@ -233,6 +233,7 @@ class ApprovalView:
     decided_by: str | None = None
     decided_at: datetime | None = None
     approvals: list[str] = field(default_factory=list)
+    escalated: bool = False
 
 
 def approval_message(view: ApprovalView) -> tuple[str, Blocks]:
@@ -251,7 +252,7 @@ def approval_message(view: ApprovalView) -> tuple[str, Blocks]:
             }
         ]
         return text, blocks
-    if view.mode == "veto":
+    if view.mode == "veto" and not view.escalated:
         when = (
             _slack_date(view.expires_at, "{time_secs}", f"{view.expires_at:%H:%M:%S} UTC")
             if view.expires_at
@@ -264,10 +265,12 @@ def approval_message(view: ApprovalView) -> tuple[str, Blocks]:
     else:
         who = "two approvers (four eyes)" if view.required >= 2 else "one approver"
         headline = f":raised_hand: *{view.approval_id}* needs {who}"
+        if view.escalated:
+            headline += " (its window passed: an explicit decision is needed)"
         if view.approvals:
             got = ", ".join(mention(u) for u in view.approvals)
             headline += f" — {len(view.approvals)} of {view.required} so far: {got}"
-        if view.expires_at:
+        if view.expires_at and not view.escalated:
             headline += " · expires " + _slack_date(
                 view.expires_at, "{time_secs}", f"{view.expires_at:%H:%M:%S} UTC"
             )

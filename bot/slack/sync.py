@@ -131,6 +131,20 @@ class SlackSync:
         self.poke(seq)
         return opened.channel_id
 
+    async def approval_shown(self, approval_seq: int) -> bool:
+        """Whether the approval's message is in Slack (a veto nobody saw must not pass).
+        A delivery of the incident in flight is waited for first: its post may be the one
+        asking for this approval."""
+        try:
+            async with self._db.connect() as conn:
+                incident = await slack_store.incident_of_approval(conn, approval_seq)
+            if incident is None:
+                return True
+            async with self._incident_locks[incident], self._db.connect() as conn:
+                return await slack_store.approval_asked(conn, approval_seq)
+        except STORE_ERRORS:
+            return True  # unknown: keep the engine's ordinary rule
+
     def poke(self, incident_seq: int) -> None:
         """Something was committed for this incident: deliver it soon."""
         self._dirty.add(incident_seq)
@@ -497,6 +511,7 @@ async def _approval_view(
         decided_by=row.decided_by,
         decided_at=row.decided_at,
         approvals=approvers,
+        escalated=row.escalated,
     )
 
 

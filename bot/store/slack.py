@@ -391,3 +391,27 @@ async def step_outputs(
         sa.tuple_(steps.c.run_seq, steps.c.step_id).in_(keys)
     )
     return {(int(r), str(s)): dict(o or {}) for r, s, o in await conn.execute(query)}
+
+
+async def approval_asked(conn: AsyncConnection, approval_seq: int) -> bool:
+    """Whether the approval's message was posted."""
+    found = (
+        await conn.execute(
+            sa.select(slack_approval_messages.c.approval_seq).where(
+                slack_approval_messages.c.approval_seq == approval_seq
+            )
+        )
+    ).first()
+    return found is not None
+
+
+async def incident_of_approval(conn: AsyncConnection, approval_seq: int) -> int | None:
+    """The incident whose run asked for the approval."""
+    found = (
+        await conn.execute(
+            sa.select(runs.c.incident_seq)
+            .join(approvals, approvals.c.run_seq == runs.c.seq)
+            .where(approvals.c.seq == approval_seq)
+        )
+    ).scalar()
+    return None if found is None else int(found)

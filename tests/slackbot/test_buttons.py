@@ -299,3 +299,24 @@ async def test_a_click_on_a_message_posted_before_a_restart_works(
     )
     asked = [m for m in fake_slack.channels[message.channel].messages if approval in _blocks(m)]
     assert len(asked) == 1
+
+
+async def test_a_veto_window_nobody_saw_does_not_pass(
+    slack_medic: SlackMedic, fake_slack: FakeSlack
+) -> None:
+    """Slack is down for the whole veto window: Medic does not proceed on its own; it
+    escalates and waits. Once Slack is back the request shows Approve and Reject, and a
+    click lets the run go on."""
+    fake_slack.go_down(503)
+    client, narrator = await slack_medic(playbook(mode="veto", timeout="1s"))
+    approval = await fire(client, narrator)
+    escalated = await narrator.wait_for("incident", lambda c: "ESCALATED" in c.text)
+    assert "never showed it" in escalated.text
+    assert await approval_status(client, approval) == "pending"
+    assert (await detail(client))["runs"][0]["status"] == "waiting_approval"
+    fake_slack.back_up()
+    message = await approval_message(fake_slack, approval)
+    assert buttons(message) == [("medic_approve", approval), ("medic_reject", approval)]
+    assert "explicit decision" in message.text
+    assert await tap(client, fake_slack, message, approval, APPROVERS[0]) == 200
+    await narrator.run_end("RUN-1", "succeeded")
