@@ -273,16 +273,6 @@ async def incidents_behind(conn: AsyncConnection) -> list[int]:
     return [int(seq) for (seq,) in await conn.execute(query)]
 
 
-async def open_channels(conn: AsyncConnection) -> list[int]:
-    """Incidents not resolved that have a channel."""
-    query = (
-        sa.select(slack_channels.c.incident_seq)
-        .join(incidents, incidents.c.seq == slack_channels.c.incident_seq)
-        .where(incidents.c.status != IncidentStatus.RESOLVED.value)
-    )
-    return [int(seq) for (seq,) in await conn.execute(query)]
-
-
 async def approval_messages(conn: AsyncConnection, incident_seq: int) -> dict[int, ApprovalMessage]:
     """The incident's approval messages by approval number."""
     rows = await conn.execute(
