@@ -126,6 +126,22 @@ def pod_body(name: str, node: str, *, labels: dict[str, str] | None = None, **ex
     }
 
 
+async def create_replicaset(api: KubeApi, namespace: str, name: str, pod_spec: Any) -> Any:
+    """A bare one-replica ReplicaSet (label ``app=<name>``) whose pods use ``pod_spec``."""
+    labels = {"app": name}
+    return await api.create(
+        f"/apis/apps/v1/namespaces/{namespace}/replicasets",
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            },
+        },
+    )
+
+
 async def pods_on(api: KubeApi, node: str) -> list[str]:
     """``namespace/name`` of the pods bound to ``node``."""
     found = await api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node}")

@@ -15,6 +15,7 @@ from harness.kube_fixtures import Kube, Runner, connect, unique
 from harness.kubeobjects import (
     create_deployment,
     create_node,
+    create_replicaset,
     deployment_body,
     deployment_path,
     pods_on,
@@ -93,22 +94,14 @@ async def test_every_action_runs_as_a_user_bound_to_the_role(
     await rolled_out(kube, namespace, name)
     node = unique("rbac")
     await create_node(kube, node, kube_stack.kubelet.port)
-    await kube.create(
-        f"/apis/apps/v1/namespaces/{namespace}/replicasets",
+    await create_replicaset(
+        kube,
+        namespace,
+        "pinned",
         {
-            "metadata": {"name": "pinned"},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "pinned"}},
-                "template": {
-                    "metadata": {"labels": {"app": "pinned"}},
-                    "spec": {
-                        "terminationGracePeriodSeconds": 0,
-                        "nodeSelector": {"kubernetes.io/hostname": node},
-                        "containers": [{"name": "app", "image": "registry.local/p:1"}],
-                    },
-                },
-            },
+            "terminationGracePeriodSeconds": 0,
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "containers": [{"name": "app", "image": "registry.local/p:1"}],
         },
     )
 

@@ -12,6 +12,7 @@ from harness.kube_fixtures import Kube, Runner, connect, unique
 from harness.kubeobjects import (
     create_deployment,
     create_node,
+    create_replicaset,
     deployment_body,
     deployment_path,
     image_of,
@@ -70,20 +71,7 @@ async def test_dry_run_writes_are_validated_by_the_server_and_change_nothing(
 
     node = unique("dry")
     await create_node(kube, node, kube_stack.kubelet.port)
-    await kube.create(
-        f"/apis/apps/v1/namespaces/{namespace}/replicasets",
-        {
-            "metadata": {"name": "w"},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "w"}},
-                "template": {
-                    "metadata": {"labels": {"app": "w"}},
-                    "spec": pod_body("x", node)["spec"],
-                },
-            },
-        },
-    )
+    await create_replicaset(kube, namespace, "w", pod_body("x", node)["spec"])
     bound = await eventually(lambda: pods_on(kube, node), f"the replicaset's pod on {node}")
     drained = await run_action(k8s, "kubernetes.drain", dry_run=True, node=node)
     assert drained.output["after"] == {"unschedulable": True}
