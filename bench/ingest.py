@@ -12,8 +12,19 @@ Two servers run as subprocesses on free 127.0.0.1 ports:
 * ``baseline``: this file in its hidden ``--baseline-server PORT`` mode, an aiohttp server
   whose one handler parses the JSON body and answers ``{"accepted": n, "duplicates": 0}``.
 
-Each server in turn gets a short warm-up, then ``M`` POSTs of Alertmanager v4 bodies
-with fresh fingerprints from ``N`` concurrent clients sharing one ``ClientSession``.
+Each server gets a short warm-up, then ``R`` rounds (``--rounds``) in which each server in
+turn (the order alternating) gets ``M`` POSTs of Alertmanager v4 bodies with fresh
+fingerprints from ``N`` concurrent clients sharing one ``ClientSession``. The ratio is taken
+per round, between neighbouring measurements, and the median is the figure: a shared or
+throttled machine drifts, and a single pair of runs can be off by a factor of two.
+
+By default (``--pin``, on machines with two CPUs or more) the load generator runs on
+CPU 0 and each server on CPU 1, so both servers get the same single core.
+
+After each Medic round the bench also times how long the engine takes to put every
+acknowledged alert into its incident (``GET /api/incidents`` until the alert counts add
+up): acknowledging is the commit; grouping happens after it.
+
 Every Medic answer must be 200 with ``accepted == K`` and ``duplicates == 0``; anything
 else aborts the run with exit status 1. Falling short of the throughput target is a
 finding, not a failure: the exit status is then still 0.
@@ -54,6 +65,8 @@ READY_POLL_S = 0.1
 REQUEST_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 MAX_WARMUP = 500
+CATCH_UP_TIMEOUT_S = 120.0
+CLIENT_CPU, SERVER_CPU = 0, 1
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -74,23 +87,25 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """The measured phase against one target."""
+    """One measured round against one target."""
 
     name: str
     requests: int
     elapsed_s: float
     latencies_s: list[float]
+    catch_up_s: float | None = None
 
     @property
     def rps(self) -> float:
         """Requests per second over the measured phase's wall time."""
         return self.requests / self.elapsed_s
 
-    def percentile_ms(self, pct: int) -> float:
-        """The ``pct``-th percentile latency in milliseconds (nearest rank)."""
-        ordered = sorted(self.latencies_s)
-        rank = max(1, -(-pct * len(ordered) // 100))  # ceil(pct/100 * n)
-        return ordered[rank - 1] * 1000
+
+def percentile_ms(latencies_s: Sequence[float], pct: int) -> float:
+    """The ``pct``-th percentile latency in milliseconds (nearest rank)."""
+    ordered = sorted(latencies_s)
+    rank = max(1, -(-pct * len(ordered) // 100))  # ceil(pct/100 * n)
+    return ordered[rank - 1] * 1000
 
 
 # --------------------------------------------------------------------------- baseline
@@ -247,24 +262,51 @@ async def wait_ready(target: Target) -> None:
 
 
 async def measure(targets: Sequence[Target], args: argparse.Namespace) -> list[Result]:
-    """Warm up, then measure, each target in turn with the same payload shapes."""
+    """Warm up each target, then measure them in ``args.rounds`` interleaved rounds."""
     for target in targets:
         await wait_ready(target)
     run_tag = secrets.token_hex(4)
     warmup = min(MAX_WARMUP, max(args.clients, args.groups, args.requests // 10))
     connector = aiohttp.TCPConnector(limit=args.clients)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    k = args.alerts_per_request
     results: list[Result] = []
+    sent = dict.fromkeys((t.name for t in targets), 0)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         for target in targets:
-            tag = f"{run_tag}-{target.name}"
-            k = args.alerts_per_request
-            warm = build_payloads(warmup, k, args.groups, tag, "warmup")
-            timed = build_payloads(args.requests, k, args.groups, tag, "timed")
+            warm = build_payloads(warmup, k, args.groups, f"{run_tag}-{target.name}", "warmup")
             await drive(session, target, warm, args.clients, k)
-            elapsed, latencies = await drive(session, target, timed, args.clients, k)
-            results.append(Result(target.name, len(timed), elapsed, latencies))
+            sent[target.name] += warmup * k
+            await _caught_up(session, target, run_tag, sent[target.name])
+        for round_no in range(args.rounds):
+            order = targets if round_no % 2 == 0 else list(reversed(targets))
+            for target in order:
+                tag = f"{run_tag}-{target.name}"
+                timed = build_payloads(args.requests, k, args.groups, tag, f"r{round_no}")
+                elapsed, latencies = await drive(session, target, timed, args.clients, k)
+                sent[target.name] += args.requests * k
+                lag = await _caught_up(session, target, run_tag, sent[target.name])
+                results.append(Result(target.name, len(timed), elapsed, latencies, lag))
     return results
+
+
+async def _caught_up(
+    session: aiohttp.ClientSession, target: Target, run_tag: str, expected: int
+) -> float | None:
+    """Seconds until Medic's incidents hold all ``expected`` alerts of this run (None for
+    the baseline, which keeps nothing)."""
+    if not target.checked:
+        return None
+    marker = f"bench-{run_tag}-{target.name}-"
+    started = time.perf_counter()
+    while time.perf_counter() - started < CATCH_UP_TIMEOUT_S:
+        # The API answers once the engine has caught up, or after its own bounded wait.
+        async with session.get(f"{target.base_url}/api/incidents") as response:
+            listing: Any = await response.json()
+        held = sum(i["alert_count"] for i in listing["incidents"] if marker in i["title"])
+        if held >= expected:
+            return time.perf_counter() - started
+    raise BenchError(f"{target.name}: alerts not all in incidents after {CATCH_UP_TIMEOUT_S}s")
 
 
 # --------------------------------------------------------------------------- processes
@@ -278,8 +320,18 @@ def free_port() -> int:
         return port
 
 
+def _pin(process: subprocess.Popen[bytes], cpu: int | None) -> None:
+    """Pin a just-started server (threads it starts later inherit it) to ``cpu``."""
+    if cpu is not None:
+        os.sched_setaffinity(process.pid, {cpu})
+
+
 def start_medic(
-    store_url: str, log: IO[bytes], log_path: Path, extra_env: dict[str, str] | None = None
+    store_url: str,
+    log: IO[bytes],
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    cpu: int | None = None,
 ) -> Target:
     """Start ``python -m bot serve`` with its configuration in the environment."""
     port = free_port()
@@ -301,10 +353,11 @@ def start_medic(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    _pin(process, cpu)
     return Target("medic", f"http://{HOST}:{port}", process, log_path, checked=True)
 
 
-def start_baseline(log: IO[bytes], log_path: Path) -> Target:
+def start_baseline(log: IO[bytes], log_path: Path, cpu: int | None = None) -> Target:
     """Start this file in ``--baseline-server`` mode."""
     port = free_port()
     process = subprocess.Popen(
@@ -314,6 +367,7 @@ def start_baseline(log: IO[bytes], log_path: Path) -> Target:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    _pin(process, cpu)
     return Target("baseline", f"http://{HOST}:{port}", process, log_path, checked=False)
 
 
@@ -340,24 +394,36 @@ def log_tail(path: Path | None, lines: int = 20) -> str:
 
 
 def report(results: Sequence[Result], args: argparse.Namespace, store: str) -> None:
-    """Print the table, the ratio and whether the target was met."""
+    """Print each target's medians, the per-round ratios, their median and the verdict."""
+    pinned = f"client on CPU {CLIENT_CPU}, servers on CPU {SERVER_CPU}" if args.pin else "no"
     print(
-        f"clients={args.clients} requests={args.requests} "
-        f"alerts/request={args.alerts_per_request} groups={args.groups} store={store}"
+        f"clients={args.clients} requests={args.requests} rounds={args.rounds} "
+        f"alerts/request={args.alerts_per_request} groups={args.groups} store={store} "
+        f"pinned={pinned}"
     )
-    print(f"{'target':<10} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'target':<10} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  per round")
+    by_name: dict[str, list[Result]] = {}
     for r in results:
+        by_name.setdefault(r.name, []).append(r)
+    for name, rounds in by_name.items():
+        latencies = [x for r in rounds for x in r.latencies_s]
+        each = " ".join(f"{r.rps:.0f}" for r in rounds)
         print(
-            f"{r.name:<10} {r.requests:>9} {r.rps:>9.1f} "
-            f"{r.percentile_ms(50):>8.2f} {r.percentile_ms(99):>8.2f}"
+            f"{name:<10} {sum(r.requests for r in rounds):>9} "
+            f"{statistics.median(r.rps for r in rounds):>9.1f} "
+            f"{percentile_ms(latencies, 50):>8.2f} {percentile_ms(latencies, 99):>8.2f}  {each}"
         )
-    by_name = {r.name: r for r in results}
-    ratio = by_name["medic"].rps / by_name["baseline"].rps
+    ratios = [m.rps / b.rps for m, b in zip(by_name["medic"], by_name["baseline"], strict=True)]
+    ratio = statistics.median(ratios)
     verdict = "MET" if ratio >= TARGET_RATIO else "NOT MET"
-    print(f"ratio (medic req/s / baseline req/s) = {ratio:.2f}")
+    print("ratio per round: " + " ".join(f"{x:.2f}" for x in ratios))
+    print(f"ratio (median of rounds, medic req/s / baseline req/s) = {ratio:.2f}")
     print(f"target >= {TARGET_RATIO:.2f}: {verdict}")
-    mean_ms = statistics.fmean(by_name["medic"].latencies_s) * 1000
-    print(f"(medic mean latency {mean_ms:.2f} ms)")
+    lags = [r.catch_up_s for r in by_name["medic"] if r.catch_up_s is not None]
+    print(
+        "engine: every acknowledged alert in its incident "
+        f"{statistics.median(lags):.2f} s (median; max {max(lags):.2f} s) after a round's last ack"
+    )
 
 
 # --------------------------------------------------------------------------- main
@@ -380,7 +446,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options (``--baseline-server`` is internal and hidden)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--clients", type=_positive, default=32, help="concurrent clients")
-    parser.add_argument("--requests", type=_positive, default=2000, help="timed requests")
+    parser.add_argument("--requests", type=_positive, default=2000, help="timed requests per round")
+    parser.add_argument("--rounds", type=_positive, default=5, help="interleaved rounds")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=(os.cpu_count() or 1) >= 2,
+        help=f"client on CPU {CLIENT_CPU}, servers on CPU {SERVER_CPU} (default: on with 2+ CPUs)",
+    )
     parser.add_argument(
         "--alerts-per-request", type=_positive, default=1, help="alerts in each body"
     )
@@ -405,6 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.baseline_server is not None:
         return run_baseline_server(args.baseline_server)
     signal.signal(signal.SIGTERM, _terminate)
+    server_cpu = SERVER_CPU if args.pin else None
+    if args.pin:
+        os.sched_setaffinity(0, {CLIENT_CPU})
     targets: list[Target] = []
     with tempfile.TemporaryDirectory(prefix="medic-bench-") as tmp:
         tmpdir = Path(tmp)
@@ -413,8 +489,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         medic_log_path, baseline_log_path = tmpdir / "medic.log", tmpdir / "baseline.log"
         try:
             with medic_log_path.open("wb") as medic_log, baseline_log_path.open("wb") as base_log:
-                targets.append(start_medic(store_url, medic_log, medic_log_path))
-                targets.append(start_baseline(base_log, baseline_log_path))
+                targets.append(start_medic(store_url, medic_log, medic_log_path, cpu=server_cpu))
+                targets.append(start_baseline(base_log, baseline_log_path, cpu=server_cpu))
                 results = asyncio.run(measure(targets, args))
         except (BenchError, aiohttp.ClientError, TimeoutError) as err:
             print(f"bench failed: {type(err).__name__}: {err}", file=sys.stderr)

@@ -68,9 +68,11 @@ class IntakeResult:
         """Stamp each touched incident once; one narration per incident and kind of change,
         so a storm is a few lines, not a thousand."""
         found: list[IncidentChange] = []
+        seqs = sorted(self.touched)
+        await incident_store.touch(conn, seqs, now)
+        counts = await incident_store.alert_counts(conn, seqs)
         for seq, entry in self.touched.items():
-            await incident_store.touch(conn, seq, now)
-            count = await incident_store.alert_count(conn, seq)
+            count = counts.get(seq, 0)
             for kind, texts in _collapse(entry.events):
                 text = texts[0] if len(texts) == 1 else f"{len(texts)} alert changes: {texts[-1]}"
                 found.append(

@@ -21,7 +21,7 @@ import structlog
 from bot.errors import StoreUnavailable
 from bot.models import Alert
 from bot.store import STORE_ERRORS, Database
-from bot.store.journal import identity, insert_alerts, max_alert_id
+from bot.store.journal import identity, journal_alerts, max_alert_id
 
 log = structlog.get_logger(__name__)
 
@@ -108,10 +108,11 @@ class AlertCommitter:
 
     async def _commit(self, batch: list[_Delivery]) -> None:
         try:
-            async with self._db.begin() as conn:
-                inserted = await insert_alerts(
-                    conn, [a for d in batch for a in d.alerts], self._clock()
-                )
+            journaled = [a for d in batch for a in d.alerts]
+            received_at = self._clock()
+            inserted = await self._db.run_transaction(
+                lambda conn: journal_alerts(conn, journaled, received_at)
+            )
         except Exception as err:  # every waiting request must be answered, whatever failed
             error: Exception = err
             if isinstance(err, STORE_ERRORS):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from bot.errors import PermanentError, StoreUnavailable
 from bot.store.schema import SCHEMA_VERSION, metadata, schema_version
@@ -44,6 +48,9 @@ def async_url(url: str) -> sa.URL:
     raise PermanentError(f"unsupported store url scheme {parsed.drivername!r}")
 
 
+T = TypeVar("T")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -64,8 +71,22 @@ class Database:
             kwargs["connect_args"] = {"timeout": 5, "command_timeout": 10}
             kwargs["pool_size"] = 5
         self.engine: AsyncEngine = create_async_engine(target, **kwargs)
+        self._writer: sa.Engine | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
         if self.backend == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        if self.backend == "sqlite" and target.database not in (None, "", ":memory:"):
+            # aiosqlite hops to its thread and back for every call of a transaction; under
+            # load each hop waits for the busy event loop. The hot write path (the alert
+            # journal) runs whole transactions in one hop instead, on its own connection.
+            # (An in-memory database exists once per connection: it keeps the async path.)
+            self._writer = sa.create_engine(
+                target.set(drivername="sqlite+pysqlite"),
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+            )
+            event.listen(self._writer, "connect", _sqlite_pragmas)
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
 
     async def create_schema(self) -> None:
         """Create missing tables and record the schema version; refuse a newer schema."""
@@ -101,6 +122,23 @@ class Database:
         """A transaction context (``async with db.begin() as conn``)."""
         return self.engine.begin()
 
+    async def run_transaction(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run ``work`` in one transaction, committed when it returns.
+
+        ``work`` is synchronous SQLAlchemy Core on a plain connection. On SQLite it runs
+        whole in the store's writer thread (one hop off the event loop, not one per call);
+        on PostgreSQL inside an async transaction (asyncpg is asynchronous already)."""
+        if self._writer is None or self._writer_thread is None:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(work)
+        writer = self._writer
+
+        def in_thread() -> T:
+            with writer.begin() as conn:
+                return work(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, in_thread)
+
     def connect(self) -> AsyncConnection:
         """A read connection (``async with db.connect() as conn``)."""
         return self.engine.connect()
@@ -108,6 +146,10 @@ class Database:
     async def close(self) -> None:
         """Dispose of every pooled connection."""
         await self.engine.dispose()
+        if self._writer is not None and self._writer_thread is not None:
+            writer_thread, self._writer_thread = self._writer_thread, None
+            await asyncio.get_running_loop().run_in_executor(writer_thread, self._writer.dispose)
+            writer_thread.shutdown(wait=False)  # idle now: it ends on its own
 
 
 __all__ = ["STORE_ERRORS", "AsyncConnection", "Database", "async_url"]

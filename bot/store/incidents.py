@@ -186,8 +186,19 @@ async def firing_count(conn: AsyncConnection, incident_seq: int) -> int:
 
 async def alert_count(conn: AsyncConnection, incident_seq: int) -> int:
     """The incident's distinct alerts (fingerprints)."""
-    query = sa.select(sa.func.count()).where(incident_alerts.c.incident_seq == incident_seq)
-    return int((await conn.execute(query)).scalar_one())
+    return (await alert_counts(conn, [incident_seq])).get(incident_seq, 0)
+
+
+async def alert_counts(conn: AsyncConnection, incident_seqs: Sequence[int]) -> dict[int, int]:
+    """Distinct alerts (fingerprints) of each incident in ``incident_seqs`` (absent: none)."""
+    if not incident_seqs:
+        return {}
+    query = (
+        sa.select(incident_alerts.c.incident_seq, sa.func.count())
+        .where(incident_alerts.c.incident_seq.in_(incident_seqs))
+        .group_by(incident_alerts.c.incident_seq)
+    )
+    return {seq: int(count) for seq, count in await conn.execute(query)}
 
 
 async def set_status(
@@ -200,11 +211,12 @@ async def set_status(
     await conn.execute(incidents.update().where(incidents.c.seq == incident_seq).values(values))
 
 
-async def touch(conn: AsyncConnection, incident_seq: int, at: datetime) -> None:
-    """Bump ``updated_at``."""
-    await conn.execute(
-        incidents.update().where(incidents.c.seq == incident_seq).values(updated_at=at)
-    )
+async def touch(conn: AsyncConnection, incident_seqs: Sequence[int], at: datetime) -> None:
+    """Bump ``updated_at`` of every incident in ``incident_seqs``."""
+    if incident_seqs:
+        await conn.execute(
+            incidents.update().where(incidents.c.seq.in_(incident_seqs)).values(updated_at=at)
+        )
 
 
 async def get_incident(conn: AsyncConnection, incident_seq: int) -> IncidentRow | None:

@@ -25,6 +25,13 @@ def identity(alert: Alert) -> Identity:
 async def insert_alerts(
     conn: AsyncConnection, batch: Sequence[Alert], received_at: datetime
 ) -> dict[Identity, int]:
+    """Journal ``batch`` within the caller's transaction (see :func:`journal_alerts`)."""
+    return await conn.run_sync(journal_alerts, batch, received_at)
+
+
+def journal_alerts(
+    conn: sa.Connection, batch: Sequence[Alert], received_at: datetime
+) -> dict[Identity, int]:
     """Journal ``batch``; return the row id of every identity that was new.
 
     Identities already journaled (or repeated within the batch) are skipped by the
@@ -36,7 +43,7 @@ async def insert_alerts(
         return inserted
     rows = [_values(a, received_at) for a in unique]
     # executemany: one cached statement, batched by SQLAlchemy ("insertmanyvalues").
-    result = await conn.execute(_insert_ignoring_duplicates(conn), rows)
+    result = conn.execute(_insert_ignoring_duplicates(conn.dialect.name), rows)
     for row_id, source, fingerprint, starts_at, status in result:
         inserted[(source, fingerprint, starts_at, status)] = row_id
     return inserted
@@ -57,7 +64,7 @@ def _values(alert: Alert, received_at: datetime) -> dict[str, Any]:
     }
 
 
-def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
+def _insert_ignoring_duplicates(dialect: str) -> Any:
     returning = (
         alerts.c.id,
         alerts.c.source,
@@ -65,7 +72,7 @@ def _insert_ignoring_duplicates(conn: AsyncConnection) -> Any:
         alerts.c.starts_at,
         alerts.c.status,
     )
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         pg = postgresql.insert(alerts).on_conflict_do_nothing(index_elements=_IDENTITY)
         return pg.returning(*returning)
     lite = sqlite.insert(alerts).on_conflict_do_nothing(index_elements=_IDENTITY)
