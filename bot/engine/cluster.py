@@ -14,10 +14,11 @@ CORDONING_ACTIONS = frozenset({"kubernetes.cordon", "kubernetes.drain"})
 
 @dataclass(frozen=True, slots=True)
 class NodeCounts:
-    """All nodes, and how many are unschedulable now."""
+    """All nodes, how many are unschedulable now, and which (when known)."""
 
     total: int
     cordoned: int
+    cordoned_nodes: frozenset[str] = frozenset()
 
 
 class ClusterView(Protocol):
@@ -35,9 +36,13 @@ class UnknownCluster:
         return None
 
 
-def cordon_over_limit(counts: NodeCounts | None, max_fraction: float) -> str | None:
-    """Why one more cordoned node would exceed ``max_fraction`` of all nodes, if it would."""
-    if counts is None or counts.total <= 0:
+def cordon_over_limit(
+    counts: NodeCounts | None, max_fraction: float, node: str | None = None
+) -> str | None:
+    """Why cordoning ``node`` would leave more than ``max_fraction`` of all nodes cordoned,
+    if it would. A node that is cordoned already adds nothing: draining it after its
+    cordon (the usual isolation) is not one more node out."""
+    if counts is None or counts.total <= 0 or node in counts.cordoned_nodes:
         return None
     after = counts.cordoned + 1
     if after / counts.total <= max_fraction:

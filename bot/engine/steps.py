@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.actions import ActionKind, ActionParams, ActionSpec, StepContext, StepResult
-from bot.engine.cluster import CORDONING_ACTIONS, NodeCounts, cordon_over_limit
+from bot.engine.cluster import CORDONING_ACTIONS, cordon_over_limit
 from bot.engine.deps import EngineDeps
 from bot.engine.events import StepEvent
 from bot.engine.gates import await_decision, limit_tripped, request_approval, wait_while_paused
@@ -56,7 +56,7 @@ async def run_action_step(
         )
     if spec.kind is ActionKind.WRITE:
         await wait_while_paused(deps, run)
-        refused = await _gate_and_start(deps, run, position, step, spec)
+        refused = await _gate_and_start(deps, run, position, step, spec, params)
         if refused is not None:
             return await _finish(deps, run, position, step, StepStatus.ABORTED, error=refused)
     else:
@@ -150,7 +150,12 @@ async def _execute(
 
 
 async def _gate_and_start(
-    deps: EngineDeps, run: RunRow, position: int, step: StepSpec, spec: ActionSpec
+    deps: EngineDeps,
+    run: RunRow,
+    position: int,
+    step: StepSpec,
+    spec: ActionSpec,
+    params: ActionParams,
 ) -> str | None:
     """Start a write step unless it trips ``safety.limits`` or ``max_cordoned_fraction``;
     then it needs a four-eyes consent saying which limit tripped. The check and the start
@@ -158,7 +163,7 @@ async def _gate_and_start(
     Returns why the step must not run, or None once it is started."""
     lock = deps.action_locks["cordoning" if spec.name in CORDONING_ACTIONS else spec.name]
     async with lock:
-        reason = await _limit_reason(deps, spec)
+        reason = await _limit_reason(deps, spec, params)
         if reason is None:
             return await _start_unless_ended(deps, run, position, step)
     async with deps.db.connect() as conn:
@@ -182,15 +187,20 @@ async def _gate_and_start(
         return await _start_unless_ended(deps, run, position, step)
 
 
-async def _limit_reason(deps: EngineDeps, spec: ActionSpec) -> str | None:
+async def _limit_reason(deps: EngineDeps, spec: ActionSpec, params: ActionParams) -> str | None:
     reason = await limit_tripped(deps, spec.name)
     if reason is None and spec.name in CORDONING_ACTIONS:
         counts = await deps.cluster.node_counts()
         if counts is not None:
             async with deps.db.connect() as conn:
                 underway = await run_store.count_running_steps(conn, CORDONING_ACTIONS)
-            counts = NodeCounts(total=counts.total, cordoned=counts.cordoned + underway)
-        reason = cordon_over_limit(counts, deps.settings.safety.max_cordoned_fraction)
+            counts = replace(counts, cordoned=counts.cordoned + underway)
+        node = getattr(params, "node", None)
+        reason = cordon_over_limit(
+            counts,
+            deps.settings.safety.max_cordoned_fraction,
+            node if isinstance(node, str) else None,
+        )
     return reason
 
 

@@ -346,8 +346,8 @@ async def test_priority_and_fallback_choose_the_incident(
 class FixedCluster:
     """A cluster view reporting fixed node counts (what the Kubernetes integration reads)."""
 
-    def __init__(self, total: int, cordoned: int) -> None:
-        self.counts = NodeCounts(total=total, cordoned=cordoned)
+    def __init__(self, total: int, cordoned: int, *already: str) -> None:
+        self.counts = NodeCounts(total=total, cordoned=cordoned, cordoned_nodes=frozenset(already))
 
     async def node_counts(self) -> NodeCounts | None:
         """The fixed counts."""
@@ -366,23 +366,25 @@ steps:
 
 
 @pytest.mark.parametrize(
-    ("cordoned", "first_event", "reason"),
+    ("cordoned", "already", "reason"),
     [
-        (1, "run_finished", None),
-        (2, "approval_requested", "max_cordoned_fraction 0.2: 3 of 10 nodes would be cordoned"),
+        (1, (), None),
+        (2, (), "max_cordoned_fraction 0.2: 3 of 10 nodes would be cordoned"),
+        (2, ("worker-1",), None),
     ],
-    ids=["within", "over"],
+    ids=["within", "over", "node-already-cordoned"],
 )
 async def test_max_cordoned_fraction_turns_cordon_into_consent(
     start_medic: StartMedic,
     sqlite_url: str,
     tmp_path: Path,
     cordoned: int,
-    first_event: str,
+    already: tuple[str, ...],
     reason: str | None,
 ) -> None:
     """A cordon that would leave more than ``max_cordoned_fraction`` of the nodes cordoned
-    asks a four-eyes consent naming the guard; within the fraction it just runs."""
+    asks a four-eyes consent naming the guard; within the fraction it just runs. Cordoning
+    a node that is cordoned already (a drain after its cordon) adds no node: it runs."""
     narrator = RecordingNarrator()
     config = make_settings(
         sqlite_url,
@@ -391,7 +393,7 @@ async def test_max_cordoned_fraction_turns_cordon_into_consent(
         slack={"approvers": ["U1", "U2"]},
     )
     client = await start_medic(
-        config, narrators=[narrator], cluster=FixedCluster(total=10, cordoned=cordoned)
+        config, narrators=[narrator], cluster=FixedCluster(10, cordoned, *already)
     )
     await _fire(client, "fp1", alertname="NodeBad", node="worker-1")
     first = await narrator.wait_for("approval_requested" if reason else "run_finished")

@@ -110,3 +110,25 @@ async def test_max_cordoned_fraction_counts_the_real_nodes(
     assert "max_cordoned_fraction 0" in requested.reason
     assert "nodes would be cordoned" in requested.reason
     assert not await is_cordoned(kube, node)
+
+
+async def test_an_already_cordoned_node_adds_nothing_to_the_cordoned_fraction(
+    start_medic: StartMedic, kube: KubeApi, kube_stack: Kube, tmp_path: Path
+) -> None:
+    """The cluster view names the cordoned nodes: cordoning a node the API server already
+    shows unschedulable (a drain after its cordon) leaves no more nodes out, so even with
+    max_cordoned_fraction 0 the step runs without asking anyone."""
+    node = unique("again")
+    await create_node(kube, node, kube_stack.kubelet.port)
+    await kube.patch(f"/api/v1/nodes/{node}", {"spec": {"unschedulable": True}}, "merge-patch")
+    narrator = RecordingNarrator()
+    settings = _settings(tmp_path, kube_stack, ["*"], max_cordoned_fraction=0)
+    client = await start_medic(settings, narrators=[narrator])
+    alert = am_alert("fp3", alertname="NodePressure", node=node)
+    assert (
+        await client.post("/webhooks/alertmanager", json=am_payload(alert), headers=bearer())
+    ).status == 200
+    finished = await narrator.wait_for("run_finished")
+    assert finished.status == "succeeded"
+    assert narrator.of("approval_requested") == []
+    assert await is_cordoned(kube, node)
