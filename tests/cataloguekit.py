@@ -34,6 +34,7 @@ from harness.kube import KubeApi, eventually
 from harness.kube_fixtures import Kube
 from harness.kubeobjects import create_deployment, create_node, deployment_body, deployment_path
 from harness.kubeobjects import rolled_out as kube_rolled_out
+from pagerdutykit import PD_TOKEN, ROUTING_KEY, SECURITY_KEY
 from payloads import sample
 from slackkit import APPROVERS, FAST, click, slack_section
 
@@ -41,9 +42,6 @@ CATALOGUE = Path(__file__).resolve().parents[1] / "playbooks"
 NAMESPACES = ("dwcp-v3-production", "production")
 """Every namespace the sample alerts name (``kubernetes.namespaces`` of these tests)."""
 CONSENSUS = {"dwcp.io/consensus": "true"}
-PD_TOKEN = "pd-api-token-catalogue"
-ROUTING_KEY = "R0UTINGKEYCATALOGUE0000000000001"
-SECURITY_KEY = "R0UTINGKEYSECURITY00000000000001"
 WAIT_S = 30.0
 
 
@@ -355,31 +353,25 @@ async def fake_prometheus() -> AsyncIterator[FakePrometheus]:
 
 
 @pytest.fixture
-def pagerduty_fake() -> FakePagerDuty:
-    """A fake PagerDuty knowing the default and the security routing keys."""
-    return FakePagerDuty(api_token=PD_TOKEN, routing_keys=[ROUTING_KEY, SECURITY_KEY])
-
-
-@pytest.fixture
 async def catalogue(
     kube: KubeApi,
     kube_stack: Kube,
     fake_slack: FakeSlack,
     fake_prometheus: FakePrometheus,
-    pagerduty_fake: FakePagerDuty,
+    fake_pagerduty: FakePagerDuty,
     start_medic: StartMedic,
     sqlite_url: str,
     tmp_path: Path,
 ) -> AsyncIterator[Catalogue]:
     """Everything a catalogue test needs; ``await catalogue.start()`` starts Medic."""
     await ensure_namespaces(kube)
-    await pagerduty_fake.start()
+    await fake_pagerduty.start()
     world = Catalogue(
         kube=kube,
         kube_stack=kube_stack,
         slack=fake_slack,
         prometheus=fake_prometheus,
-        pagerduty=pagerduty_fake,
+        pagerduty=fake_pagerduty,
         clock=ManualClock(datetime.now(UTC)),
         narrator=RecordingNarrator(),
         _start_medic=start_medic,
@@ -392,4 +384,4 @@ async def catalogue(
         if world.client is not None:
             await world.client.close()
         await world.cleanup()
-        await pagerduty_fake.close()
+        await fake_pagerduty.close()

@@ -28,7 +28,13 @@ from harness.postgres import PostgresServer
 AM_TOKEN = "am-token-5f1b0c9e"
 API_TOKEN = "api-token-77c2d4aa"
 
-pytest_plugins = ["harness.kube_fixtures", "slackkit", "evidencekit", "cataloguekit"]
+pytest_plugins = [
+    "harness.kube_fixtures",
+    "slackkit",
+    "evidencekit",
+    "pagerdutykit",  # before cataloguekit, which imports it
+    "cataloguekit",
+]
 
 StartMedic = Callable[..., Awaitable[TestClient[Any, Any]]]
 

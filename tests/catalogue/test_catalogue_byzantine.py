@@ -5,8 +5,9 @@ that would break the quorum is refused and escalated."""
 
 from __future__ import annotations
 
-from cataloguekit import ROUTING_KEY, SECURITY_KEY, Catalogue
+from cataloguekit import Catalogue
 from harness.kubeobjects import pods_on
+from pagerdutykit import ROUTING_KEY, SECURITY_KEY
 from slackkit import APPROVERS
 
 NS, NODE = "dwcp-v3-production", "worker-17"

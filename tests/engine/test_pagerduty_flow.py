@@ -6,12 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.engine.clock import ManualClock
 from bot.runtime import RUNTIME
@@ -20,11 +17,10 @@ from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks
 from fakes.pagerduty import FakePagerDuty
 from fakes.slack import FakeSlack
+from pagerdutykit import PD_TOKEN, ROUTING_KEY
 from payloads import BASE_TIME, am_alert, am_payload
 from slackkit import FAST, command, slack_section
 
-PD_TOKEN = "pd-api-token-3c4d"
-ROUTING_KEY = "R0UTINGKEY0000000000000000000001"
 SECRET = "pd-webhook-secret-77"
 START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -39,20 +35,6 @@ steps:
     uses: incident.escalate
     with: {reason: "APR-1 got no decision in time: restart?"}
 """
-
-
-@pytest.fixture
-def fake() -> FakePagerDuty:
-    """A fake PagerDuty (Events and REST) behind TLS, its CA made off the event loop."""
-    return FakePagerDuty(api_token=PD_TOKEN, routing_keys=[ROUTING_KEY])
-
-
-@pytest.fixture
-async def pagerduty(fake: FakePagerDuty) -> AsyncIterator[FakePagerDuty]:
-    """The fake, listening."""
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 async def _medic(

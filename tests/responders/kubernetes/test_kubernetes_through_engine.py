@@ -92,6 +92,21 @@ async def test_a_playbook_scales_a_deployment_and_records_before_and_after(
     assert body["incident"]["status"] == "mitigating"
 
 
+async def _pressure_without_cordon_budget(
+    start_medic: StartMedic, kube_stack: Kube, tmp_path: Path, node: str
+) -> RecordingNarrator:
+    """A Medic with ``max_cordoned_fraction: 0`` told that ``node`` is under pressure (its
+    playbook cordons the node); the narrator it tells."""
+    narrator = RecordingNarrator()
+    settings = _settings(tmp_path, kube_stack, ["*"], max_cordoned_fraction=0)
+    client = await start_medic(settings, narrators=[narrator])
+    alert = am_alert("fp-pressure", alertname="NodePressure", node=node)
+    assert (
+        await client.post("/webhooks/alertmanager", json=am_payload(alert), headers=bearer())
+    ).status == 200
+    return narrator
+
+
 async def test_max_cordoned_fraction_counts_the_real_nodes(
     start_medic: StartMedic, kube: KubeApi, kube_stack: Kube, tmp_path: Path
 ) -> None:
@@ -99,13 +114,7 @@ async def test_max_cordoned_fraction_counts_the_real_nodes(
     a cordon trips the limit and waits for a four-eyes approval instead of running."""
     node = unique("limit")
     await create_node(kube, node, kube_stack.kubelet.port)
-    narrator = RecordingNarrator()
-    settings = _settings(tmp_path, kube_stack, ["*"], max_cordoned_fraction=0)
-    client = await start_medic(settings, narrators=[narrator])
-    alert = am_alert("fp2", alertname="NodePressure", node=node)
-    assert (
-        await client.post("/webhooks/alertmanager", json=am_payload(alert), headers=bearer())
-    ).status == 200
+    narrator = await _pressure_without_cordon_budget(start_medic, kube_stack, tmp_path, node)
     requested = await narrator.wait_for("approval_requested")
     assert "max_cordoned_fraction 0" in requested.reason
     assert "nodes would be cordoned" in requested.reason
@@ -121,13 +130,7 @@ async def test_an_already_cordoned_node_adds_nothing_to_the_cordoned_fraction(
     node = unique("again")
     await create_node(kube, node, kube_stack.kubelet.port)
     await kube.patch(f"/api/v1/nodes/{node}", {"spec": {"unschedulable": True}}, "merge-patch")
-    narrator = RecordingNarrator()
-    settings = _settings(tmp_path, kube_stack, ["*"], max_cordoned_fraction=0)
-    client = await start_medic(settings, narrators=[narrator])
-    alert = am_alert("fp3", alertname="NodePressure", node=node)
-    assert (
-        await client.post("/webhooks/alertmanager", json=am_payload(alert), headers=bearer())
-    ).status == 200
+    narrator = await _pressure_without_cordon_budget(start_medic, kube_stack, tmp_path, node)
     finished = await narrator.wait_for("run_finished")
     assert finished.status == "succeeded"
     assert narrator.of("approval_requested") == []

@@ -28,10 +28,8 @@ from responders.pagerduty.models import AcknowledgeParams, NoteParams, PageParam
 
 from fakes.pagerduty import FakePagerDuty
 from harness.ports import free_port
+from pagerdutykit import PD_TOKEN, ROUTING_KEY, SECURITY_KEY
 
-API_TOKEN = "pd-api-token-5b7d2e90"
-ROUTING_KEY = "R0UT1NGKEY00000000000000000000d4"
-SECURITY_KEY = "R0UT1NGKEY00000000000000000000e5"
 PUBLIC_URL = "https://medic.example.com"
 DEDUP = "medic/install-7/INC-42"
 
@@ -46,26 +44,12 @@ def settings(url: str) -> Settings:
             "enabled": True,
             "api_url": url,
             "events_url": url,
-            "api_token": API_TOKEN,
+            "api_token": PD_TOKEN,
             "from_email": "medic@example.com",
             "routing_key": ROUTING_KEY,
             "routing_keys": {"security": SECURITY_KEY},
         },
     )
-
-
-@pytest.fixture
-def fake() -> FakePagerDuty:
-    """The fake, with its CA and certificate made outside the event loop."""
-    return FakePagerDuty(api_token=API_TOKEN, routing_keys=[ROUTING_KEY, SECURITY_KEY])
-
-
-@pytest.fixture
-async def pagerduty(fake: FakePagerDuty) -> AsyncIterator[FakePagerDuty]:
-    """The fake, listening."""
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture

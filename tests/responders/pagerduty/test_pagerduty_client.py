@@ -15,15 +15,13 @@ from responders.pagerduty.retry import RetryPolicy
 
 from fakes.pagerduty import FakePagerDuty
 from harness.ports import free_port
+from pagerdutykit import PD_TOKEN, ROUTING_KEY, SECURITY_KEY
 
-API_TOKEN = "pd-api-token-3f9a1c7e"
-ROUTING_KEY = "R0UT1NGKEY00000000000000000000a1"
-SECURITY_KEY = "R0UT1NGKEY00000000000000000000b2"
 STRANGER_KEY = "R0UT1NGKEY00000000000000000000c3"
 """Configured in Medic but unknown to PagerDuty (the fake echoes it in its 400)."""
 SENDER = "medic@example.com"
 DEDUP = "medic/install-7/INC-42"
-SECRETS = (API_TOKEN, ROUTING_KEY, SECURITY_KEY, STRANGER_KEY)
+SECRETS = (PD_TOKEN, ROUTING_KEY, SECURITY_KEY, STRANGER_KEY)
 
 Call = Callable[[PagerDutyClient], Awaitable[str]]
 
@@ -34,26 +32,12 @@ def pagerduty_config(url: str, **overrides: Any) -> PagerDutyConfig:
         "enabled": True,
         "api_url": url,
         "events_url": url,
-        "api_token": API_TOKEN,
+        "api_token": PD_TOKEN,
         "from_email": SENDER,
         "routing_key": ROUTING_KEY,
         "routing_keys": {"security": SECURITY_KEY, "stranger": STRANGER_KEY},
     }
     return PagerDutyConfig(**{**values, **overrides})
-
-
-@pytest.fixture
-def fake() -> FakePagerDuty:
-    """The fake, with its CA and certificate made outside the event loop."""
-    return FakePagerDuty(api_token=API_TOKEN, routing_keys=[ROUTING_KEY, SECURITY_KEY])
-
-
-@pytest.fixture
-async def pagerduty(fake: FakePagerDuty) -> AsyncIterator[FakePagerDuty]:
-    """The fake, listening."""
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture
@@ -170,7 +154,7 @@ async def test_rest_writes_reach_pagerduty(
     assert await call(client) == answer
     [request] = pagerduty.requests
     assert (request.method, request.path, request.json) == (method, path, body)
-    assert request.headers["authorization"] == f"Token token={API_TOKEN}"
+    assert request.headers["authorization"] == f"Token token={PD_TOKEN}"
     assert request.headers["from"] == SENDER
     assert request.headers["accept"] == "application/vnd.pagerduty+json;version=2"
 
