@@ -18,8 +18,8 @@ fingerprints from ``N`` concurrent clients sharing one ``ClientSession``. The ra
 per round, between neighbouring measurements, and the median is the figure: a shared or
 throttled machine drifts, and a single pair of runs can be off by a factor of two.
 
-By default (``--pin``, on machines with two CPUs or more) the load generator runs on
-CPU 0 and each server on CPU 1, so both servers get the same single core.
+By default (``--pin``, with two CPUs or more) the load generator runs on the first CPU
+this process may use and each server on the second, so both servers get the same core.
 
 After each Medic round the bench also times how long the engine takes to put every
 acknowledged alert into its incident (``GET /api/incidents`` until the alert counts add
@@ -66,7 +66,7 @@ REQUEST_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 MAX_WARMUP = 500
 CATCH_UP_TIMEOUT_S = 120.0
-CLIENT_CPU, SERVER_CPU = 0, 1
+CATCH_UP_POLL_S = 0.1
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -302,10 +302,13 @@ async def _caught_up(
     while time.perf_counter() - started < CATCH_UP_TIMEOUT_S:
         # The API answers once the engine has caught up, or after its own bounded wait.
         async with session.get(f"{target.base_url}/api/incidents") as response:
+            if response.status != 200:
+                raise BenchError(f"{target.name}: GET /api/incidents: HTTP {response.status}")
             listing: Any = await response.json()
         held = sum(i["alert_count"] for i in listing["incidents"] if marker in i["title"])
         if held >= expected:
             return time.perf_counter() - started
+        await asyncio.sleep(CATCH_UP_POLL_S)
     raise BenchError(f"{target.name}: alerts not all in incidents after {CATCH_UP_TIMEOUT_S}s")
 
 
@@ -320,10 +323,22 @@ def free_port() -> int:
         return port
 
 
+def two_cpus() -> tuple[int, int] | None:
+    """(load generator's CPU, servers' CPU): the first two this process may run on."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
+
+
 def _pin(process: subprocess.Popen[bytes], cpu: int | None) -> None:
-    """Pin a just-started server (threads it starts later inherit it) to ``cpu``."""
-    if cpu is not None:
+    """Pin a just-started server (threads it starts later inherit it) to ``cpu``; a server
+    that cannot be pinned is stopped, never left running."""
+    if cpu is None:
+        return
+    try:
         os.sched_setaffinity(process.pid, {cpu})
+    except OSError as err:
+        stop(process)
+        raise BenchError(f"cannot pin the server to CPU {cpu}: {err}") from err
 
 
 def start_medic(
@@ -395,7 +410,8 @@ def log_tail(path: Path | None, lines: int = 20) -> str:
 
 def report(results: Sequence[Result], args: argparse.Namespace, store: str) -> None:
     """Print each target's medians, the per-round ratios, their median and the verdict."""
-    pinned = f"client on CPU {CLIENT_CPU}, servers on CPU {SERVER_CPU}" if args.pin else "no"
+    cpus: tuple[int, int] | None = args.cpus
+    pinned = f"client on CPU {cpus[0]}, servers on CPU {cpus[1]}" if cpus else "no"
     print(
         f"clients={args.clients} requests={args.requests} rounds={args.rounds} "
         f"alerts/request={args.alerts_per_request} groups={args.groups} store={store} "
@@ -451,8 +467,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
-        default=(os.cpu_count() or 1) >= 2,
-        help=f"client on CPU {CLIENT_CPU}, servers on CPU {SERVER_CPU} (default: on with 2+ CPUs)",
+        default=two_cpus() is not None,
+        help="load generator on one CPU, each server on another (default: on with 2+ CPUs)",
     )
     parser.add_argument(
         "--alerts-per-request", type=_positive, default=1, help="alerts in each body"
@@ -478,9 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.baseline_server is not None:
         return run_baseline_server(args.baseline_server)
     signal.signal(signal.SIGTERM, _terminate)
-    server_cpu = SERVER_CPU if args.pin else None
-    if args.pin:
-        os.sched_setaffinity(0, {CLIENT_CPU})
+    cpus = args.cpus = two_cpus() if args.pin else None  # read before pinning ourselves
+    server_cpu = cpus[1] if cpus else None
+    if cpus:
+        os.sched_setaffinity(0, {cpus[0]})
     targets: list[Target] = []
     with tempfile.TemporaryDirectory(prefix="medic-bench-") as tmp:
         tmpdir = Path(tmp)

@@ -51,6 +51,11 @@ def async_url(url: str) -> sa.URL:
 T = TypeVar("T")
 
 
+def _in_memory(url: sa.URL) -> bool:
+    """A SQLite URL naming an in-memory database (plain or URI form)."""
+    return url.database in (None, "", ":memory:") or "mode=memory" in str(url)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -75,7 +80,7 @@ class Database:
         self._writer_thread: ThreadPoolExecutor | None = None
         if self.backend == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        if self.backend == "sqlite" and target.database not in (None, "", ":memory:"):
+        if self.backend == "sqlite" and not _in_memory(target):
             # aiosqlite hops to its thread and back for every call of a transaction; under
             # load each hop waits for the busy event loop. The hot write path (the alert
             # journal) runs whole transactions in one hop instead, on its own connection.

@@ -26,5 +26,7 @@ class KubernetesCluster:
             log.warning("kubernetes.node_counts_unknown", error=str(err))
             return None
         items = answer.get("items", [])
-        cordoned = frozenset(str(n["metadata"]["name"]) for n in items if unschedulable(n))
+        cordoned = frozenset(
+            str(n.get("metadata", {}).get("name", "")) for n in items if unschedulable(n)
+        ) - {""}
         return NodeCounts(total=len(items), cordoned=len(cordoned), cordoned_nodes=cordoned)

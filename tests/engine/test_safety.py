@@ -371,8 +371,9 @@ steps:
         (1, (), None),
         (2, (), "max_cordoned_fraction 0.2: 3 of 10 nodes would be cordoned"),
         (2, ("worker-1",), None),
+        (2, ("worker-2",), "max_cordoned_fraction 0.2: 3 of 10 nodes would be cordoned"),
     ],
-    ids=["within", "over", "node-already-cordoned"],
+    ids=["within", "over", "node-already-cordoned", "another-node-cordoned"],
 )
 async def test_max_cordoned_fraction_turns_cordon_into_consent(
     start_medic: StartMedic,

@@ -4,6 +4,7 @@ acknowledged; once the store is back, the same delivery is taken."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +55,31 @@ async def test_store_down_is_503_then_recovers(
     assert (
         'medic_deliveries_rejected_total{reason="unavailable",source="alertmanager"} 1.0' in metrics
     )
+
+
+async def test_sqlite_store_locked_is_503_then_recovers(
+    start_medic: StartMedic, sqlite_url: str
+) -> None:
+    """Another process holding SQLite's write lock past the busy timeout: the delivery
+    gets 503 and nothing is acknowledged; once the lock is released, the same delivery is
+    taken."""
+    client = await start_medic(make_settings(sqlite_url))
+    payload = am_payload(am_alert("fp1"))
+    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # what a second writer on the same file does
+    try:
+        refused = await client.post(URL, json=payload, headers=bearer())
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert refused.status == 503
+    assert (await refused.json())["error"] == "unavailable"
+
+    accepted = await client.post(URL, json=payload, headers=bearer())
+    assert accepted.status == 200
+    assert await accepted.json() == {"accepted": 1, "duplicates": 0}
+    listing = await (await client.get("/api/incidents")).json()
+    assert [i["alert_count"] for i in listing["incidents"]] == [1]
 
 
 CONSENT = """

@@ -134,4 +134,7 @@ async def test_an_already_cordoned_node_adds_nothing_to_the_cordoned_fraction(
     finished = await narrator.wait_for("run_finished")
     assert finished.status == "succeeded"
     assert narrator.of("approval_requested") == []
+    cordon = narrator.of("step_finished")[-1]
+    assert (cordon.step_id, cordon.status) == ("cordon", "succeeded")
+    assert cordon.summary == f"cordoned node {node} (unschedulable True (unchanged))"
     assert await is_cordoned(kube, node)
