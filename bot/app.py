@@ -39,8 +39,9 @@ from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import RUNTIME, Runtime
 from bot.slack.directory import SlackGroupDirectory
-from bot.slack.inbound import slack_events
+from bot.slack.inbound import SLACK, slack_events
 from bot.slack.mount import mount_slack
+from bot.slack.socket_mode import SlackSocket
 from bot.slack.sync import SlackTiming
 from bot.store import Database
 from bot.store.switches import install_id
@@ -234,6 +235,10 @@ async def _start(
         slack_sync = mount_slack(app, runtime, slack_client, clock, options.slack_timing)
         await slack_sync.start()
         services.append(slack_sync)
+        if settings.slack.app_token is not None:
+            socket = SlackSocket(app[SLACK].bolt, settings.slack.app_token.get_secret_value())
+            await socket.start()
+            services.append(socket)
     return runtime, services
 
 

@@ -76,29 +76,34 @@ def signed(body: str, *, secret: str = SIGNING_SECRET, at: float | None = None) 
     }
 
 
+def command_fields(
+    text: str, *, user: str = "U0ONCALL1", channel: str = "C0INCIDENTS", trigger: str | None = None
+) -> dict[str, str]:
+    """The fields of ``/incident <text>`` (a form over HTTP, a payload over Socket Mode)."""
+    return {
+        "token": "deprecated-verification-token",
+        "team_id": "T0001",
+        "team_domain": "dwcp",
+        "channel_id": channel,
+        "channel_name": "somewhere",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": "/incident",
+        "text": text,
+        "api_app_id": "A0MEDIC",
+        "response_url": "https://hooks.slack.invalid/commands/T0001/1/x",
+        "trigger_id": trigger or f"trigger-{uuid.uuid4()}",
+    }
+
+
 def command_body(
     text: str, *, user: str = "U0ONCALL1", channel: str = "C0INCIDENTS", trigger: str | None = None
 ) -> str:
     """The urlencoded form of ``/incident <text>``."""
-    return urlencode(
-        {
-            "token": "deprecated-verification-token",
-            "team_id": "T0001",
-            "team_domain": "dwcp",
-            "channel_id": channel,
-            "channel_name": "somewhere",
-            "user_id": user,
-            "user_name": user.lower(),
-            "command": "/incident",
-            "text": text,
-            "api_app_id": "A0MEDIC",
-            "response_url": "https://hooks.slack.invalid/commands/T0001/1/x",
-            "trigger_id": trigger or f"trigger-{uuid.uuid4()}",
-        }
-    )
+    return urlencode(command_fields(text, user=user, channel=channel, trigger=trigger))
 
 
-def click_body(
+def click_payload(
     approval_id: str,
     *,
     user: str,
@@ -107,10 +112,10 @@ def click_body(
     message_ts: str = "1732417200.000200",
     trigger: str | None = None,
     response_url: str = "https://hooks.slack.invalid/actions/T0001/1/x",
-) -> str:
-    """The interactivity POST of a click on Medic's Approve or Reject button."""
+) -> dict[str, Any]:
+    """The ``block_actions`` payload of a click on Medic's Approve or Reject button."""
     action = "medic_approve" if approve else "medic_reject"
-    payload = {
+    return {
         "type": "block_actions",
         "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
         "api_app_id": "A0MEDIC",
@@ -130,7 +135,12 @@ def click_body(
             }
         ],
     }
-    return urlencode({"payload": json.dumps(payload)})
+
+
+def click_body(approval_id: str, **fields: Any) -> str:
+    """The interactivity POST of a click on Medic's Approve or Reject button (see
+    :func:`click_payload` for the fields)."""
+    return urlencode({"payload": json.dumps(click_payload(approval_id, **fields))})
 
 
 async def send(

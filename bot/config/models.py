@@ -107,6 +107,16 @@ class SlackConfig(Section):
     admins: list[str] = Field(default_factory=list)
     invite: list[str] = Field(default_factory=list)
     security_channel: str | None = None
+    app_token: SecretStr | None = None
+    """An app-level token (``xapp-…``): commands and clicks then also arrive over Socket
+    Mode, for a Medic that Slack cannot reach (no public URL)."""
+
+    @field_validator("app_token")
+    @classmethod
+    def _app_level_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token (xapp-…), made under Basic Information")
+        return token
 
     @model_validator(mode="after")
     def _credentials_when_enabled(self) -> Self:

@@ -51,6 +51,7 @@ DEFAULTS = {
         "admins": [],
         "invite": [],
         "security_channel": None,
+        "app_token": None,  # not in DESIGN §5: Socket Mode, an addition (README)
     },
     "pagerduty": {
         "enabled": False,
@@ -130,6 +131,10 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
             "medic.yaml:3: safety.limits.kubernetes.drain.max: Input should be greater than",
         ),
         ("slack:\n  channel_prefix: 'Bad Prefix'\n", "medic.yaml:2: slack.channel_prefix: String"),
+        (
+            "slack:\n  app_token: xoxb-not-an-app-token\n",
+            "medic.yaml:2: slack.app_token: must be an app-level token (xapp-…)",
+        ),
         ("server: [1, 2]\n", "medic.yaml:1: server: Input should be a valid dictionary"),
         ("server: {port: 1\n", "medic.yaml:2: <yaml>: expected ',' or '}'"),
         ("- just\n- a list\n", "medic.yaml:1: <root>: must be a mapping of sections"),
@@ -143,6 +148,7 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
         "bad-enum",
         "nested-limit",
         "slack-channel-name",
+        "slack-app-token-kind",
         "section-not-mapping",
         "yaml-syntax",
         "root-not-mapping",
