@@ -1,5 +1,5 @@
 """A fake Slack Web API (the methods Medic calls) over plain HTTP, plus response URLs and the
-external file-upload URL.
+external file-upload URL, and Socket Mode (``apps.connections.open`` and its websocket).
 
 It answers what Slack answers for the same request: HTTP 200 with ``{"ok": true, ...}`` or
 ``{"ok": false, "error": "..."}``, after Slack's checks (bot token, channel-name rules,
@@ -9,6 +9,12 @@ one accepted post per ``post_interval_s`` per channel: a sooner post is refused 
 query string, a form body (``blocks``/``attachments``/``files`` as JSON strings) or a JSON body,
 the way ``slack_sdk``'s ``AsyncWebClient`` sends them. Every request is recorded in ``calls``;
 ``go_down``/``hang``/``rate_limit_next`` script outages.
+
+Socket Mode works as Slack's does for slack_sdk's ``SocketModeClient``: ``apps.connections.open``
+(app-level token only) answers a ``ws://…/link/?ticket=…&app_id=…`` URL whose ticket is good for
+one connection; the socket greets with ``hello``, ``socket_deliver`` sends an envelope and waits
+for its ack, ``socket_disconnect`` asks the client to reconnect (``disconnect`` message) and then
+shuts the old socket.
 """
 
 from __future__ import annotations
@@ -21,17 +27,20 @@ import json
 import math
 import re
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 T = TypeVar("T")
 
 BOT_TOKEN = "xoxb-medic-test"
+APP_TOKEN = "xapp-1-A0MEDIC-1-medictest"
+"""The app-level token: the only one ``apps.connections.open`` takes."""
 TEAM_ID = "T0001"
 TEAM_NAME = "Medic Test"
 TEAM_DOMAIN = "dwcp"
@@ -51,6 +60,18 @@ JSON_ARGS = ("blocks", "attachments", "files")
 """Arguments that arrive as JSON strings inside form data."""
 UNPROCESSED = 0
 """``SlackCall.status`` of a call still held by ``hang()``."""
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+"""Methods called with the app-level token; every other method takes the bot token."""
+RESPONSE_PAYLOAD_TYPES = frozenset({"slash_commands", "interactive"})
+"""Envelope types whose ack may carry a response payload (``accepts_response_payload``)."""
+SOCKET_HOST = "fake-slack"
+SOCKET_CONNECTION_TIME_S = 18060
+"""``approximate_connection_time`` in ``hello``: how long Slack keeps a socket before refreshing."""
+SOCKET_WAIT_S = 10.0
+SOCKET_GRACE_S = 1.0
+"""After ``disconnect``, how long the old socket stays open at most for the client to reconnect."""
+SOCKET_CLOSE_S = 2.0
+"""How long a server-side close waits for the client's close frame."""
 
 
 class SlackCall(NamedTuple):
@@ -136,7 +157,8 @@ def _ratelimited(retry_after: int) -> _Refused:
 
 
 class FakeSlack:
-    """``await start()``, then give ``AsyncWebClient(base_url=fake.url)`` the bot token."""
+    """``await start()``, then give ``AsyncWebClient(base_url=fake.url)`` the bot token
+    (``SocketModeClient`` the app token)."""
 
     def __init__(
         self,
@@ -146,8 +168,10 @@ class FakeSlack:
         usergroups: Mapping[str, Iterable[str]] | None = None,
         users: Iterable[str] | Mapping[str, str] = (),
         post_interval_s: float = 1.0,
+        app_token: str = APP_TOKEN,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
         self.bot_user = bot_user
         self.usergroups: dict[str, set[str]] = {
             group: set(members) for group, members in (usergroups or {}).items()
@@ -172,6 +196,15 @@ class FakeSlack:
         self._down_status: int | None = None
         self._hung: asyncio.Event | None = None
         self._server: TestServer | None = None
+        self._closing = False
+        self.socket_acks: list[dict[str, Any]] = []
+        """Every ack received on a socket (a JSON object with ``envelope_id``), in order."""
+        self._tickets: set[str] = set()
+        self._sockets: list[web.WebSocketResponse] = []
+        """Open sockets, oldest first."""
+        self._sockets_accepted = 0
+        self._socket_change = asyncio.Event()
+        self._unacked: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "conversations.create": self._conversations_create,
@@ -187,11 +220,13 @@ class FakeSlack:
             "users.info": self._users_info,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+            "apps.connections.open": self._apps_connections_open,
         }
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_post("/response/{token}", self._response)
+        app.router.add_get("/link/", self._link)
         self._app = app
 
     # ---- lifecycle
@@ -202,8 +237,10 @@ class FakeSlack:
         await self._server.start_server()
 
     async def close(self) -> None:
-        """Release hung requests, stop listening."""
+        """Release hung requests, close the sockets (refusing new ones), stop listening."""
         self.back_up()
+        self._closing = True
+        await self._close_sockets(list(self._sockets))
         if self._server is not None:
             await self._server.close()
 
@@ -322,6 +359,166 @@ class FakeSlack:
             raise KeyError(f"no channel {channel!r}")
         return found
 
+    # ---- Socket Mode
+
+    @property
+    def socket_connections(self) -> int:
+        """How many sockets were accepted since ``start()`` (reconnections count)."""
+        return self._sockets_accepted
+
+    @property
+    def open_sockets(self) -> int:
+        """How many sockets are open now."""
+        return len(self._sockets)
+
+    async def socket_connected(
+        self,
+        count: int = 1,
+        *,
+        timeout: float = SOCKET_WAIT_S,  # noqa: ASYNC109 - a deadline, the callers' interface
+    ) -> None:
+        """Wait until at least ``count`` sockets have been accepted since ``start()``;
+        ``TimeoutError`` after ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._socket_wait(lambda: self._sockets_accepted >= count)
+        except TimeoutError:
+            raise TimeoutError(
+                f"{self._sockets_accepted} Socket Mode connection(s) accepted in {timeout:g} s,"
+                f" waited for {count}"
+            ) from None
+
+    async def socket_deliver(
+        self,
+        envelope_type: str,
+        payload: dict[str, Any],
+        *,
+        timeout: float = SOCKET_WAIT_S,  # noqa: ASYNC109 - a deadline, the callers' interface
+    ) -> dict[str, Any]:
+        """Send an envelope of ``envelope_type`` (``slash_commands``, ``interactive``,
+        ``events_api``) carrying ``payload`` on the newest open socket, wait for its ack and
+        return the ack's ``payload`` (``{}`` if it had none).
+
+        Raises AssertionError when no socket is open, TimeoutError when no ack arrives within
+        ``timeout`` seconds."""
+        if not self._sockets:
+            raise AssertionError(
+                f"no Socket Mode connection is open to deliver {envelope_type!r}"
+                f" ({self._sockets_accepted} accepted so far)"
+            )
+        envelope_id = str(uuid.uuid4())
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "type": envelope_type,
+            "payload": payload,
+            "accepts_response_payload": envelope_type in RESPONSE_PAYLOAD_TYPES,
+        }
+        if envelope_type == "events_api":
+            envelope.update(retry_attempt=0, retry_reason="")
+        acked: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._unacked[envelope_id] = acked
+        try:
+            async with asyncio.timeout(timeout):
+                await self._sockets[-1].send_json(envelope)
+                return await acked
+        except TimeoutError:
+            raise TimeoutError(
+                f"no ack for the {envelope_type!r} envelope {envelope_id} in {timeout:g} s"
+            ) from None
+        finally:
+            self._unacked.pop(envelope_id, None)
+
+    async def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Send Slack's ``disconnect`` message (``refresh_requested``, ``warning``,
+        ``too_many_websockets``...) on every open socket, then close those sockets once the
+        client has replaced them (or closed them itself), after ``SOCKET_GRACE_S`` at most."""
+        old = list(self._sockets)
+        accepted = self._sockets_accepted
+        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": SOCKET_HOST}}
+        for socket in old:
+            with contextlib.suppress(ConnectionError):
+                await socket.send_json(message)
+
+        def replaced() -> bool:
+            reconnected = self._sockets_accepted - accepted >= len(old)
+            return reconnected or not any(socket in self._sockets for socket in old)
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SOCKET_GRACE_S):
+                await self._socket_wait(replaced)
+        await self._close_sockets(old)
+
+    async def _link(self, request: web.Request) -> web.StreamResponse:
+        """The Socket Mode websocket: one connection per ``apps.connections.open`` ticket."""
+        outage = await self._outage()
+        if outage is not None:
+            return outage
+        if self._closing:
+            return _error_page(503)
+        socket = web.WebSocketResponse(timeout=SOCKET_CLOSE_S)
+        if not socket.can_prepare(request).ok:
+            return web.Response(status=400, text="websocket upgrade expected")
+        ticket = request.query.get("ticket", "")
+        if ticket not in self._tickets:
+            return web.Response(status=401, text="invalid_ticket")
+        self._tickets.discard(ticket)
+        await socket.prepare(request)
+        self._sockets.append(socket)
+        try:
+            await socket.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": len(self._sockets),
+                    "debug_info": {
+                        "host": SOCKET_HOST,
+                        "approximate_connection_time": SOCKET_CONNECTION_TIME_S,
+                    },
+                    "connection_info": {"app_id": APP_ID},
+                }
+            )
+            self._sockets_accepted += 1
+            self._socket_changed()
+            async for message in socket:
+                if message.type is WSMsgType.TEXT:
+                    self._socket_ack(message.data)
+        finally:
+            self._sockets.remove(socket)
+            self._socket_changed()
+        return socket
+
+    def _socket_ack(self, text: str) -> None:
+        """Record an ack and resolve its delivery; other messages are ignored, as Slack does."""
+        try:
+            ack = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(ack, dict) or "envelope_id" not in ack:
+            return
+        self.socket_acks.append(ack)
+        acked = self._unacked.pop(str(ack["envelope_id"]), None)
+        if acked is not None and not acked.done():
+            payload = ack.get("payload")
+            acked.set_result(payload if isinstance(payload, dict) else {})
+
+    def _socket_changed(self) -> None:
+        """Wake the waiters of ``_socket_wait``: a socket was accepted or closed."""
+        self._socket_change.set()
+        self._socket_change = asyncio.Event()
+
+    async def _socket_wait(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            await self._socket_change.wait()
+
+    async def _close_sockets(self, sockets: list[web.WebSocketResponse]) -> None:
+        """Close ``sockets`` from the server side, each bounded by ``SOCKET_CLOSE_S``."""
+
+        async def close(socket: web.WebSocketResponse) -> None:
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                async with asyncio.timeout(SOCKET_CLOSE_S):
+                    await socket.close(code=WSCloseCode.GOING_AWAY)
+
+        await asyncio.gather(*(close(socket) for socket in sockets))
+
     # ---- HTTP
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
@@ -355,8 +552,10 @@ class FakeSlack:
             raise _Refused("unknown_method", req_method=method)
         if not token:
             raise _Refused("not_authed")
-        if token != self.bot_token:
-            raise _Refused("invalid_auth")
+        expected = self.app_token if method in APP_TOKEN_METHODS else self.bot_token
+        if token != expected:
+            known = token in (self.app_token, self.bot_token)
+            raise _Refused("not_allowed_token_type" if known else "invalid_auth")
         return handler(args)
 
     async def _upload(self, request: web.Request) -> web.StreamResponse:
@@ -590,6 +789,12 @@ class FakeSlack:
             "profile": {"real_name": name, "display_name": name, "team": TEAM_ID},
         }
         return {"ok": True, "user": answer}
+
+    def _apps_connections_open(self, _args: dict[str, Any]) -> dict[str, Any]:
+        ticket = str(uuid.uuid4())
+        self._tickets.add(ticket)
+        base = self._base().replace("http://", "ws://", 1)
+        return {"ok": True, "url": f"{base}/link/?ticket={ticket}&app_id={APP_ID}"}
 
     def _files_get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         filename = _text(args, "filename")
