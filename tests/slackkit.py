@@ -19,9 +19,10 @@ from aiohttp.test_utils import TestClient
 
 from bot.slack.sync import SlackTiming
 
-from conftest import API_TOKEN, StartMedic, make_settings
+from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, write_playbooks
-from fakes.slack import FakeSlack
+from fakes.slack import FakeMessage, FakeSlack
+from payloads import am_alert, am_payload
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_TOKEN = "xoxb-medic-test"
@@ -48,6 +49,59 @@ steps:
     with: {namespace: prod, deployment: api}
 """
 """A two-step playbook (a read, then a write) for the DiskFull alert."""
+
+
+CONSENT = """
+name: test
+match: ['alertname="DiskFull"']
+target: "host/{{ labels.instance }}"
+steps:
+  - id: approve
+    uses: approval
+    with: {mode: {mode}, timeout: {timeout}, four_eyes: {four_eyes}, prompt: "Clean {{ target }}?"}
+  - id: clean
+    uses: kubernetes.restart
+    with: {namespace: prod, deployment: api}
+"""
+
+
+def consent_playbook(mode: str = "consent", timeout: str = "10m", four_eyes: str = "false") -> str:
+    """A DiskFull playbook that asks an approval (its mode, timeout and four eyes), then
+    writes."""
+    return (
+        CONSENT.replace("{mode}", mode)
+        .replace("{timeout}", timeout)
+        .replace("{four_eyes}", four_eyes)
+    )
+
+
+async def fire_disk_full(client: TestClient[Any, Any], narrator: RecordingNarrator) -> str:
+    """Fire the DiskFull alert; the id of the approval its run asks for."""
+    payload = am_payload(am_alert("fp1", alertname="DiskFull", instance="db-1:9100"))
+    assert (await client.post("/webhooks/alertmanager", json=payload, headers=bearer())).status
+    requested = await narrator.wait_for("approval_requested")
+    return str(requested.approval_id)
+
+
+APPROVAL_WAIT_S = 30.0
+
+
+async def approval_message(fake: FakeSlack, approval: str) -> FakeMessage:
+    """The channel message with the buttons for ``approval``."""
+
+    def find() -> FakeMessage | None:
+        for channel in fake.channels.values():
+            for message in channel.messages:
+                if message.thread_ts is None and asks_for(message, approval):
+                    return message
+        return None
+
+    return await fake.wait_for(find, f"the message asking for {approval}", APPROVAL_WAIT_S)
+
+
+def asks_for(message: FakeMessage, approval: str) -> bool:
+    """The message carries a button for ``approval``."""
+    return f'"value": "{approval}"' in json.dumps(message.blocks)
 
 
 def slack_section(fake: FakeSlack, **overrides: Any) -> dict[str, Any]:

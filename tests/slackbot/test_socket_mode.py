@@ -6,27 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import bearer
-from enginekit import RecordingNarrator
-from fakes.slack import APP_TOKEN, FakeMessage, FakeSlack
-from payloads import am_alert, am_payload
-from slackkit import APPROVERS, SlackMedic, click_payload, command_fields
+from fakes.slack import APP_TOKEN, FakeSlack
+from slackkit import (
+    APPROVERS,
+    SlackMedic,
+    approval_message,
+    click_payload,
+    command_fields,
+    consent_playbook,
+    fire_disk_full,
+)
 
 SOCKET = {"app_token": APP_TOKEN}
 WAIT_S = 30
-
-CONSENT = """
-name: test
-match: ['alertname="DiskFull"']
-target: "host/{{ labels.instance }}"
-steps:
-  - id: approve
-    uses: approval
-    with: {mode: consent, timeout: 10m, prompt: "Clean {{ target }}?"}
-  - id: clean
-    uses: kubernetes.restart
-    with: {namespace: prod, deployment: api}
-"""
 
 
 async def incidents(client: Any) -> list[dict[str, Any]]:
@@ -72,10 +64,10 @@ async def test_a_click_over_socket_mode_decides_the_approval(
 ) -> None:
     """An approver's click on the approval message, delivered over the websocket, is
     committed: the approval is approved and the run goes on to succeed."""
-    client, narrator = await slack_medic(CONSENT, slack=SOCKET)
+    client, narrator = await slack_medic(consent_playbook(), slack=SOCKET)
     await fake_slack.socket_connected()
-    approval = await _fire(client, narrator)
-    message = await _approval_message(fake_slack, approval)
+    approval = await fire_disk_full(client, narrator)
+    message = await approval_message(fake_slack, approval)
     payload = click_payload(
         approval,
         user=APPROVERS[0],
@@ -119,30 +111,3 @@ async def test_medic_reconnects_when_slack_asks(
     ack = await fake_slack.socket_deliver("slash_commands", command_fields("help"))
     assert "/incident" in ack["text"]
     assert len(fake_slack.calls_to("apps.connections.open")) == 2
-
-
-async def _fire(client: Any, narrator: RecordingNarrator) -> str:
-    """Fire the DiskFull alert; the id of the approval its run asks for."""
-    payload = am_payload(am_alert("fp1", alertname="DiskFull", instance="db-1:9100"))
-    assert (await client.post("/webhooks/alertmanager", json=payload, headers=bearer())).status
-    requested = await narrator.wait_for("approval_requested")
-    return str(requested.approval_id)
-
-
-async def _approval_message(fake: FakeSlack, approval: str) -> FakeMessage:
-    """The channel message with the buttons for ``approval``."""
-
-    def find() -> FakeMessage | None:
-        for channel in fake.channels.values():
-            for message in channel.messages:
-                values = [
-                    element.get("value")
-                    for block in message.blocks
-                    if block.get("type") == "actions"
-                    for element in block.get("elements", [])
-                ]
-                if message.thread_ts is None and approval in values:
-                    return message
-        return None
-
-    return await fake.wait_for(find, f"the message asking for {approval}", WAIT_S)
