@@ -38,12 +38,11 @@ class SlackSocket:
     """The Socket Mode connection: ``start()`` connects in the background, ``stop()``
     disconnects."""
 
-    def __init__(self, bolt: AsyncApp, app_token: str, *, first_retry_s: float = FIRST_RETRY_S):
+    def __init__(self, bolt: AsyncApp, app_token: str) -> None:
         handler = AsyncSocketModeHandler(
             bolt, app_token, logger=logging.getLogger("medic.slack.socket")
         )
         self._connection = cast(_Connection, handler.client)
-        self._first_retry_s = first_retry_s
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -60,7 +59,7 @@ class SlackSocket:
         await self._connection.close()
 
     async def _connect(self) -> None:
-        delay = self._first_retry_s
+        delay = FIRST_RETRY_S
         while True:
             try:
                 await self._connection.connect()
