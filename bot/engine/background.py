@@ -8,6 +8,8 @@ import contextlib
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
+from bot.tasks import cancel_all
+
 
 class BackgroundTasks:
     """A set of tasks with a reference kept to each (RUF006), cancelled on close."""
@@ -28,11 +30,7 @@ class BackgroundTasks:
 
     async def close(self) -> None:
         """Cancel what still runs."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(list(self._tasks))
 
 
 class InFlight:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from bot.models import ApprovalStatus, RunStatus
 from bot.store import runs as run_store
 from bot.store.audit import record_event
 from bot.store.runs import ApprovalRow, RunRow
+from bot.tasks import cancel_all
 
 
 def approval_event(run: RunRow, row: ApprovalRow, status: str | None = None) -> ApprovalEvent:
@@ -113,10 +113,7 @@ async def _woken_before(deps: EngineDeps, event: asyncio.Event, deadline: dateti
     try:
         done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in waits:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(waits)
     return waiter in done
 
 

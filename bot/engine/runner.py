@@ -9,7 +9,6 @@ Runs then resume from their last committed step.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import structlog
@@ -39,6 +38,7 @@ from bot.store import is_transient, journal
 from bot.store import runs as run_store
 from bot.store.audit import record_event
 from bot.store.runs import TERMINAL_STEP, RunRow
+from bot.tasks import cancel_all
 
 log = structlog.get_logger(__name__)
 
@@ -90,13 +90,7 @@ class RunManager:
         restart resumes from, so a deploy does not leave write steps ``interrupted``."""
         self.stopping.set()
         await self._deps.in_flight.drained(STOP_GRACE_S)
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
+        await cancel_all(list(self._tasks.values()))
         self._tasks.clear()
 
     async def start_manual(

@@ -12,7 +12,6 @@ still holds for resolved incidents (a resolution also triggers that at once).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -28,6 +27,7 @@ from bot.models import Alert, AlertStatus, parse_incident_id
 from bot.store import Database, is_transient
 from bot.store import silences as silence_store
 from bot.store.audit import record_event
+from bot.tasks import cancel_all
 from responders.alertmanager.client import AlertmanagerClient
 from responders.alertmanager.const import SYSTEM
 from responders.alertmanager.ledger import SilenceRecord
@@ -192,11 +192,7 @@ class SilenceWatch:
 
     async def stop(self) -> None:
         """Stop after (or in) the current round."""
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_all([self._task])
         self._task = None
 
     async def _run(self) -> None:

@@ -7,7 +7,6 @@ unprocessed. Readers that want to see their own writes wait for :meth:`wait_proc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
@@ -19,6 +18,7 @@ from bot.engine.pagerduty_events import take_inbound_events
 from bot.ingress.committer import Clock
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database, inbound, is_transient, journal
+from bot.tasks import cancel_all
 
 log = structlog.get_logger(__name__)
 
@@ -67,11 +67,7 @@ class IntakeWorker:
 
     async def stop(self) -> None:
         """Stop after the current batch."""
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_all([self._task])
         self._task = None
 
     def now(self) -> datetime:

@@ -11,7 +11,6 @@ happens after the commit, in the engine, from the journal.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from bot.errors import StoreUnavailable
 from bot.models import Alert
 from bot.store import STORE_ERRORS, Database
 from bot.store.journal import identity, journal_alerts, max_alert_id
+from bot.tasks import cancel_all
 
 log = structlog.get_logger(__name__)
 
@@ -77,9 +77,7 @@ class AlertCommitter:
         if self._task is None:
             return
         await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_all([self._task])
         self._task = None
 
     @property

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 import structlog
 
 from bot.engine.events import ApprovalEvent, EngineEvent, IncidentChange, RunEvent, StepEvent
 from bot.narrator.base import Narrator
+from bot.tasks import cancel_all
 
 log = structlog.get_logger(__name__)
 
@@ -64,9 +64,7 @@ class NarrationDispatcher:
         if self._task is None:
             return
         await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_all([self._task])
         self._task = None
 
     async def _run(self) -> None:

@@ -9,7 +9,6 @@ Medic's to retry: Slack may be down when Medic starts, and Medic must start anyw
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol, cast
 
@@ -18,6 +17,8 @@ import structlog
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.tasks import cancel_all
 
 log = structlog.get_logger(__name__)
 
@@ -51,11 +52,8 @@ class SlackSocket:
 
     async def stop(self) -> None:
         """Stop connecting and close the connection."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_all([self._task])
+        self._task = None
         await self._connection.close()
 
     async def _connect(self) -> None:

@@ -49,6 +49,7 @@ from bot.store import runs as run_store
 from bot.store import slack as slack_store
 from bot.store.runs import TERMINAL_RUN, TERMINAL_STEP
 from bot.store.slack import ChannelRow, IncidentHeader, TimelineEvent
+from bot.tasks import cancel_all
 from responders.slack.client import SlackClient
 from responders.slack.const import POST_INTERVAL_S, TIMEOUT_S
 
@@ -157,19 +158,12 @@ class SlackSync:
     async def stop(self) -> None:
         """Stop sweeping; deliveries in flight get a moment to post and commit what they
         posted (so a restart neither loses nor repeats a message), then are cancelled."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_all([self._task])
+        self._task = None
         running = list(self._running.values())
         if running:
             await asyncio.wait(running, timeout=self._timing.stop_grace_s)
-        for task in running:
-            task.cancel()
-        for task in running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(running)
 
     async def _sweep_forever(self) -> None:
         while True:
