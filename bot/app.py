@@ -44,6 +44,7 @@ from bot.slack.mount import mount_slack
 from bot.slack.socket_mode import SlackSocket
 from bot.slack.sync import SlackTiming
 from bot.store import Database
+from bot.store.sqlite_lock import SqliteReplicaLock
 from bot.store.switches import install_id
 from responders.kubernetes.client import KubernetesClient
 from responders.kubernetes.cluster import KubernetesCluster
@@ -127,6 +128,7 @@ def _runtime_ctx(
         if loaded is None:
             dirs = configured_dirs(settings.playbooks.dirs)
             loaded = await asyncio.to_thread(load_playbooks, dirs, registry)
+        sqlite_lock = await SqliteReplicaLock.take(settings.store.url)
         clients = await _clients(settings, options.tls, options.slack_timing)
         db = Database(settings.store.url)
         http = aiohttp.ClientSession()
@@ -148,6 +150,8 @@ def _runtime_ctx(
             await _close_clients(clients)
             await http.close()
             await db.close()
+            if sqlite_lock is not None:
+                await sqlite_lock.release()
 
     return runtime_ctx
 

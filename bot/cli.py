@@ -15,7 +15,7 @@ from bot.actions import ActionRegistry
 from bot.app import build_app
 from bot.config import Settings, load_settings
 from bot.demo import run_demo
-from bot.errors import ConfigError, StoreUnavailable
+from bot.errors import ConfigError, StoreRefused, StoreUnavailable
 from bot.logging import configure_logging
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
@@ -101,7 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         web.run_app(app, host=host, port=port, print=None, access_log=None)
-    except StoreUnavailable as err:
+    except (StoreUnavailable, StoreRefused) as err:
         print(f"medic: {err}", file=sys.stderr)
         return EXIT_INVALID
     return EXIT_OK

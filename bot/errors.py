@@ -27,6 +27,10 @@ class StoreUnavailable(RetryableError):
     """The store could not commit or read."""
 
 
+class StoreRefused(PermanentError):
+    """This replica must not use the store (a newer schema, SQLite held by another replica)."""
+
+
 class GuardRefused(PermanentError):
     """A safety guard refused an action; no override."""
 

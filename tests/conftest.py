@@ -123,6 +123,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """A new empty PostgreSQL database for this test."""
+    return fresh_database(postgres)
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite store in the test's tmp dir."""
     return f"sqlite:///{tmp_path / 'medic.db'}"

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from bot.errors import PermanentError, StoreUnavailable
-from bot.store.schema import SCHEMA_VERSION, metadata, schema_version
+from bot.store.migrate import upgrade_to_head
 
 # Raised by drivers when the server is gone: asyncpg raises OSError subclasses directly.
 STORE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, OperationalError, OSError)
@@ -94,23 +93,10 @@ class Database:
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
 
     async def create_schema(self) -> None:
-        """Create missing tables and record the schema version; refuse a newer schema."""
+        """Migrate the store to this release's schema (Alembic); refuse a newer schema."""
         try:
             async with self.engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
-                found = (
-                    await conn.execute(sa.select(sa.func.max(schema_version.c.version)))
-                ).scalar()
-                if found is None:
-                    await conn.execute(
-                        schema_version.insert().values(
-                            version=SCHEMA_VERSION, applied_at=datetime.now(UTC)
-                        )
-                    )
-                elif found > SCHEMA_VERSION:
-                    raise PermanentError(
-                        f"store schema version {found} is newer than this Medic ({SCHEMA_VERSION})"
-                    )
+                await upgrade_to_head(conn)
         except STORE_ERRORS as err:
             raise StoreUnavailable(f"cannot prepare the store: {type(err).__name__}") from err
 

@@ -1,4 +1,7 @@
-"""Tables for the whole data model of DESIGN §2 (SQLAlchemy Core, SQLite and PostgreSQL)."""
+"""Tables for the whole data model of DESIGN §2 (SQLAlchemy Core, SQLite and PostgreSQL).
+
+The migrations in ``bot/store/migrations`` build exactly these tables (a test compares them);
+change both together."""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-
-SCHEMA_VERSION = 1
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -31,6 +32,8 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 metadata = sa.MetaData()
 
+# Kept from before Alembic: the migrations add a row when the release before Alembic must
+# refuse the store (it refuses any version above 1). Alembic's own table is alembic_version.
 schema_version = sa.Table(
     "schema_version",
     metadata,
@@ -107,7 +110,10 @@ runs = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
     sa.Column("error", sa.Text),
+    # The replica driving this run; another takes it over once the owner's heartbeat lapses.
+    sa.Column("owner", sa.Text),
     sa.Index("ix_runs_target_status", "target", "status"),
+    sa.Index("ix_runs_owner", "owner"),
 )
 
 steps = sa.Table(
@@ -245,4 +251,25 @@ silences = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("expired_at", UTCDateTime),
     sa.Index("ix_silences_incident", "incident_seq"),
+)
+
+# Every running replica and its heartbeat: a replica whose heartbeat is older than
+# ``store.lease_seconds`` is gone, and its runs and leases may be taken over.
+replicas = sa.Table(
+    "replicas",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+# One-at-a-time duties (e.g. narrating an incident's Slack channel) and the replica holding
+# each; the lease is valid while its owner's heartbeat is.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("taken_at", UTCDateTime, nullable=False),
 )

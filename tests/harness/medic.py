@@ -1,6 +1,7 @@
 """``medic serve`` as a real subprocess on 127.0.0.1, configured through ``MEDIC_*`` env vars."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +15,26 @@ from .process import ManagedProcess, start_process
 
 ENV_PREFIX = "MEDIC_"
 NAME = "medic"
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """Our environment without any ``MEDIC_*`` variable, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
+    env["PYTHONUNBUFFERED"] = "1"  # narration on stderr reaches the log even after SIGKILL
+    return env | settings
+
+
+def serve_refused(store_url: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run ``medic serve`` on ``store_url`` expecting it to stop at startup; its exit code
+    and output (a server that starts instead fails the test by the timeout)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "serve"],
+        env=clean_env(MEDIC_STORE__URL=store_url, MEDIC_SERVER__PORT=str(free_port())),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class MedicProcess(OnLocalPort):
@@ -50,9 +71,7 @@ class MedicProcess(OnLocalPort):
 
     def env(self) -> dict[str, str]:
         """The subprocess environment: ours without ``MEDIC_*``, plus this server's settings."""
-        env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
-        env["PYTHONUNBUFFERED"] = "1"  # narration on stderr reaches the log even after SIGKILL
-        env["MEDIC_SERVER__PORT"] = str(self.port)
+        env = clean_env(MEDIC_SERVER__PORT=str(self.port))
         env["MEDIC_STORE__URL"] = self.store_url
         if self.bearer_token is not None:
             env["MEDIC_ALERTMANAGER__BEARER_TOKEN"] = self.bearer_token
@@ -74,6 +93,13 @@ class MedicProcess(OnLocalPort):
             self.stop()
             raise
         return self
+
+    @property
+    def pid(self) -> int:
+        """The running server's process id."""
+        if self._process is None:
+            raise RuntimeError("MedicProcess is not running")
+        return self._process.popen.pid
 
     def kill(self) -> int:
         """SIGKILL, as a crash would; wait for the process and return its exit code."""

@@ -1,0 +1,254 @@
+"""Baseline: the store as Medic created it before Alembic (``schema_version`` 1).
+
+The tables are frozen here as they were, so this revision builds the same schema whatever
+``bot/store/schema.py`` becomes later. On a store made by that release every table exists
+already: ``create_all`` (checkfirst) creates nothing and the store is simply adopted.
+
+Revision ID: 0001
+Revises:
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+
+from bot.store.schema import UTCDateTime
+
+revision = "0001"
+down_revision: str | None = None
+branch_labels = None
+depends_on = None
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", UTCDateTime, nullable=False),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("slack_channel", sa.Text),
+    sa.Column("pagerduty_incident_id", sa.Text),
+    sa.Column("commander", sa.Text, nullable=False, server_default="medic"),
+    sa.Column("previous_seq", sa.Integer, sa.ForeignKey("incidents.seq")),
+    sa.Index("ix_incidents_group_key_status", "group_key", "status"),
+    sa.Index("ix_incidents_status", "status"),
+)
+
+# The journal: every notification Medic accepted, exactly once per dedup identity.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("annotations", sa.JSON, nullable=False),
+    sa.Column("generator_url", sa.Text),
+    sa.Column("group_key", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq")),
+    sa.Column("processed_at", UTCDateTime),
+    sa.UniqueConstraint("source", "fingerprint", "starts_at", "status", name="uq_alerts_identity"),
+)
+
+# The current state of each distinct alert (fingerprint) inside an incident.
+incident_alerts = sa.Table(
+    "incident_alerts",
+    metadata,
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), primary_key=True),
+    sa.Column("source", sa.String(16), primary_key=True),
+    sa.Column("fingerprint", sa.Text, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime),
+    sa.Column("labels", sa.JSON, nullable=False),
+    sa.Column("annotations", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), nullable=False),
+    sa.Column("playbook", sa.Text, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("target", sa.Text),
+    sa.Column("started_by", sa.Text, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("trigger_alert_id", sa.Integer, sa.ForeignKey("alerts.id")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_runs_target_status", "target", "status"),
+)
+
+steps = sa.Table(
+    "steps",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_seq", sa.Integer, sa.ForeignKey("runs.seq"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("step_id", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("output", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.UniqueConstraint("run_seq", "step_id", name="uq_steps_run_step"),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_seq", sa.Integer, sa.ForeignKey("runs.seq"), nullable=False),
+    sa.Column("step_id", sa.Text, nullable=False),
+    sa.Column("mode", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("required", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("four_eyes", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("prompt", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason", sa.Text),
+    sa.Column("on_timeout", sa.String(16), nullable=False, server_default="reject"),
+    sa.Column("escalated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decided_at", UTCDateTime),
+)
+
+approval_decisions = sa.Table(
+    "approval_decisions",
+    metadata,
+    sa.Column("approval_seq", sa.Integer, sa.ForeignKey("approvals.seq"), primary_key=True),
+    sa.Column("user", sa.Text, primary_key=True),
+    sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq")),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Index("ix_audit_incident", "incident_seq", "seq"),
+)
+
+# Inbound deliveries already taken (PagerDuty X-Webhook-Id, Slack retries).
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("source", sa.String(16), primary_key=True),
+    sa.Column("delivery_id", sa.Text, primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
+# The journal of inbound events other than alerts (PagerDuty webhooks), processed by the engine.
+inbound_events = sa.Table(
+    "inbound_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("event_id", sa.Text, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("processed_at", UTCDateTime),
+    sa.UniqueConstraint("source", "event_id", name="uq_inbound_events_identity"),
+)
+
+# Small durable switches (the global pause) that must survive a restart.
+switches = sa.Table(
+    "switches",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("changed_by", sa.Text, nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+)
+
+# Slack: each incident's channel, its pinned status message and how far its timeline thread
+# has been delivered (the audit trail is the durable outbox; ``timeline_seq`` its cursor).
+slack_channels = sa.Table(
+    "slack_channels",
+    metadata,
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), primary_key=True),
+    sa.Column("channel_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status_ts", sa.Text, nullable=False),
+    sa.Column("status_digest", sa.Text, nullable=False, server_default=""),
+    sa.Column("topic", sa.Text, nullable=False, server_default=""),
+    sa.Column("timeline_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("graph_done", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("report_done", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Slack: the message that asks for each approval, so decisions can edit it in place.
+slack_approval_messages = sa.Table(
+    "slack_approval_messages",
+    metadata,
+    sa.Column("approval_seq", sa.Integer, sa.ForeignKey("approvals.seq"), primary_key=True),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), nullable=False),
+    sa.Column("channel_id", sa.Text, nullable=False),
+    sa.Column("ts", sa.Text, nullable=False),
+    sa.Column("digest", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_slack_approval_messages_incident", "incident_seq"),
+)
+
+# Alertmanager silences Medic created, expired when their incident resolves.
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq"), nullable=False),
+    sa.Column("run_seq", sa.Integer, sa.ForeignKey("runs.seq")),
+    sa.Column("step_id", sa.Text, nullable=False),
+    sa.Column("matchers", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("expired_at", UTCDateTime),
+    sa.Index("ix_silences_incident", "incident_seq"),
+)
+
+
+def upgrade() -> None:
+    """Create whatever baseline table is missing; record version 1 as that release did."""
+    bind = op.get_bind()
+    metadata.create_all(bind, checkfirst=True)
+    if bind.execute(sa.select(sa.func.count()).select_from(schema_version)).scalar() == 0:
+        bind.execute(schema_version.insert().values(version=1, applied_at=datetime.now(UTC)))
+
+
+def downgrade() -> None:
+    """Medic does not downgrade a store: restore a backup instead."""
+    raise NotImplementedError("downgrades are not supported")
