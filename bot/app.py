@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 
-import bot.engine.builtin_actions  # noqa: F401 -- declares actions at import, off the loop
-import responders.installed  # noqa: F401 -- declares actions at import, off the loop
 from bot.actions import ActionRegistry
+from bot.actions.integration import ClientSetup, Integration
 from bot.api.decisions import decide_approval, pause, resume, start_run
 from bot.api.incidents import get_incident, get_incidents
 from bot.api.ops import healthz, metrics, readyz
@@ -33,6 +33,7 @@ from bot.http.middleware import json_errors, request_context
 from bot.ingress.alertmanager import alertmanager_webhook
 from bot.ingress.committer import AlertCommitter
 from bot.ingress.pagerduty import pagerduty_webhook
+from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics
 from bot.narrator import ConsoleNarrator, NarrationDispatcher, Narrator
 from bot.playbooks.loader import configured_dirs, load_playbooks
@@ -48,8 +49,10 @@ from bot.store.sqlite_lock import SqliteReplicaLock
 from bot.store.switches import install_id
 from responders.kubernetes.client import KubernetesClient
 from responders.kubernetes.cluster import KubernetesCluster
-from responders.pagerduty.client import PagerDutyClient
 from responders.slack.client import SlackClient
+from responders.slack.integration import CALL_TIMEOUT, POST_INTERVAL
+
+installed_integrations()  # reads package metadata once, before any event loop runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class AppOptions:
     tls: ssl.SSLContext | None = None
     slack_timing: SlackTiming = field(default_factory=SlackTiming)
     silence_poll_s: float = SILENCE_POLL_S
+    integrations: Sequence[Integration] = ()
 
 
 def build_app(
@@ -79,23 +83,26 @@ def build_app(
     tls: ssl.SSLContext | None = None,
     slack_timing: SlackTiming | None = None,
     silence_poll_s: float = SILENCE_POLL_S,
+    integrations: Sequence[Integration] | None = None,
 ) -> web.Application:
     """The whole HTTP surface of DESIGN §3 for ``settings``.
 
     ``playbooks`` defaults to those of ``playbooks.dirs`` (or the shipped catalogue);
-    ``registry`` to every action Medic ships (extensions may add their own);
+    ``integrations`` to the installed ones; ``registry`` to Medic's own actions and theirs;
     ``silence_poll_s`` is how often Alertmanager is asked about alerts Medic silenced.
     """
+    chosen = installed_integrations() if integrations is None else tuple(integrations)
     options = AppOptions(
         narrators=narrators,
         clock=clock or SystemClock(),
         playbooks=playbooks,
-        registry=registry,
+        registry=registry or action_registry(chosen),
         cluster=cluster,
         directory=directory,
         tls=tls,
         slack_timing=slack_timing or SlackTiming(),
         silence_poll_s=silence_poll_s,
+        integrations=chosen,
     )
     app = web.Application(
         middlewares=[request_context, json_errors],
@@ -116,6 +123,9 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    for integration in chosen:
+        for route in integration.routes:
+            app.router.add_route(route.method, route.path, route.handler)
     return app
 
 
@@ -123,16 +133,19 @@ def _runtime_ctx(
     settings: Settings, options: AppOptions
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-        registry = options.registry or ActionRegistry.default()
+        registry = options.registry or action_registry(options.integrations)
         loaded = options.playbooks
         if loaded is None:
             dirs = configured_dirs(settings.playbooks.dirs)
             loaded = await asyncio.to_thread(load_playbooks, dirs, registry)
-        sqlite_lock = await SqliteReplicaLock.take(settings.store.url)
-        clients = await _clients(settings, options.tls, options.slack_timing)
-        db = Database(settings.store.url)
-        http = aiohttp.ClientSession()
-        try:
+        async with AsyncExitStack() as stack:
+            sqlite_lock = await SqliteReplicaLock.take(settings.store.url)
+            if sqlite_lock is not None:
+                stack.push_async_callback(sqlite_lock.release)
+            http = await stack.enter_async_context(aiohttp.ClientSession())
+            clients = await _open_clients(stack, settings, options, http)
+            db = Database(settings.store.url)
+            stack.push_async_callback(db.close)
             await db.create_schema()
             runtime, services = await _start(
                 app, settings, options, loaded, registry, clients, db, http
@@ -146,12 +159,6 @@ def _runtime_ctx(
             await runtime.runs.stop()
             await runtime.background.close()
             await runtime.narration.stop()
-        finally:
-            await _close_clients(clients)
-            await http.close()
-            await db.close()
-            if sqlite_lock is not None:
-                await sqlite_lock.release()
 
     return runtime_ctx
 
@@ -196,6 +203,7 @@ async def _start(
         cluster=options.cluster or _cluster_view(clients),
         install=install,
         clients=clients,
+        enabled=frozenset(i.name for i in options.integrations if i.is_enabled(settings)),
         slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
     )
     runs = RunManager(deps)
@@ -257,21 +265,23 @@ def _directory(
     return NoGroups()
 
 
-async def _clients(
-    settings: Settings, tls: ssl.SSLContext | None, slack_timing: SlackTiming
+async def _open_clients(
+    stack: AsyncExitStack, settings: Settings, options: AppOptions, http: aiohttp.ClientSession
 ) -> dict[str, object]:
-    """One shared client per enabled integration that has a built responder."""
+    """One shared client per enabled integration that has one, closed by ``stack``."""
+    tuning = {
+        POST_INTERVAL: options.slack_timing.post_interval_s,
+        CALL_TIMEOUT: options.slack_timing.call_timeout_s,
+    }
     clients: dict[str, object] = {}
-    if settings.pagerduty.enabled:
-        clients["pagerduty"] = PagerDutyClient(settings.pagerduty, tls=tls)
-    if settings.slack.enabled:
-        clients["slack"] = SlackClient(
-            settings.slack,
-            post_interval=slack_timing.post_interval_s,
-            timeout=slack_timing.call_timeout_s,
-        )
-    if settings.kubernetes.mode != "disabled":
-        clients["kubernetes"] = await KubernetesClient.connect(settings.kubernetes)
+    for integration in options.integrations:
+        if integration.client is None or not integration.is_enabled(settings):
+            continue
+        section = integration.section(settings)
+        if section is None:
+            continue
+        setup = ClientSetup(section, settings, http, tls=options.tls, tuning=tuning)
+        clients[integration.name] = await stack.enter_async_context(integration.client(setup))
     return clients
 
 
@@ -281,9 +291,3 @@ def _cluster_view(clients: dict[str, object]) -> ClusterView:
     if isinstance(client, KubernetesClient):
         return KubernetesCluster(client)
     return UnknownCluster()
-
-
-async def _close_clients(clients: dict[str, object]) -> None:
-    for client in clients.values():
-        if isinstance(client, PagerDutyClient | SlackClient | KubernetesClient):
-            await client.close()

@@ -11,11 +11,11 @@ import structlog
 from aiohttp import web
 
 from bot import __version__
-from bot.actions import ActionRegistry
 from bot.app import build_app
 from bot.config import Settings, load_settings
 from bot.demo import run_demo
 from bot.errors import ConfigError, StoreRefused, StoreUnavailable
+from bot.integrations import action_registry, config_sections
 from bot.logging import configure_logging
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
@@ -74,7 +74,7 @@ def _print_problems(err: ConfigError) -> None:
 
 def _load(config: Path | None) -> Settings | None:
     try:
-        return load_settings(config)
+        return load_settings(config, config_sections())
     except ConfigError as err:
         _print_problems(err)
         return None
@@ -110,9 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet | None:
     """Load and validate playbooks (``dirs``, else the configured ones); print problems."""
     try:
-        return load_playbooks(
-            dirs or configured_dirs(settings.playbooks.dirs), ActionRegistry.default()
-        )
+        return load_playbooks(dirs or configured_dirs(settings.playbooks.dirs), action_registry())
     except ConfigError as err:
         _print_problems(err)
         return None
@@ -141,4 +139,4 @@ def _simulate(args: argparse.Namespace) -> int:
     playbooks = _playbooks(settings, list(args.dirs))
     if playbooks is None:
         return EXIT_INVALID
-    return simulate_file(args.alert, playbooks, ActionRegistry.default())
+    return simulate_file(args.alert, playbooks, action_registry())

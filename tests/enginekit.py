@@ -19,6 +19,7 @@ from bot.actions import (
     StepResult,
 )
 from bot.engine.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
+from bot.integrations import action_registry
 
 from conftest import API_TOKEN
 
@@ -128,7 +129,7 @@ async def hold(ctx: StepContext, params: HoldParams) -> StepResult:
 
 HOLD_REGISTRY = ActionRegistry(
     [
-        *ActionRegistry.default(),
+        *action_registry(),
         ActionSpec("test.hold", ActionKind.WRITE, HoldParams, hold, None, None),
     ]
 )

@@ -88,7 +88,9 @@ class ActionSpec:
 
     ``integration`` names the config section whose system the action talks to; while that
     integration is disabled (or not yet built), the engine records a dry run from
-    ``describe(params)`` instead of calling ``run``.
+    ``describe(params)`` instead of calling ``run``. ``output`` is the model of what the
+    action returns as ``steps.<id>.output``; ``idempotent`` names the key by which the other
+    system makes a repeated call harmless (None: a repeat may act twice).
     """
 
     name: str
@@ -97,3 +99,5 @@ class ActionSpec:
     run: ActionFunction
     integration: str | None
     describe: DryRunDescriber | None
+    output: type[BaseModel] | None = None
+    idempotent: str | None = None

@@ -1,10 +1,16 @@
-"""The action registry: each action declares its params model in its signature."""
+"""``@action`` marks a function with its contract; :class:`ActionRegistry` is built from them.
+
+The decorator only marks: nothing is registered at import. The composition root builds the
+registry from the installed integrations' action lists.
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, get_type_hints
+
+from pydantic import BaseModel
 
 from bot.actions.contract import (
     ActionFunction,
@@ -16,7 +22,7 @@ from bot.actions.contract import (
 
 F = TypeVar("F", bound=ActionFunction)
 
-_DECLARED: list[ActionSpec] = []
+_MARK = "__medic_action__"
 
 
 def action(
@@ -25,13 +31,17 @@ def action(
     kind: ActionKind,
     integration: str | None = None,
     describe: DryRunDescriber | None = None,
+    output: type[BaseModel] | None = None,
+    idempotent: str | None = None,
 ) -> Callable[[F], F]:
     """Declare ``async def fn(ctx: StepContext, params: SomeParams) -> StepResult`` as ``name``.
 
-    The params model is read from the second parameter's annotation.
+    The params model is read from the second parameter's annotation; ``output`` is the model
+    of ``steps.<id>.output`` (checked when playbooks load); ``idempotent`` says by which key
+    the other system makes a repeat harmless, when it does.
     """
 
-    def register(fn: F) -> F:
+    def mark(fn: F) -> F:
         hints = get_type_hints(fn)
         names = list(inspect.signature(fn).parameters)
         if len(names) != 2:
@@ -39,16 +49,25 @@ def action(
         params = hints.get(names[1])
         if not (isinstance(params, type) and issubclass(params, ActionParams)):
             raise TypeError(f"action {name}: params must be annotated with an ActionParams model")
-        _DECLARED.append(ActionSpec(name, kind, params, fn, integration, describe))
+        spec = ActionSpec(name, kind, params, fn, integration, describe, output, idempotent)
+        setattr(fn, _MARK, spec)
         return fn
 
-    return register
+    return mark
+
+
+def spec_of(fn: ActionFunction) -> ActionSpec:
+    """The contract ``@action`` put on ``fn``; TypeError for an unmarked function."""
+    spec = getattr(fn, _MARK, None)
+    if not isinstance(spec, ActionSpec):
+        raise TypeError(f"{getattr(fn, '__qualname__', fn)!r} is not marked with @action")
+    return spec
 
 
 class ActionRegistry:
-    """Actions by name, built from the modules that declare them."""
+    """Actions by name."""
 
-    def __init__(self, specs: list[ActionSpec]) -> None:
+    def __init__(self, specs: Iterable[ActionSpec]) -> None:
         self._specs: dict[str, ActionSpec] = {}
         for spec in specs:
             if spec.name in self._specs:
@@ -56,12 +75,9 @@ class ActionRegistry:
             self._specs[spec.name] = spec
 
     @classmethod
-    def default(cls) -> ActionRegistry:
-        """Every action Medic ships (importing the modules declares them)."""
-        import bot.engine.builtin_actions  # noqa: F401, PLC0415 -- registers by import
-        import responders.installed  # noqa: F401, PLC0415 -- registers by import
-
-        return cls(list(_DECLARED))
+    def of(cls, functions: Iterable[ActionFunction]) -> ActionRegistry:
+        """The registry of ``@action`` functions."""
+        return cls(spec_of(fn) for fn in functions)
 
     def get(self, name: str) -> ActionSpec | None:
         """The action called ``name``."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bot.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
 from bot.errors import ConfigError
@@ -19,10 +19,15 @@ from bot.yamlsource import KeyPath, Lines, dotted, read_yaml, validation_problem
 CONFIG_ENV = "MEDIC_CONFIG"
 
 
-def load_settings(path: str | Path | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None = None, sections: Mapping[str, type[BaseModel]] | None = None
+) -> Settings:
     """Build :class:`Settings` from ``path`` (or ``$MEDIC_CONFIG``, or nothing) plus the env.
 
-    Raises :class:`ConfigError` listing every problem, each as ``file:line: key: reason``.
+    ``sections`` are the config models of installed integrations, by section name: their
+    top-level sections are validated by them (absent ones take the model's defaults); any
+    other unknown top-level key is an error. Raises :class:`ConfigError` listing every
+    problem, each as ``file:line: key: reason``.
     """
     if path is None:
         path = os.environ.get(CONFIG_ENV) or None
@@ -32,10 +37,44 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if path is not None:
         source = str(path)
         values, lines = _read_yaml(Path(path))
+    extra = {
+        name: model for name, model in (sections or {}).items() if name not in Settings.model_fields
+    }
+    plugin_values = {name: values.pop(name, None) for name in extra}
+    problems: list[str] = []
+    settings: Settings | None = None
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as err:
-        raise ConfigError(_describe(err, source, lines)) from err
+        problems += _describe(err, source, lines)
+    validated: dict[str, BaseModel] = {}
+    for name, model in extra.items():
+        section = _with_env(name, plugin_values[name])
+        try:
+            validated[name] = model.model_validate(section)
+        except ValidationError as err:
+            problems += validation_problems(err, source, lines, prefix=(name,))
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return settings.with_sections(validated)
+
+
+def _with_env(name: str, section: object) -> object:
+    """``section`` (from the YAML) with ``MEDIC_<NAME>__<KEY>`` environment overrides."""
+    prefix = f"{ENV_PREFIX}{name.upper()}{ENV_NESTED_DELIMITER}"
+    overrides = {k: v for k, v in os.environ.items() if k.upper().startswith(prefix)}
+    if not overrides:
+        return {} if section is None else section
+    merged: dict[str, Any] = dict(section) if isinstance(section, dict) else {}
+    for key, value in overrides.items():
+        parts = key[len(prefix) :].lower().split(ENV_NESTED_DELIMITER)
+        node = merged
+        for part in parts[:-1]:
+            child = node.get(part)
+            node[part] = child = dict(child) if isinstance(child, dict) else {}
+            node = child
+        node[parts[-1]] = value
+    return merged
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], Lines]:

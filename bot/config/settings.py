@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from collections.abc import Mapping
+
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -48,6 +50,7 @@ class Settings(BaseSettings):
     pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
     kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    _plugin_sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(
@@ -61,10 +64,26 @@ class Settings(BaseSettings):
         """Environment first (it wins), then the YAML file passed as init values."""
         return (env_settings, init_settings)
 
+    def section(self, name: str) -> BaseModel | None:
+        """The config section named ``name``: one of Medic's own, or an installed
+        integration's (validated by its model when the settings were loaded)."""
+        if name in type(self).model_fields:
+            value = getattr(self, name)
+            return value if isinstance(value, BaseModel) else None
+        return self._plugin_sections.get(name)
+
+    def with_sections(self, sections: Mapping[str, BaseModel]) -> Settings:
+        """A copy that also holds the validated sections of installed integrations."""
+        copy = self.model_copy()
+        copy._plugin_sections = dict(self._plugin_sections) | dict(sections)
+        return copy
+
     def secret_values(self) -> list[str]:
         """Every configured secret in clear text, so logging can redact it wherever it appears."""
         found: list[str] = []
         _collect_secrets(self, found)
+        for section in self._plugin_sections.values():
+            _collect_secrets(section, found)
         return found
 
 

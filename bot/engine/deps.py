@@ -38,6 +38,7 @@ class EngineDeps:
     cluster: ClusterView
     install: str = ""
     clients: dict[str, object] = field(default_factory=dict)
+    enabled: frozenset[str] = frozenset()
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
     action_locks: defaultdict[str, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
@@ -46,20 +47,9 @@ class EngineDeps:
     in_flight: InFlight = field(default_factory=InFlight)
 
     def integration_ready(self, name: str | None) -> bool:
-        """True when actions of integration ``name`` can really run.
-
-        Only integrations whose responder is built count; the others (and disabled ones)
-        record dry runs of what they would do (DESIGN §5).
-        """
-        if name is None:
-            return True
-        if name == "prometheus":
-            return self.settings.prometheus.url is not None
-        if name == "alertmanager":
-            return self.settings.alertmanager.url is not None
-        if name == "kafka":
-            return self.settings.kafka.bootstrap_servers is not None
-        return name in self.clients
+        """True when actions of integration ``name`` can really run: it is enabled (actions
+        of a disabled integration record dry runs of what they would do)."""
+        return name is None or name in self.enabled
 
 
 @asynccontextmanager

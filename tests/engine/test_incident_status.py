@@ -14,6 +14,7 @@ from bot.actions import (
     StepContext,
     StepResult,
 )
+from bot.integrations import action_registry
 
 from conftest import StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks
@@ -35,7 +36,7 @@ async def flip(ctx: StepContext, params: FlipParams) -> StepResult:
 
 REGISTRY = ActionRegistry(
     [
-        *ActionRegistry.default(),
+        *action_registry(),
         ActionSpec("test.flip", ActionKind.WRITE, FlipParams, flip, None, None),
     ]
 )

@@ -11,9 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.actions import ActionRegistry, StepContext, StepResult
+from bot.actions import StepContext, StepResult
 from bot.config import Settings
 from bot.config.models import KubernetesConfig
+from bot.integrations import action_registry
 from responders.kubernetes.client import KubernetesClient
 from responders.kubernetes.pacing import Pacing
 
@@ -91,7 +92,7 @@ class Runner:
 
     def __init__(self, http: aiohttp.ClientSession) -> None:
         self._http = http
-        self._registry = ActionRegistry.default()
+        self._registry = action_registry()
 
     async def __call__(
         self, client: KubernetesClient, name: str, dry_run: bool = False, **params: Any

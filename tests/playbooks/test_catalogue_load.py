@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.actions import ActionKind, ActionRegistry
+from bot.actions import ActionKind
+from bot.integrations import action_registry
 from bot.playbooks.catalogue import catalogue_dir
 from bot.playbooks.loader import load_playbooks
 from bot.playbooks.models import PlaybookSpec, StepSpec
@@ -16,7 +17,7 @@ from bot.playbooks.templates import evaluate, render, render_value
 
 from payloads import SAMPLES, sample
 
-REGISTRY = ActionRegistry.default()
+REGISTRY = action_registry()
 NAMES = {
     "auto-rollback",
     "byzantine-isolation",

@@ -19,6 +19,7 @@ from bot.actions import (
     StepResult,
 )
 from bot.engine.clock import ManualClock
+from bot.integrations import action_registry
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, decide, write_playbooks
@@ -65,7 +66,7 @@ async def scale(ctx: StepContext, params: ScaleParams) -> StepResult:
 
 REGISTRY = ActionRegistry(
     [
-        *ActionRegistry.default(),
+        *action_registry(),
         ActionSpec("test.scale", ActionKind.WRITE, ScaleParams, scale, None, None),
     ]
 )

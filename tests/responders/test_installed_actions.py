@@ -1,6 +1,6 @@
-"""Every responder action of DESIGN §6 is declared by importing ``responders.installed``, with
-the right kind, integration and a one-line dry-run sentence; actions whose responder is not
-built yet refuse to run, and built ones name the setting they miss."""
+"""Every responder action is declared by its installed integration (entry points), with the
+right kind, integration and a one-line dry-run sentence; built ones run without their setting
+name the setting they miss."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-import responders.installed  # noqa: F401 -- registers the actions
 from bot.actions.contract import ActionKind, ActionSpec, StepContext
-from bot.actions.registry import _DECLARED, ActionRegistry
 from bot.config import Settings
 from bot.errors import PermanentError
+from bot.integrations import installed_integrations
 
 READ, WRITE = ActionKind.READ, ActionKind.WRITE
 SYSTEMS = ("alertmanager", "kafka", "kubernetes", "pagerduty", "prometheus", "slack")
@@ -105,11 +104,13 @@ UNCONFIGURED: dict[str, tuple[dict[str, Any], str]] = {
 
 
 def responder_specs() -> dict[str, ActionSpec]:
-    """The declared actions that belong to responders (not the engine's own)."""
-    registry = ActionRegistry(
-        [spec for spec in _DECLARED if spec.name.partition(".")[0] in SYSTEMS]
-    )
-    return {spec.name: spec for spec in registry}
+    """The actions of Medic's own installed integrations (not the engine's own)."""
+    return {
+        spec.name: spec
+        for integration in installed_integrations()
+        if integration.name in SYSTEMS
+        for spec in integration.specs()
+    }
 
 
 @pytest.fixture
@@ -120,8 +121,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def test_every_responder_action_is_declared_with_its_kind_and_integration() -> None:
-    """The declared responder actions are exactly DESIGN §6's list (minus approval and
-    incident.*), each with its kind and its config section as integration."""
+    """The responder actions of Medic's six integrations are exactly the documented list
+    (minus approval and incident.*), each with its kind and its config section as
+    integration."""
     declared = {name: (spec.kind, spec.integration) for name, spec in responder_specs().items()}
     assert declared == {name: (kind, section) for name, (kind, section, _) in ACTIONS.items()}
 
