@@ -11,10 +11,11 @@ $(BIN)/medic: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
-$(VENV)/.dev: pyproject.toml
+$(VENV)/.dev: pyproject.toml examples/medic-echo/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps -e examples/medic-echo  # the example integration, tested installed
 	@touch $@
 
 demo: $(BIN)/medic
@@ -23,9 +24,9 @@ demo: $(BIN)/medic
 test: $(VENV)/.dev
 	bash scripts/install-test-deps.sh
 	bash scripts/kube-testenv.sh build
-	$(BIN)/ruff check bot responders tests bench scripts
-	$(BIN)/ruff format --check bot responders tests bench scripts
-	$(BIN)/mypy --strict bot responders
+	$(BIN)/ruff check bot responders tests bench scripts examples
+	$(BIN)/ruff format --check bot responders tests bench scripts examples
+	$(BIN)/mypy --strict bot responders examples/medic-echo/medic_echo
 	$(BIN)/pytest
 
 bench: $(VENV)/.dev

@@ -15,10 +15,12 @@ from bot.config import Settings
 
 
 class ActionKind(StrEnum):
-    """``read`` gathers evidence; ``write`` changes the world (dry-run, locks, limits apply);
-    ``control`` is Medic's own bookkeeping (approval, incident.*)."""
+    """``read`` gathers evidence; ``notify`` tells humans (pages, chat posts) and changes
+    nothing in the systems being repaired; ``write`` changes the world (dry-run, locks,
+    limits apply); ``control`` is Medic's own bookkeeping (approval, incident.*)."""
 
     READ = "read"
+    NOTIFY = "notify"
     WRITE = "write"
     CONTROL = "control"
 
