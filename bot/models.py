@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class Via(StrEnum):
+    """How a human's decision reached Medic (recorded in the audit trail)."""
+
+    SLACK = "slack"
+    """A signed Slack click or command: Slack vouches for the user id."""
+    API_USER = "api_user"
+    """A personal token from ``server.api_users``: the token is the identity."""
+    BRIDGE = "bridge"
+    """The bridge token ``server.api_token``: a trusted proxy or chat bridge names the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is deciding, and how Medic knows."""
+
+    user: str
+    via: Via
 
 
 class AlertSource(StrEnum):

@@ -1,7 +1,9 @@
-"""Human decisions over HTTP: approvals, pause/resume, manual runs (``server.api_token``).
+"""Human decisions over HTTP: approvals, pause/resume, manual runs.
 
 The same services back Slack's buttons and commands; these endpoints serve CLIs, tests
-and other chat tools. With ``server.api_token`` unset they do not exist (404).
+and other chat tools. Who decides comes from the token (:mod:`bot.http.identity`): a
+personal token from ``server.api_users`` is its user, the bridge token ``server.api_token``
+names the user in the body. With neither configured the endpoints do not exist (404).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engine.approvals import Decision
 from bot.errors import DecisionRefused
-from bot.http.auth import require_bearer
 from bot.http.body import parse_json, read_body, validate
 from bot.http.errors import ErrorCode, HttpError
-from bot.models import parse_incident_id
+from bot.http.identity import authenticate, identify
+from bot.models import Identity, parse_incident_id
 from bot.runtime import RUNTIME, Runtime
 from bot.store import STORE_ERRORS
 
@@ -34,7 +36,7 @@ class DecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["approve", "reject"]
-    user: str = Field(min_length=1, max_length=128)
+    user: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class SwitchBody(BaseModel):
@@ -42,7 +44,7 @@ class SwitchBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user: str = Field(min_length=1, max_length=128)
+    user: str | None = Field(default=None, min_length=1, max_length=128)
     reason: str = Field(default="", max_length=500)
 
 
@@ -52,18 +54,18 @@ class RunBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     playbook: str = Field(min_length=1)
-    user: str = Field(min_length=1, max_length=128)
+    user: str | None = Field(default=None, min_length=1, max_length=128)
     params: dict[str, str] = Field(default_factory=dict)
 
 
-async def _authorized_body(request: web.Request, model: type[Any]) -> tuple[Runtime, Any]:
+async def _authorized_body(request: web.Request, model: type[Any]) -> tuple[Runtime, Identity, Any]:
+    """The runtime, who is acting (from the token, checked against the body's ``user``) and
+    the validated body."""
     runtime = request.app[RUNTIME]
-    token = runtime.settings.server.api_token
-    if token is None:
-        raise HttpError(ErrorCode.NOT_FOUND, "the decision API is off: server.api_token is unset")
-    require_bearer(request, token)
-    body = await read_body(request, runtime.settings.server.max_body_bytes)
-    return runtime, validate(model, parse_json(body))
+    server = runtime.settings.server
+    credential = authenticate(request, server)
+    body = validate(model, parse_json(await read_body(request, server.max_body_bytes)))
+    return runtime, identify(credential, body.user), body
 
 
 def _refused(err: DecisionRefused) -> HttpError:
@@ -72,10 +74,10 @@ def _refused(err: DecisionRefused) -> HttpError:
 
 async def decide_approval(request: web.Request) -> web.Response:
     """Approve or reject; the same rules as a Slack click."""
-    runtime, body = await _authorized_body(request, DecisionBody)
+    runtime, who, body = await _authorized_body(request, DecisionBody)
     try:
         outcome = await runtime.approvals.decide(
-            request.match_info["approval_id"], body.user, Decision(body.decision)
+            request.match_info["approval_id"], who, Decision(body.decision)
         )
     except DecisionRefused as err:
         raise _refused(err) from err
@@ -101,18 +103,18 @@ def _admin(runtime: Runtime, user: str) -> None:
 
 async def pause(request: web.Request) -> web.Response:
     """Turn the global pause on: no automatic write step starts anywhere."""
-    runtime, body = await _authorized_body(request, SwitchBody)
-    _admin(runtime, body.user)
-    await runtime.pause.pause(body.user, body.reason or "no reason given")
+    runtime, who, body = await _authorized_body(request, SwitchBody)
+    _admin(runtime, who.user)
+    await runtime.pause.pause(who, body.reason or "no reason given")
     return web.json_response({"paused": True, "reason": runtime.pause.reason})
 
 
 async def resume(request: web.Request) -> web.Response:
     """Turn the global pause off (refused while ``safety.paused`` is configured)."""
-    runtime, body = await _authorized_body(request, SwitchBody)
-    _admin(runtime, body.user)
+    runtime, who, _body = await _authorized_body(request, SwitchBody)
+    _admin(runtime, who.user)
     try:
-        await runtime.pause.resume(body.user)
+        await runtime.pause.resume(who)
     except DecisionRefused as err:
         raise _refused(err) from err
     return web.json_response({"paused": runtime.pause.paused, "reason": runtime.pause.reason})
@@ -120,19 +122,19 @@ async def resume(request: web.Request) -> web.Response:
 
 async def start_run(request: web.Request) -> web.Response:
     """A human starts a playbook on an incident (what ``/incident run`` does)."""
-    runtime, body = await _authorized_body(request, RunBody)
+    runtime, who, body = await _authorized_body(request, RunBody)
     seq = parse_incident_id(request.match_info["incident_id"])
     if seq is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {request.match_info['incident_id']!r}")
     allowed = set(runtime.settings.slack.approvers) | set(runtime.settings.slack.admins)
-    if body.user not in allowed:
-        raise HttpError(ErrorCode.FORBIDDEN, f"{body.user} may not start runs")
+    if who.user not in allowed:
+        raise HttpError(ErrorCode.FORBIDDEN, f"{who.user} may not start runs")
     playbook = runtime.playbooks.get(body.playbook)
     if playbook is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no playbook {body.playbook!r}")
     await runtime.caught_up()
     try:
-        run_seq = await runtime.runs.start_manual(seq, playbook, body.user, body.params)
+        run_seq = await runtime.runs.start_manual(seq, playbook, who, body.params)
     except DecisionRefused as err:
         raise _refused(err) from err
     return web.json_response({"run": f"RUN-{run_seq}"}, status=201)

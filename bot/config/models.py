@@ -23,7 +23,34 @@ class ServerConfig(Section):
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=10_485_760, gt=0)
     api_token: SecretStr | None = None
+    """The bridge token: a trusted SSO proxy or chat bridge that names the user itself."""
+    api_users: dict[str, SecretStr] = Field(default_factory=dict)
+    """Personal tokens, ``{user id: token}``: the token is the identity."""
     public_url: str | None = None
+
+    @field_validator("api_users")
+    @classmethod
+    def _distinct_personal_tokens(cls, users: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        owners: dict[str, str] = {}
+        for user, token in users.items():
+            if not user.strip():
+                raise ValueError("a user id must not be empty")
+            value = token.get_secret_value()
+            if not value.strip():
+                raise ValueError(f"{user}: the token must not be empty")
+            if value in owners:
+                raise ValueError(f"{user} and {owners[value]} have the same token")
+            owners[value] = user
+        return users
+
+    @model_validator(mode="after")
+    def _bridge_token_is_nobodys(self) -> Self:
+        bridge = self.api_token
+        if bridge is not None and any(
+            t.get_secret_value() == bridge.get_secret_value() for t in self.api_users.values()
+        ):
+            raise ValueError("api_users: a personal token must differ from api_token")
+        return self
 
 
 class StoreConfig(Section):

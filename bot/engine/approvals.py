@@ -19,7 +19,7 @@ from bot.engine.clock import Clock
 from bot.engine.directory import GroupDirectory, NoGroups
 from bot.engine.events import ApprovalEvent
 from bot.errors import DecisionRefused
-from bot.models import ApprovalStatus
+from bot.models import ApprovalStatus, Identity
 from bot.narrator import NarrationDispatcher
 from bot.store import Database
 from bot.store import runs as run_store
@@ -109,8 +109,13 @@ class ApprovalService:
                 return True
         return False
 
-    async def decide(self, approval_id: str, user: str, decision: Decision) -> DecisionOutcome:
-        """Record ``user``'s decision; raise :class:`DecisionRefused` when it cannot count."""
+    async def decide(self, approval_id: str, who: Identity, decision: Decision) -> DecisionOutcome:
+        """Record ``who``'s decision; raise :class:`DecisionRefused` when it cannot count.
+
+        Four eyes counts distinct users: a second decision by the same user is refused, so
+        two decisions need two identities (a personal API token can only ever be its user).
+        """
+        user = who.user
         seq = parse_approval_id(approval_id)
         if seq is None:
             raise DecisionRefused("not_found", f"no approval {approval_id!r} (ids look like APR-3)")
@@ -157,6 +162,7 @@ class ApprovalService:
                 kind=f"approval.{decision.value}",
                 incident_seq=run.incident_seq,
                 text=_decision_text(user, decision, approval_id, len(approvers), row.required),
+                detail={"approval": approval_id, "decision": decision.value, "via": who.via.value},
             )
         self._hub.notify(seq)
         if status is not ApprovalStatus.PENDING:

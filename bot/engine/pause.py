@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.clock import Clock
 from bot.errors import DecisionRefused
+from bot.models import Identity
 from bot.store import Database
 from bot.store.audit import record_event
 from bot.store.incidents import open_incident_seqs
@@ -44,15 +45,16 @@ class PauseSwitch:
         """Return once the switch is off."""
         await self._resumed.wait()
 
-    async def pause(self, user: str, reason: str) -> None:
+    async def pause(self, who: Identity, reason: str) -> None:
         """Turn the switch on (committed, audited)."""
+        user = who.user
         now = self._clock.now()
         async with self._db.begin() as conn:
             await write_switch(conn, PAUSE, {"paused": True, "reason": reason}, user, now)
             await _announce(
                 conn,
                 now,
-                user,
+                who,
                 "safety.paused",
                 f"Paused by {user}: {reason}. No automatic change starts anywhere until resumed",
             )
@@ -60,8 +62,9 @@ class PauseSwitch:
         self.reason = f"paused by {user}: {reason}"
         self._sync()
 
-    async def resume(self, user: str) -> None:
+    async def resume(self, who: Identity) -> None:
         """Turn the switch off; refused while the configuration pauses."""
+        user = who.user
         if self._configured:
             raise DecisionRefused(
                 "conflict", "safety.paused is set in the configuration; change it there"
@@ -70,7 +73,7 @@ class PauseSwitch:
         async with self._db.begin() as conn:
             await write_switch(conn, PAUSE, {"paused": False}, user, now)
             await _announce(
-                conn, now, user, "safety.resumed", f"Resumed by {user}: automatic steps may run"
+                conn, now, who, "safety.resumed", f"Resumed by {user}: automatic steps may run"
             )
         self._by_human = False
         self.reason = ""
@@ -83,8 +86,13 @@ class PauseSwitch:
             self._resumed.set()
 
 
-async def _announce(conn: AsyncConnection, at: datetime, user: str, kind: str, text: str) -> None:
+async def _announce(
+    conn: AsyncConnection, at: datetime, who: Identity, kind: str, text: str
+) -> None:
     """The audit event, and the same line in every open incident's timeline."""
-    await record_event(conn, at=at, actor=user, kind=kind, text=text)
+    via = {"via": who.via.value}
+    await record_event(conn, at=at, actor=who.user, kind=kind, text=text, detail=via)
     for seq in await open_incident_seqs(conn):
-        await record_event(conn, at=at, actor=user, kind=kind, text=text, incident_seq=seq)
+        await record_event(
+            conn, at=at, actor=who.user, kind=kind, text=text, incident_seq=seq, detail=via
+        )

@@ -29,7 +29,7 @@ from bot.engine.steps import (
     run_action_step,
 )
 from bot.errors import DecisionRefused
-from bot.models import Alert, ApprovalStatus, RunStatus, StepStatus
+from bot.models import Alert, ApprovalStatus, Identity, RunStatus, StepStatus
 from bot.playbooks.models import OnFailure, StepSpec, Then
 from bot.playbooks.playbook import Playbook
 from bot.playbooks.templates import TemplateError, evaluate, render_value
@@ -94,9 +94,10 @@ class RunManager:
         self._tasks.clear()
 
     async def start_manual(
-        self, incident_seq: int, playbook: Playbook, user: str, params: dict[str, Any]
+        self, incident_seq: int, playbook: Playbook, who: Identity, params: dict[str, Any]
     ) -> int:
         """A human starts ``playbook`` on an incident (``/incident run``); returns the run."""
+        user = who.user
         now = self._deps.clock.now()
         async with self._deps.db.begin() as conn:
             incident = await incident_store.get_incident(conn, incident_seq)
@@ -132,6 +133,7 @@ class RunManager:
                 kind="run.created",
                 incident_seq=incident_seq,
                 text=f"RUN-{run_seq} {playbook.name} started by {user}",
+                detail={"run": run_seq, "via": who.via.value},
             )
         self.launch(run_seq)
         return run_seq

@@ -10,15 +10,21 @@ from pydantic import SecretStr
 from bot.http.errors import ErrorCode, HttpError
 
 
+def presented_token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>``, or None."""
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    presented = presented.strip()
+    return presented if scheme.lower() == "bearer" and presented else None
+
+
 def require_bearer(request: web.Request, token: SecretStr | None) -> None:
     """Raise 401 unless ``Authorization: Bearer <token>`` matches (no token configured = open)."""
     if token is None:
         return
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented:
+    presented = presented_token(request)
+    if presented is None:
         raise HttpError(
             ErrorCode.UNAUTHORIZED, "missing Authorization header with the configured token"
         )
-    if not hmac.compare_digest(presented.strip().encode(), token.get_secret_value().encode()):
+    if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
         raise HttpError(ErrorCode.UNAUTHORIZED, "the presented token does not match")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.engine.incident_ops import IncidentOps, declare_incident
 from bot.errors import DecisionRefused, MedicError
-from bot.models import IncidentStatus, Severity, parse_incident_id
+from bot.models import Identity, IncidentStatus, Severity, Via, parse_incident_id
 from bot.slack.context import SlackContext
 from bot.slack.render import mention
 from bot.store import incidents as incident_store
@@ -188,7 +188,7 @@ async def _run(ctx: SlackContext, call: Invocation) -> Reply:
         if not sep or not key:
             return Reply(f"`{pair}` is not key=value.")
         params[key] = value
-    run_seq = await ctx.runs.start_manual(seq, playbook, call.user, params)
+    run_seq = await ctx.runs.start_manual(seq, playbook, _slack_user(call), params)
     return Reply(
         f":arrow_forward: RUN-{run_seq} {name} started on INC-{seq} by {mention(call.user)}"
         " (approvals apply).",
@@ -200,7 +200,7 @@ async def _run(ctx: SlackContext, call: Invocation) -> Reply:
 async def _pause(ctx: SlackContext, call: Invocation) -> Reply:
     _require(call.user, ctx.settings.slack.admins, "pause Medic")
     reason = call.raw_args or "no reason given"
-    await ctx.pause.pause(call.user, reason)
+    await ctx.pause.pause(_slack_user(call), reason)
     return Reply(
         f":double_vertical_bar: Medic paused by {mention(call.user)}: {reason}. "
         "No automatic change starts anywhere until `/incident resume`.",
@@ -210,7 +210,7 @@ async def _pause(ctx: SlackContext, call: Invocation) -> Reply:
 
 async def _resume(ctx: SlackContext, call: Invocation) -> Reply:
     _require(call.user, ctx.settings.slack.admins, "resume Medic")
-    await ctx.pause.resume(call.user)
+    await ctx.pause.resume(_slack_user(call))
     return Reply(f":arrow_forward: Medic resumed by {mention(call.user)}.", public=True)
 
 
@@ -258,3 +258,8 @@ HANDLERS: dict[str, Handler] = {
     "pause": _pause,
     "resume": _resume,
 }
+
+
+def _slack_user(call: Invocation) -> Identity:
+    """The invoking user, as Slack (a signed request) vouches for them."""
+    return Identity(call.user, Via.SLACK)

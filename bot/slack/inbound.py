@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.engine.approvals import Decision
 from bot.errors import ConfigError, DecisionRefused, MedicError
 from bot.http.errors import ErrorCode, HttpError
+from bot.models import Identity, Via
 from bot.slack.commands import Reply, dispatch
 from bot.slack.context import SlackContext
 from bot.slack.render import APPROVE_ACTION, REJECT_ACTION
@@ -176,7 +177,7 @@ def _click(ctx: SlackContext, decision: Decision) -> Callable[..., Awaitable[Non
         channel = payload.channel.id if payload.channel is not None else None
         refusal: str | None = None
         try:
-            await ctx.approvals.decide(approval_id, user, decision)
+            await ctx.approvals.decide(approval_id, Identity(user, Via.SLACK), decision)
         except DecisionRefused as err:
             refusal = f":no_entry: Not counted: {err.detail}"
         except STORE_ERRORS:

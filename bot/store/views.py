@@ -92,6 +92,8 @@ class TimelineEntry(BaseModel):
     actor: str
     kind: str
     text: str
+    via: str | None = None
+    """How a human's decision arrived (``slack``, ``api_user``, ``bridge``); None otherwise."""
 
 
 class IncidentDetail(BaseModel):
@@ -145,7 +147,13 @@ async def incident_detail(conn: AsyncConnection, seq: int) -> IncidentDetail | N
         alerts=[AlertView.model_validate(dict(a)) for a in alert_rows.mappings()],
         runs=await _runs(conn, seq),
         timeline=[
-            TimelineEntry(at=t["at"], actor=t["actor"], kind=t["kind"], text=t["text"])
+            TimelineEntry(
+                at=t["at"],
+                actor=t["actor"],
+                kind=t["kind"],
+                text=t["text"],
+                via=(t["detail"] or {}).get("via"),
+            )
             for t in timeline_rows.mappings()
         ],
     )

@@ -84,7 +84,7 @@ async def test_detail_shape(start_medic: StartMedic, store_url: str) -> None:
     assert alert["labels"]["deployment"] == "dwcp-v3"
     assert alert["starts_at"] == "2026-11-24T03:00:00Z"
     assert body["runs"] == []
-    assert [set(t) for t in body["timeline"]] == [{"at", "actor", "kind", "text"}] * 3
+    assert [set(t) for t in body["timeline"]] == [{"at", "actor", "kind", "text", "via"}] * 3
 
 
 @pytest.mark.parametrize("incident", ["INC-99", "inc-1", "42", "INC-x"])

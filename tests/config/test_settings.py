@@ -20,6 +20,7 @@ DEFAULTS = {
         "port": 8080,
         "max_body_bytes": 10485760,
         "api_token": None,
+        "api_users": {},
         "public_url": None,
     },
     "store": {"url": "sqlite:///medic.db"},
@@ -135,6 +136,14 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
             "slack:\n  app_token: xoxb-not-an-app-token\n",
             "medic.yaml:2: slack.app_token: must be an app-level token (xapp-…)",
         ),
+        (
+            "server:\n  api_users: {U1: same-token-1, U2: same-token-1}\n",
+            "medic.yaml:2: server.api_users: U2 and U1 have the same token",
+        ),
+        (
+            "server:\n  api_token: bridge-token-1\n  api_users: {U1: bridge-token-1}\n",
+            "medic.yaml:1: server: api_users: a personal token must differ from",
+        ),
         ("server: [1, 2]\n", "medic.yaml:1: server: Input should be a valid dictionary"),
         ("server: {port: 1\n", "medic.yaml:2: <yaml>: expected ',' or '}'"),
         ("- just\n- a list\n", "medic.yaml:1: <root>: must be a mapping of sections"),
@@ -149,6 +158,8 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
         "nested-limit",
         "slack-channel-name",
         "slack-app-token-kind",
+        "personal-tokens-shared",
+        "personal-token-is-the-bridge",
         "section-not-mapping",
         "yaml-syntax",
         "root-not-mapping",
@@ -180,6 +191,29 @@ def test_secrets_are_not_echoed_in_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert "s3cr3t-value" not in str(caught.value)
+
+
+def test_personal_tokens_are_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``server.api_users`` maps user ids to personal tokens, from YAML or from
+    ``MEDIC_SERVER__API_USERS`` as JSON (user ids keep their case); the tokens are secrets
+    (hidden in dumps and reprs, collected for log redaction), and a refused file never
+    echoes them."""
+    from_yaml = load_settings(_write(tmp_path, "server:\n  api_users: {U1: personal-u1-token}\n"))
+    monkeypatch.setenv("MEDIC_SERVER__API_USERS", '{"U2": "personal-u2-token"}')
+    from_env = load_settings(None)
+    monkeypatch.delenv("MEDIC_SERVER__API_USERS")
+    bad = _write(tmp_path, "server:\n  api_users: {U1: personal-u1-token, U2: personal-u1-token}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(bad)
+    loaded = {**from_yaml.server.api_users, **from_env.server.api_users}
+    dumped = str(from_yaml.model_dump()) + repr(from_yaml) + repr(from_env)
+    assert {u: t.get_secret_value() for u, t in loaded.items()} == {
+        "U1": "personal-u1-token",
+        "U2": "personal-u2-token",
+    }
+    assert "personal-u" not in dumped
+    assert from_yaml.secret_values() == ["personal-u1-token"]
+    assert "personal-u1-token" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
