@@ -161,7 +161,7 @@ async def test_unknown_approval_and_api_off(
     """An unknown approval is 404; with ``server.api_token`` unset the API is 404 too."""
     client, _, _ = await _start(start_medic, sqlite_url, tmp_path, _playbook())
     assert (await decide(client, "APR-77", "U1", "approve"))[0] == 404
-    off = await start_medic(make_settings(sqlite_url))
+    off = await start_medic(make_settings(f"sqlite:///{tmp_path / 'off.db'}"))
     response = await off.post(
         "/api/approvals/APR-1", json={"decision": "approve", "user": "U1"}, headers=api()
     )
