@@ -12,6 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from bot.config.secret_files import (
+    env_file_names,
+    env_file_values,
+    merge,
+    resolve_yaml_files,
+    secret_keys,
+)
 from bot.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
 from bot.errors import ConfigError
 from bot.yamlsource import KeyPath, Lines, dotted, read_yaml, validation_problems
@@ -40,8 +47,16 @@ def load_settings(
     extra = {
         name: model for name, model in (sections or {}).items() if name not in Settings.model_fields
     }
+    keys = list(secret_keys(Settings))
+    for name, model in extra.items():
+        keys += secret_keys(model, (name,))
+    problems = resolve_yaml_files(values, keys, source, lines)
+    from_files, env_problems = env_file_values(keys, ENV_PREFIX, ENV_NESTED_DELIMITER)
+    if problems or env_problems:
+        raise ConfigError(env_problems + problems)
+    values = merge(values, from_files)
     plugin_values = {name: values.pop(name, None) for name in extra}
-    problems: list[str] = []
+    file_vars = env_file_names(keys, ENV_PREFIX, ENV_NESTED_DELIMITER)
     settings: Settings | None = None
     try:
         settings = Settings(**values)
@@ -49,7 +64,7 @@ def load_settings(
         problems += _describe(err, source, lines)
     validated: dict[str, BaseModel] = {}
     for name, model in extra.items():
-        section = _with_env(name, plugin_values[name])
+        section = _with_env(name, plugin_values[name], file_vars)
         try:
             validated[name] = model.model_validate(section)
         except ValidationError as err:
@@ -59,10 +74,15 @@ def load_settings(
     return settings.with_sections(validated)
 
 
-def _with_env(name: str, section: object) -> object:
-    """``section`` (from the YAML) with ``MEDIC_<NAME>__<KEY>`` environment overrides."""
+def _with_env(name: str, section: object, file_vars: set[str]) -> object:
+    """``section`` (from the YAML) with ``MEDIC_<NAME>__<KEY>`` environment overrides (the
+    ``…_FILE`` variables of its secrets were read already)."""
     prefix = f"{ENV_PREFIX}{name.upper()}{ENV_NESTED_DELIMITER}"
-    overrides = {k: v for k, v in os.environ.items() if k.upper().startswith(prefix)}
+    overrides = {
+        k: v
+        for k, v in os.environ.items()
+        if k.upper().startswith(prefix) and k.upper() not in file_vars
+    }
     if not overrides:
         return {} if section is None else section
     merged: dict[str, Any] = dict(section) if isinstance(section, dict) else {}
@@ -109,6 +129,7 @@ def _env_source(loc: KeyPath) -> str | None:
     for n in range(len(loc), 0, -1):
         parts = [str(part).upper() for part in loc[:n]]
         name = ENV_PREFIX + ENV_NESTED_DELIMITER.join(parts)
-        if name in present:
-            return name
+        for candidate in (name, name + "_FILE"):
+            if candidate in present:
+                return candidate
     return None

@@ -27,6 +27,12 @@ class ServerConfig(Section):
     api_users: dict[str, SecretStr] = Field(default_factory=dict)
     """Personal tokens, ``{user id: token}``: the token is the identity."""
     public_url: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, level: object) -> object:
+        return level.lower() if isinstance(level, str) else level
 
     @field_validator("api_users")
     @classmethod

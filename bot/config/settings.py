@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -24,6 +25,7 @@ from bot.config.models import (
     SlackConfig,
     StoreConfig,
 )
+from bot.config.secret_files import env_file_names, secret_keys
 
 ENV_PREFIX = "MEDIC_"
 ENV_NESTED_DELIMITER = "__"
@@ -61,8 +63,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Environment first (it wins), then the YAML file passed as init values."""
-        return (env_settings, init_settings)
+        """Environment first (it wins), then the YAML file passed as init values.
+
+        ``MEDIC_…_FILE`` variables are not values: the loader reads their files and passes
+        the secrets with the init values (see :mod:`bot.config.secret_files`).
+        """
+        return (_EnvWithoutSecretFiles(settings_cls), init_settings)
 
     def section(self, name: str) -> BaseModel | None:
         """The config section named ``name``: one of Medic's own, or an installed
@@ -99,3 +105,16 @@ def _collect_secrets(value: object, found: list[str]) -> None:
     elif isinstance(value, list):
         for item in value:
             _collect_secrets(item, found)
+
+
+class _EnvWithoutSecretFiles(EnvSettingsSource):
+    """The ``MEDIC_*`` environment, minus the ``…_FILE`` variables that name secret files."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        names = {
+            n.lower()
+            for n in env_file_names(
+                list(secret_keys(self.settings_cls)), ENV_PREFIX, ENV_NESTED_DELIMITER
+            )
+        }
+        return {k: v for k, v in super()._load_env_vars().items() if k.lower() not in names}
