@@ -35,7 +35,7 @@ from bot.ingress.committer import AlertCommitter
 from bot.ingress.pagerduty import pagerduty_webhook
 from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics
-from bot.narrator import ConsoleNarrator, NarrationDispatcher, Narrator
+from bot.narrator import NarrationDispatcher, Narrator, terminal_narration
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import RUNTIME, Runtime
@@ -180,9 +180,11 @@ async def _start(
     """Start the engine and the services around it; the runtime and what to stop first."""
     clock = options.clock
     metrics = Metrics()
-    narration = NarrationDispatcher(
-        list(options.narrators) if options.narrators is not None else [ConsoleNarrator()]
-    )
+    if options.narrators is not None:
+        narration = NarrationDispatcher(list(options.narrators))
+    else:
+        narrators, log_events = terminal_narration()
+        narration = NarrationDispatcher(narrators, log_events=log_events)
     async with db.begin() as conn:
         install = await install_id(conn, clock.now())
     switch = PauseSwitch(db, clock, configured=settings.safety.paused)

@@ -1,25 +1,24 @@
-"""The ``medic`` command: ``serve``, ``demo``, ``check``, ``simulate``."""
+"""The ``medic`` command: ``serve``, ``demo``, ``check``, ``simulate``.
+
+Each command imports what it needs when it runs, so ``medic --help`` and ``medic check``
+start fast (the server, Slack, Kubernetes and Kafka clients and matplotlib are not loaded).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import structlog
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from bot import __version__
-from bot.app import build_app
 from bot.config import Settings, load_settings
-from bot.demo import run_demo
-from bot.errors import ConfigError, StoreRefused, StoreUnavailable
-from bot.integrations import action_registry, config_sections
-from bot.logging import configure_logging
-from bot.playbooks.loader import configured_dirs, load_playbooks
-from bot.playbooks.playbook import PlaybookSet
-from bot.simulate import simulate_file
+from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.playbooks.playbook import PlaybookSet
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -73,6 +72,8 @@ def _print_problems(err: ConfigError) -> None:
 
 
 def _load(config: Path | None) -> Settings | None:
+    from bot.integrations import config_sections  # noqa: PLC0415 -- see the module docstring
+
     try:
         return load_settings(config, config_sections())
     except ConfigError as err:
@@ -84,12 +85,25 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if settings is None:
         return EXIT_INVALID
-    configure_logging(settings.secret_values())
+    import structlog  # noqa: PLC0415 -- the server's imports, only when serving
+    from aiohttp import web  # noqa: PLC0415
+
+    from bot.app import build_app  # noqa: PLC0415
+    from bot.errors import StoreRefused, StoreUnavailable  # noqa: PLC0415
+    from bot.logging import configure_logging  # noqa: PLC0415
+
+    level = logging.getLevelNamesMapping()[settings.server.log_level.upper()]
+    configure_logging(settings.secret_values(), level=level)
     log = structlog.get_logger("bot.cli")
     playbooks = _playbooks(settings, [])
     if playbooks is None:
         return EXIT_INVALID
     app = build_app(settings, playbooks=playbooks)
+
+    async def stopping(_app: web.Application) -> None:
+        log.info("server.stopping", reason="signal or shutdown request")
+
+    app.on_shutdown.append(stopping)
     host, port = settings.server.host, settings.server.port
     log.info(
         "server.starting",
@@ -104,11 +118,15 @@ def _serve(args: argparse.Namespace) -> int:
     except (StoreUnavailable, StoreRefused) as err:
         print(f"medic: {err}", file=sys.stderr)
         return EXIT_INVALID
+    log.info("server.stopped")
     return EXIT_OK
 
 
 def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet | None:
     """Load and validate playbooks (``dirs``, else the configured ones); print problems."""
+    from bot.integrations import action_registry  # noqa: PLC0415 -- see the module docstring
+    from bot.playbooks.loader import configured_dirs, load_playbooks  # noqa: PLC0415
+
     try:
         return load_playbooks(dirs or configured_dirs(settings.playbooks.dirs), action_registry())
     except ConfigError as err:
@@ -129,6 +147,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo  # noqa: PLC0415 -- see the module docstring
+
     return run_demo(args.timeout, keep=args.keep)
 
 
@@ -139,4 +159,7 @@ def _simulate(args: argparse.Namespace) -> int:
     playbooks = _playbooks(settings, list(args.dirs))
     if playbooks is None:
         return EXIT_INVALID
+    from bot.integrations import action_registry  # noqa: PLC0415 -- see the module docstring
+    from bot.simulate import simulate_file  # noqa: PLC0415
+
     return simulate_file(args.alert, playbooks, action_registry())

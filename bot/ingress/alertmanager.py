@@ -17,6 +17,7 @@ from bot.models import AlertSource
 from bot.runtime import RUNTIME
 
 SOURCE = AlertSource.ALERTMANAGER.value
+log = structlog.get_logger(__name__)
 
 
 @counts_rejections(SOURCE)
@@ -39,4 +40,6 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     structlog.contextvars.bind_contextvars(
         group_key=webhook.group_key, accepted=result.accepted, duplicates=result.duplicates
     )
+    # One info line per accepted delivery: counts only, never labels or annotations.
+    log.info("webhook.accepted", source=SOURCE, alerts=len(alerts))
     return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates})

@@ -24,6 +24,7 @@ from bot.store.inbound import journal_event
 
 SOURCE = AlertSource.PAGERDUTY.value
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
+log = structlog.get_logger(__name__)
 
 
 def verify_signature(request: web.Request, body: bytes, settings: Settings) -> None:
@@ -60,4 +61,6 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
         runtime.intake.event_journaled(new)
     fresh = new is not None
     structlog.contextvars.bind_contextvars(event_type=event.event_type, duplicate=not fresh)
+    # One info line per accepted delivery: counts only, never the event's content.
+    log.info("webhook.accepted", source=SOURCE, accepted=int(fresh), duplicates=int(not fresh))
     return web.json_response({"accepted": int(fresh), "duplicates": int(not fresh)}, status=202)

@@ -7,6 +7,7 @@ import sys
 from typing import TextIO
 
 from bot.engine.events import ApprovalEvent, IncidentChange, IncidentChangeKind, RunEvent, StepEvent
+from bot.narrator.base import Narrator
 
 _MARK = {
     IncidentChangeKind.OPENED: "OPENED  ",
@@ -71,3 +72,20 @@ class ConsoleNarrator:
         """Blocking write, run in a worker thread."""
         self._stream.write(text)
         self._stream.flush()
+
+
+def terminal_narration(
+    stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> tuple[list[Narrator], bool]:
+    """``medic serve``'s narrators, and whether events are also logged one line each.
+
+    On a terminal people read the console narrator's lines (stderr); when the log goes to
+    that terminal too, the per-event log lines would say the same again, so they are left
+    out. Off a terminal (a container, a pipe) the JSON log lines are the record, and nothing
+    is narrated to stderr.
+    """
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    if not err.isatty():
+        return [], True
+    return [ConsoleNarrator(err)], not out.isatty()

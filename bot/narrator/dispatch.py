@@ -17,8 +17,11 @@ log = structlog.get_logger(__name__)
 class NarrationDispatcher:
     """A queue and one worker task; a failing narrator is logged and never blocks the engine."""
 
-    def __init__(self, narrators: Sequence[Narrator]) -> None:
+    def __init__(self, narrators: Sequence[Narrator], *, log_events: bool = True) -> None:
+        """``log_events``: also log each event at info (off when a console narrator already
+        tells it on the terminal the log goes to)."""
         self._narrators = list(narrators)
+        self._log_events = log_events
         self._queue: asyncio.Queue[tuple[str, EngineEvent]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -72,7 +75,8 @@ class NarrationDispatcher:
             method, event = await self._queue.get()
             try:
                 with structlog.contextvars.bound_contextvars(incident=event.incident_id):
-                    log.info(_event_name(method, event), **_fields(event))
+                    if self._log_events:
+                        log.info(_event_name(method, event), **_fields(event))
                     await self._deliver(method, event)
             finally:
                 self._queue.task_done()
