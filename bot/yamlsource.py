@@ -11,6 +11,10 @@ from pydantic import ValidationError
 
 from bot.errors import ConfigError
 
+# libyaml's SafeLoader when PyYAML was built with it: ten times faster (`medic check` starts
+# fast); the same documents, nodes and marks.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 KeyPath = tuple[str | int, ...]
 Lines = dict[KeyPath, int]
 
@@ -26,11 +30,17 @@ def read_yaml(path: Path) -> tuple[Any, Lines]:
     except OSError as err:
         raise ConfigError([f"{path}:0: <file>: cannot read: {err.strerror}"]) from err
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as err:
-        line = err.problem_mark.line + 1 if err.problem_mark else 0
-        raise ConfigError([f"{path}:{line}: <yaml>: {err.problem}"]) from err
+        node = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 -- a SafeLoader (libyaml's when built)
+    except yaml.YAMLError:
+        # Parse again with the pure-Python loader: its messages are the ones users see.
+        try:
+            yaml.compose(text, Loader=yaml.SafeLoader)
+            yaml.safe_load(text)
+        except yaml.MarkedYAMLError as err:
+            line = err.problem_mark.line + 1 if err.problem_mark else 0
+            raise ConfigError([f"{path}:{line}: <yaml>: {err.problem}"]) from err
+        raise
     lines: Lines = {}
     if node is not None:
         _index_lines(node, (), lines)

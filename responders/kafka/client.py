@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from types import ModuleType
+from typing import Any
 
 from bot.errors import PermanentError, RetryableError
 from responders.kafka.const import CLIENT_ID, INTERNAL_TOPIC_PREFIX, TIMEOUT_S
@@ -53,14 +52,15 @@ class KafkaLagReader:
     async def lag(self, group: str, topic: str | None = None) -> list[PartitionLag]:
         """Lag of ``group`` on every partition it committed an offset for (on ``topic``
         only, unless None), sorted by topic and partition."""
+        aiokafka = await asyncio.to_thread(_load_aiokafka)
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self._read(group, topic)
+                return await self._read(aiokafka, group, topic)
         except TimeoutError as err:
             raise RetryableError(
                 f"Kafka at {self.bootstrap_servers} did not answer within {self._timeout_s:g} s"
             ) from err
-        except KafkaError as err:
+        except aiokafka.errors.KafkaError as err:
             text = str(err) or type(err).__name__
             if err.retriable:
                 raise RetryableError(
@@ -68,14 +68,16 @@ class KafkaLagReader:
                 ) from err
             raise PermanentError(f"Kafka refused to give the lag of {group}: {text}") from err
 
-    async def _read(self, group: str, topic: str | None) -> list[PartitionLag]:
-        async with self._consumer() as consumer, self._admin() as admin:
+    async def _read(
+        self, aiokafka: ModuleType, group: str, topic: str | None
+    ) -> list[PartitionLag]:
+        async with self._consumer(aiokafka) as consumer, self._admin(aiokafka) as admin:
             topics = await consumer.topics()
             if topic is not None and topic not in topics:
                 raise PermanentError(f"Kafka has no topic {topic}")
             wanted = [topic] if topic is not None else sorted(_user_topics(topics))
             partitions = [
-                TopicPartition(name, number)
+                aiokafka.TopicPartition(name, number)
                 for name in wanted
                 for number in sorted(consumer.partitions_for_topic(name) or ())
             ]
@@ -99,8 +101,8 @@ class KafkaLagReader:
         )
 
     @contextlib.asynccontextmanager
-    async def _consumer(self) -> AsyncIterator[AIOKafkaConsumer]:
-        consumer = AIOKafkaConsumer(
+    async def _consumer(self, aiokafka: ModuleType) -> AsyncIterator[Any]:
+        consumer = aiokafka.AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             client_id=CLIENT_ID,
             group_id=None,
@@ -114,8 +116,8 @@ class KafkaLagReader:
             await consumer.stop()
 
     @contextlib.asynccontextmanager
-    async def _admin(self) -> AsyncIterator[AIOKafkaAdminClient]:
-        admin = AIOKafkaAdminClient(
+    async def _admin(self, aiokafka: ModuleType) -> AsyncIterator[Any]:
+        admin = aiokafka.admin.AIOKafkaAdminClient(
             bootstrap_servers=self.bootstrap_servers,
             client_id=CLIENT_ID,
             request_timeout_ms=int(self._timeout_s * 1000),
@@ -129,3 +131,11 @@ class KafkaLagReader:
 
 def _user_topics(topics: Iterable[str]) -> set[str]:
     return {name for name in topics if not name.startswith(INTERNAL_TOPIC_PREFIX)}
+
+
+def _load_aiokafka() -> ModuleType:
+    """aiokafka with its ``admin`` and ``errors`` modules: imported on first use, in a
+    thread (it is heavy, and `medic check` should not pay for it)."""
+    for submodule in ("aiokafka.admin", "aiokafka.errors"):
+        importlib.import_module(submodule)
+    return importlib.import_module("aiokafka")

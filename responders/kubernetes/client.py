@@ -16,13 +16,9 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
-from kubernetes_asyncio.client import ApiClient, Configuration
-from kubernetes_asyncio.config import load_incluster_config, load_kube_config
-from kubernetes_asyncio.config.config_exception import ConfigException
-from kubernetes_asyncio.config.incluster_config import SERVICE_TOKEN_FILENAME
 
 from bot.config.models import KubernetesConfig
 from bot.errors import ConfigError, PermanentError, RetryableError
@@ -36,6 +32,9 @@ from responders.kubernetes.const import (
     TOKEN_REFRESH_S,
 )
 from responders.kubernetes.pacing import Pacing
+
+if TYPE_CHECKING:  # kubernetes_asyncio loads on connect only: `medic check` starts fast
+    from kubernetes_asyncio.client import ApiClient, Configuration
 
 CallApi = Callable[..., Awaitable[Any]]
 
@@ -91,13 +90,11 @@ class KubernetesClient:
         the configuration cannot be loaded. Loading reads files: it runs in a thread."""
         if config.mode == "disabled":
             raise ConfigError(["kubernetes.mode: disabled has no client"])
-        try:
-            configuration = await asyncio.to_thread(
-                _load_configuration, config.mode, config.kubeconfig, config.context
-            )
-        except (ConfigException, OSError, ValueError) as err:
-            raise ConfigError([f"kubernetes: cannot load the {config.mode} config: {err}"]) from err
-        token_file = Path(SERVICE_TOKEN_FILENAME) if config.mode == "in_cluster" else None
+        configuration, token_file = await asyncio.to_thread(
+            _load_configuration, config.mode, config.kubeconfig, config.context
+        )
+        from kubernetes_asyncio.client import ApiClient  # noqa: PLC0415 -- loaded in the thread
+
         return cls(ApiClient(configuration), config.namespaces, token_file=token_file)
 
     async def close(self) -> None:
@@ -213,19 +210,32 @@ def _answer(status: int, data: bytes, *, text: bool) -> Any:
     raise KubeRefused(status, reason or "Refused", message)
 
 
-def _load_configuration(mode: str, kubeconfig: str | None, context: str | None) -> Configuration:
-    """Read the kubeconfig file or the in-cluster ServiceAccount (blocking: call in a thread)."""
+def _load_configuration(
+    mode: str, kubeconfig: str | None, context: str | None
+) -> tuple[Configuration, Path | None]:
+    """Import kubernetes_asyncio and read the kubeconfig file or the in-cluster
+    ServiceAccount (blocking: call in a thread); the configuration and the token file to
+    re-read (in cluster). ConfigError when the configuration cannot be loaded."""
+    # Imported here, off the event loop and only when Kubernetes is enabled (it is heavy).
+    from kubernetes_asyncio.client import Configuration  # noqa: PLC0415
+    from kubernetes_asyncio.config import load_incluster_config, load_kube_config  # noqa: PLC0415
+    from kubernetes_asyncio.config.config_exception import ConfigException  # noqa: PLC0415
+    from kubernetes_asyncio.config.incluster_config import SERVICE_TOKEN_FILENAME  # noqa: PLC0415
+
     configuration = cast(Configuration, type.__call__(Configuration))
-    if mode == "in_cluster":
-        load = cast(Callable[..., None], load_incluster_config)
-        load(client_configuration=configuration, try_refresh_token=False)
-    else:
-        asyncio.run(
-            load_kube_config(
-                config_file=kubeconfig,
-                context=context,
-                client_configuration=configuration,
-                persist_config=False,
+    try:
+        if mode == "in_cluster":
+            load = cast(Callable[..., None], load_incluster_config)
+            load(client_configuration=configuration, try_refresh_token=False)
+        else:
+            asyncio.run(
+                load_kube_config(
+                    config_file=kubeconfig,
+                    context=context,
+                    client_configuration=configuration,
+                    persist_config=False,
+                )
             )
-        )
-    return configuration
+    except (ConfigException, OSError, ValueError) as err:
+        raise ConfigError([f"kubernetes: cannot load the {mode} config: {err}"]) from err
+    return configuration, Path(SERVICE_TOKEN_FILENAME) if mode == "in_cluster" else None
