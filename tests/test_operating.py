@@ -24,7 +24,7 @@ from payloads import am_alert, am_payload
 
 MARKER = "label-value-7c1e"
 """A label value that must never appear in a log line about the delivery."""
-HEAVY = ("kubernetes_asyncio", "matplotlib", "aiokafka", "slack_bolt", "aiohttp.web")
+HEAVY = ("kubernetes_asyncio", "matplotlib", "aiokafka", "slack_bolt")
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:
@@ -192,7 +192,7 @@ def _ready(url: str) -> bool:
 def test_cli_loads_no_heavy_module_for_help_and_check(
     capsys: pytest.CaptureFixture[str], record_property: Any
 ) -> None:
-    """``medic --help`` and ``medic check`` import neither the server nor the Kubernetes,
+    """``medic --help`` and ``medic check`` import neither the Slack app nor the Kubernetes,
     Kafka or Slack clients nor matplotlib; their wall time is reported (not asserted: the
     machine's load decides it)."""
     probe = (
