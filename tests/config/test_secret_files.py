@@ -73,6 +73,7 @@ def test_the_known_secret_keys_are_found() -> None:
     found = {".".join(key.path): key.structured for key in SECRET_KEYS}
     expected = {
         "server.api_token": False,
+        "server.api_users": True,
         "alertmanager.bearer_token": False,
         "slack.bot_token": False,
         "slack.signing_secret": False,
