@@ -27,6 +27,7 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check bot responders tests bench scripts examples
 	$(BIN)/ruff format --check bot responders tests bench scripts examples
 	$(BIN)/mypy --strict bot responders examples/medic-echo/medic_echo
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 bench: $(VENV)/.dev

@@ -13,25 +13,24 @@ import aiohttp
 from aiohttp import web
 
 from bot.actions import ActionRegistry
+from bot.actions.cluster import ClusterView, UnknownCluster
 from bot.actions.integration import ClientSetup, Integration
 from bot.api.decisions import decide_approval, pause, resume, start_run
 from bot.api.incidents import get_incident, get_incidents
 from bot.api.ops import healthz, metrics, readyz
 from bot.api.report import get_graph, get_report
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub, ApprovalService
-from bot.engine.clock import Clock, SystemClock
-from bot.engine.cluster import ClusterView, UnknownCluster
 from bot.engine.deps import EngineDeps
 from bot.engine.directory import GroupDirectory, NoGroups
-from bot.engine.events import IncidentChange, IncidentChangeKind
 from bot.engine.pause import PauseSwitch
 from bot.engine.runner import RunManager
 from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clients
 from bot.engine.worker import IntakeWorker
+from bot.events import IncidentChange, IncidentChangeKind
 from bot.http.middleware import json_errors, request_context
 from bot.ingress.alertmanager import alertmanager_webhook
-from bot.ingress.committer import AlertCommitter
 from bot.ingress.pagerduty import pagerduty_webhook
 from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics
@@ -45,6 +44,7 @@ from bot.slack.mount import mount_slack
 from bot.slack.socket_mode import SlackSocket
 from bot.slack.sync import SlackTiming
 from bot.store import Database
+from bot.store.committer import AlertCommitter
 from bot.store.sqlite_lock import SqliteReplicaLock
 from bot.store.switches import install_id
 from responders.kubernetes.client import KubernetesClient

@@ -9,19 +9,19 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from bot.clock import Clock
 from bot.config import Settings
 from bot.engine.approvals import ApprovalService
 from bot.engine.background import BackgroundTasks
-from bot.engine.clock import Clock
 from bot.engine.deps import EngineDeps
 from bot.engine.pause import PauseSwitch
 from bot.engine.runner import RunManager
 from bot.engine.worker import IntakeWorker
-from bot.ingress.committer import AlertCommitter
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database
+from bot.store.committer import AlertCommitter
 
 # Readers wait at most this long for intake to catch up with what was acknowledged.
 CATCH_UP_S = 15.0

@@ -22,8 +22,8 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
-from bot.engine.clock import ManualClock
-from bot.engine.events import ApprovalEvent
+from bot.clock import ManualClock
+from bot.events import ApprovalEvent
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator

@@ -16,8 +16,8 @@ from blockbuster import BlockBuster, blockbuster_ctx
 
 from bot.actions import ActionRegistry
 from bot.app import build_app
+from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.clock import Clock
 from bot.engine.silences import SILENCE_POLL_S
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator

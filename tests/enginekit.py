@@ -18,7 +18,7 @@ from bot.actions import (
     StepContext,
     StepResult,
 )
-from bot.engine.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
+from bot.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
 from bot.integrations import action_registry
 
 from conftest import API_TOKEN

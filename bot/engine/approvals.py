@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.clock import Clock
 from bot.engine.directory import GroupDirectory, NoGroups
-from bot.engine.events import ApprovalEvent
 from bot.errors import DecisionRefused
+from bot.events import ApprovalEvent
 from bot.models import ApprovalStatus, Identity
 from bot.narrator import NarrationDispatcher
 from bot.store import Database

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from bot.actions import ActionRegistry
+from bot.actions.cluster import ClusterView
+from bot.clock import Clock
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub
 from bot.engine.background import BackgroundTasks, InFlight
-from bot.engine.clock import Clock
-from bot.engine.cluster import ClusterView
 from bot.engine.pause import PauseSwitch
 from bot.narrator import NarrationDispatcher
 from bot.playbooks.playbook import PlaybookSet

@@ -5,11 +5,11 @@ the Alertmanager silences Medic holds for resolved incidents."""
 from __future__ import annotations
 
 from bot.engine.deps import EngineDeps
-from bot.engine.events import RunEvent
 from bot.engine.intake import IntakeResult
 from bot.engine.pagerduty_events import ACTOR as PAGERDUTY
 from bot.engine.pagerduty_sync import client_of, resolve_remote
 from bot.engine.silences import expire_after_resolution
+from bot.events import RunEvent
 from bot.models import RunStatus
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.config.duration import format_duration
 from bot.engine.deps import EngineDeps, slot_released
-from bot.engine.events import ApprovalEvent, RunEvent
 from bot.engine.incident_ops import IncidentOps
+from bot.events import ApprovalEvent, RunEvent
 from bot.models import ApprovalStatus, RunStatus
 from bot.store import runs as run_store
 from bot.store.audit import record_event

@@ -10,11 +10,11 @@ from dataclasses import replace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.deps import EngineDeps
-from bot.engine.events import IncidentChangeKind
 from bot.engine.followups import after_commit
 from bot.engine.intake import MEDIC, IntakeResult, resolve_incident
 from bot.engine.pagerduty_sync import acknowledge_remote, client_of, page_escalation
 from bot.errors import PermanentError
+from bot.events import IncidentChangeKind
 from bot.models import IncidentStatus, Severity
 from bot.store import incidents as incident_store
 from bot.store.audit import record_event

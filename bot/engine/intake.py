@@ -15,8 +15,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.context import template_context
-from bot.engine.events import IncidentChange, IncidentChangeKind
 from bot.engine.intake_batch import IntakeBatch
+from bot.events import IncidentChange, IncidentChangeKind
 from bot.models import Alert, AlertStatus, ApprovalStatus, IncidentStatus, RunStatus, Severity
 from bot.playbooks.models import OnResolved
 from bot.playbooks.playbook import Playbook, PlaybookSet, Selection

@@ -16,15 +16,15 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.engine.events import IncidentChangeKind
 from bot.engine.intake import IntakeResult, resolve_incident, take_batch
-from bot.ingress.pagerduty_models import PagerDutyEvent, PagerDutyWebhook
+from bot.events import IncidentChangeKind
 from bot.models import Alert, AlertSource, AlertStatus, IncidentStatus
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import inbound, journal
 from bot.store import incidents as incident_store
 from bot.store.audit import record_event
 from bot.store.incidents import IncidentRow
+from responders.pagerduty.webhook_models import PagerDutyEvent, PagerDutyWebhook
 
 log = structlog.get_logger(__name__)
 ACTOR = AlertSource.PAGERDUTY.value

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.engine.clock import Clock
+from bot.clock import Clock
 from bot.errors import DecisionRefused
 from bot.models import Identity
 from bot.store import Database

@@ -17,7 +17,6 @@ from bot.actions import ActionKind
 from bot.engine.builtin_actions import APPROVAL, ApprovalParams
 from bot.engine.context import template_context
 from bot.engine.deps import EngineDeps
-from bot.engine.events import RunEvent
 from bot.engine.followups import after_commit
 from bot.engine.gates import await_decision, request_approval
 from bot.engine.incident_ops import IncidentOps
@@ -29,6 +28,7 @@ from bot.engine.steps import (
     run_action_step,
 )
 from bot.errors import DecisionRefused
+from bot.events import RunEvent
 from bot.models import Alert, ApprovalStatus, Identity, RunStatus, StepStatus
 from bot.playbooks.models import OnFailure, StepSpec, Then
 from bot.playbooks.playbook import Playbook

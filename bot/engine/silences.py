@@ -18,8 +18,8 @@ from datetime import datetime
 import aiohttp
 import structlog
 
+from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.clock import Clock
 from bot.engine.deps import EngineDeps
 from bot.engine.intake import MEDIC, IntakeResult
 from bot.errors import MedicError

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.actions import ActionKind, ActionParams, ActionSpec, StepContext, StepResult
 from bot.engine.cluster import CORDONING_ACTIONS, cordon_over_limit
 from bot.engine.deps import EngineDeps
-from bot.engine.events import StepEvent
 from bot.engine.gates import await_decision, limit_tripped, request_approval, wait_while_paused
 from bot.engine.incident_ops import IncidentOps
 from bot.errors import MedicError
+from bot.events import StepEvent
 from bot.models import ApprovalStatus, RunStatus, StepStatus
 from bot.playbooks.models import StepSpec
 from bot.playbooks.templates import TemplateError, render_value

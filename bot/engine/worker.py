@@ -12,10 +12,10 @@ from datetime import datetime
 
 import structlog
 
-from bot.engine.events import IncidentChange
+from bot.clock import Now
 from bot.engine.intake import IntakeResult, take_batch
 from bot.engine.pagerduty_events import take_inbound_events
-from bot.ingress.committer import Clock
+from bot.events import IncidentChange
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database, inbound, is_transient, journal
 from bot.tasks import cancel_all
@@ -37,7 +37,7 @@ class IntakeWorker:
         db: Database,
         on_changes: Callable[[Sequence[IncidentChange]], None],
         *,
-        clock: Clock,
+        clock: Now,
         playbooks: PlaybookSet,
         on_runs: Callable[[IntakeResult], None] = lambda _result: None,
         install: str = "",

@@ -15,12 +15,12 @@ from bot.config import Settings
 from bot.http.body import read_body, validate_json
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.signatures import pagerduty_signature_valid
-from bot.ingress.pagerduty_models import PagerDutyWebhook
 from bot.ingress.rejections import counts_rejections
 from bot.models import AlertSource
 from bot.runtime import RUNTIME
 from bot.store import STORE_ERRORS
 from bot.store.inbound import journal_event
+from responders.pagerduty.webhook_models import PagerDutyWebhook
 
 SOURCE = AlertSource.PAGERDUTY.value
 SIGNATURE_HEADER = "X-PagerDuty-Signature"

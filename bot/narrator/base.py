@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.engine.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
+from bot.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
 
 
 class Narrator(Protocol):

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from typing import TextIO
 
-from bot.engine.events import ApprovalEvent, IncidentChange, IncidentChangeKind, RunEvent, StepEvent
+from bot.events import ApprovalEvent, IncidentChange, IncidentChangeKind, RunEvent, StepEvent
 from bot.narrator.base import Narrator
 
 _MARK = {

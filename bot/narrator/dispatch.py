@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from bot.engine.events import ApprovalEvent, EngineEvent, IncidentChange, RunEvent, StepEvent
+from bot.events import ApprovalEvent, EngineEvent, IncidentChange, RunEvent, StepEvent
 from bot.narrator.base import Narrator
 from bot.tasks import cancel_all
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 import structlog
 
+from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.clock import Clock
 from bot.evidence import GraphUnavailable, incident_graph
 from bot.playbooks.playbook import PlaybookSet
 from bot.report import draft_report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.engine.clock import Clock
+from bot.clock import Clock
 from bot.runtime import Runtime
 from bot.slack.attachments import Attachments
 from bot.slack.context import SlackContext

@@ -6,7 +6,7 @@ keeps no state of its own that a crash could lose.
 
 from __future__ import annotations
 
-from bot.engine.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
+from bot.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
 from bot.slack.sync import SlackSync
 
 

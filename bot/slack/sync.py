@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.clock import Clock
 from bot.engine.pause import PauseSwitch
 from bot.errors import MedicError, PermanentError
 from bot.models import ApprovalStatus, IncidentStatus, StepStatus, parse_incident_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from bot.engine.cluster import NodeCounts
+from bot.actions.cluster import NodeCounts
 from responders.kubernetes import calls
 from responders.kubernetes.client import KubeRefused, KubernetesClient, KubeUnavailable
 from responders.kubernetes.nodes import unschedulable
@@ -13,7 +13,7 @@ log = structlog.get_logger(__name__)
 
 
 class KubernetesCluster:
-    """Node counts of the cluster ``client`` talks to (a ``bot.engine.cluster.ClusterView``)."""
+    """Node counts of the cluster ``client`` talks to (a ``bot.actions.cluster.ClusterView``)."""
 
     def __init__(self, client: KubernetesClient) -> None:
         self._client = client

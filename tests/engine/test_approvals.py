@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.engine.clock import ManualClock
+from bot.clock import ManualClock
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, api, decide, detail, write_playbooks

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.engine.clock import ManualClock
+from bot.clock import ManualClock
 from bot.runtime import RUNTIME
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings

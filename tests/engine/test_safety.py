@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.engine.clock import ManualClock
-from bot.engine.cluster import NodeCounts
+from bot.actions.cluster import NodeCounts
+from bot.clock import ManualClock
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import (

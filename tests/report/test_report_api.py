@@ -18,7 +18,7 @@ from bot.actions import (
     StepContext,
     StepResult,
 )
-from bot.engine.clock import ManualClock
+from bot.clock import ManualClock
 from bot.integrations import action_registry
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings

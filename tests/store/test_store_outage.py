@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.engine.clock import ManualClock
+from bot.clock import ManualClock
 
 from conftest import StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, write_playbooks

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import structlog
 
+from bot.clock import Now, utc_now
 from bot.errors import StoreUnavailable
 from bot.models import Alert
 from bot.store import STORE_ERRORS, Database
@@ -24,13 +24,6 @@ from bot.store.journal import identity, journal_alerts, max_alert_id
 from bot.tasks import cancel_all
 
 log = structlog.get_logger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The wall clock, in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +49,7 @@ class AlertCommitter:
         on_committed: Callable[[int], None],
         *,
         max_batch: int = 256,
-        clock: Clock = utc_now,
+        clock: Now = utc_now,
     ) -> None:
         self._db = db
         self._on_committed = on_committed
