@@ -15,10 +15,7 @@ from aiohttp import web
 from bot.actions import ActionRegistry
 from bot.actions.cluster import ClusterView, UnknownCluster
 from bot.actions.integration import ClientSetup, Integration
-from bot.api.decisions import decide_approval, pause, resume, start_run
-from bot.api.incidents import get_incident, get_incidents
-from bot.api.ops import healthz, metrics, readyz
-from bot.api.report import get_graph, get_report
+from bot.api.endpoint import Content, Endpoint
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub, ApprovalService
@@ -30,16 +27,15 @@ from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clien
 from bot.engine.worker import IntakeWorker
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.http.middleware import json_errors, request_context
-from bot.ingress.alertmanager import alertmanager_webhook
-from bot.ingress.pagerduty import pagerduty_webhook
 from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher, Narrator, terminal_narration
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
+from bot.routes import add_routes
 from bot.runtime import RUNTIME, Runtime
 from bot.slack.directory import SlackGroupDirectory
-from bot.slack.inbound import SLACK, slack_events
+from bot.slack.inbound import SLACK
 from bot.slack.mount import mount_slack
 from bot.slack.socket_mode import SlackSocket
 from bot.slack.sync import SlackTiming
@@ -109,23 +105,21 @@ def build_app(
         client_max_size=settings.server.max_body_bytes,
     )
     app.cleanup_ctx.append(_runtime_ctx(settings, options))
-    app.router.add_post("/webhooks/alertmanager", alertmanager_webhook)
-    app.router.add_post("/webhooks/pagerduty", pagerduty_webhook)
-    app.router.add_post("/slack/events", slack_events)
-    app.router.add_get("/api/incidents", get_incidents)
-    app.router.add_get("/api/incidents/{incident_id}", get_incident)
-    app.router.add_get("/api/incidents/{incident_id}/report", get_report)
-    app.router.add_get("/api/incidents/{incident_id}/graph.png", get_graph)
-    app.router.add_post("/api/incidents/{incident_id}/runs", start_run)
-    app.router.add_post("/api/approvals/{approval_id}", decide_approval)
-    app.router.add_post("/api/pause", pause)
-    app.router.add_post("/api/resume", resume)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    for integration in chosen:
-        for route in integration.routes:
-            app.router.add_route(route.method, route.path, route.handler)
+    add_routes(
+        app,
+        extra=[
+            Endpoint(
+                route.method,
+                route.path,
+                route.handler,
+                f"served by the {integration.name} integration",
+                integration.name,
+                Content(description="as the integration answers"),
+            )
+            for integration in chosen
+            for route in integration.routes
+        ],
+    )
     return app
 
 

@@ -18,7 +18,7 @@ from bot.errors import DecisionRefused
 from bot.http.body import parse_json, read_body, validate
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.identity import authenticate, identify
-from bot.models import Identity, parse_incident_id
+from bot.models import ApprovalStatus, Identity, parse_incident_id
 from bot.runtime import RUNTIME, Runtime
 from bot.store import STORE_ERRORS
 
@@ -28,6 +28,35 @@ _REFUSALS = {
     "forbidden": ErrorCode.FORBIDDEN,
     "conflict": ErrorCode.CONFLICT,
 }
+
+
+class ApprovalState(BaseModel):
+    """An approval after a decision."""
+
+    id: str
+    status: ApprovalStatus
+    decided_by: str | None
+    approvals: int = Field(description="approving decisions so far")
+    required: int = Field(description="approving decisions it needs (2 with four eyes)")
+
+
+class DecisionAnswer(BaseModel):
+    """The answer to ``POST /api/approvals/{id}``."""
+
+    approval: ApprovalState
+
+
+class PauseState(BaseModel):
+    """The global pause switch after ``POST /api/pause`` or ``/api/resume``."""
+
+    paused: bool
+    reason: str = Field(description="who paused and why; empty when running")
+
+
+class RunStarted(BaseModel):
+    """The answer to ``POST /api/incidents/{id}/runs``."""
+
+    run: str = Field(description="the new run's id, RUN-<n>")
 
 
 class DecisionBody(BaseModel):
@@ -68,6 +97,10 @@ async def _authorized_body(request: web.Request, model: type[Any]) -> tuple[Runt
     return runtime, identify(credential, body.user), body
 
 
+def _json(body: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=body.model_dump_json(), status=status)
+
+
 def _refused(err: DecisionRefused) -> HttpError:
     return HttpError(_REFUSALS.get(err.code, ErrorCode.CONFLICT), err.detail)
 
@@ -83,17 +116,14 @@ async def decide_approval(request: web.Request) -> web.Response:
         raise _refused(err) from err
     except STORE_ERRORS as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store could not commit the decision") from err
-    return web.json_response(
-        {
-            "approval": {
-                "id": outcome.approval_id,
-                "status": outcome.status.value,
-                "decided_by": outcome.decided_by,
-                "approvals": outcome.approvals,
-                "required": outcome.required,
-            }
-        }
+    state = ApprovalState(
+        id=outcome.approval_id,
+        status=outcome.status,
+        decided_by=outcome.decided_by,
+        approvals=outcome.approvals,
+        required=outcome.required,
     )
+    return _json(DecisionAnswer(approval=state))
 
 
 def _admin(runtime: Runtime, user: str) -> None:
@@ -106,7 +136,7 @@ async def pause(request: web.Request) -> web.Response:
     runtime, who, body = await _authorized_body(request, SwitchBody)
     _admin(runtime, who.user)
     await runtime.pause.pause(who, body.reason or "no reason given")
-    return web.json_response({"paused": True, "reason": runtime.pause.reason})
+    return _json(PauseState(paused=True, reason=runtime.pause.reason))
 
 
 async def resume(request: web.Request) -> web.Response:
@@ -117,7 +147,7 @@ async def resume(request: web.Request) -> web.Response:
         await runtime.pause.resume(who)
     except DecisionRefused as err:
         raise _refused(err) from err
-    return web.json_response({"paused": runtime.pause.paused, "reason": runtime.pause.reason})
+    return _json(PauseState(paused=runtime.pause.paused, reason=runtime.pause.reason))
 
 
 async def start_run(request: web.Request) -> web.Response:
@@ -137,4 +167,4 @@ async def start_run(request: web.Request) -> web.Response:
         run_seq = await runtime.runs.start_manual(seq, playbook, who, body.params)
     except DecisionRefused as err:
         raise _refused(err) from err
-    return web.json_response({"run": f"RUN-{run_seq}"}, status=201)
+    return _json(RunStarted(run=f"RUN-{run_seq}"), status=201)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import IncidentStatus, parse_incident_id
@@ -11,17 +12,28 @@ from bot.store import STORE_ERRORS
 from bot.store.views import incident_detail, list_incidents
 
 _STATUSES = ", ".join(s.value for s in IncidentStatus)
+# A limit past any store's integer range asks for everything there is.
+_ALL = 2**62
+
+
+class IncidentFilter(BaseModel):
+    """The query of ``GET /api/incidents``."""
+
+    status: IncidentStatus | None = Field(default=None, description="only incidents in it")
+    limit: int | None = Field(default=None, ge=1, description="at most this many, newest first")
 
 
 async def get_incidents(request: web.Request) -> web.Response:
     """Incidents newest first; ``?status=`` filters exactly, ``?limit=`` caps the count."""
-    status = _status_filter(request.query.get("status"))
-    limit = _limit(request.query.get("limit"))
+    query = IncidentFilter(
+        status=_status_filter(request.query.get("status")),
+        limit=_limit(request.query.get("limit")),
+    )
     runtime = request.app[RUNTIME]
     await runtime.caught_up()
     try:
         async with runtime.db.connect() as conn:
-            listing = await list_incidents(conn, status, limit)
+            listing = await list_incidents(conn, query.status, query.limit)
     except STORE_ERRORS as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
     return web.json_response(text=listing.model_dump_json())
@@ -63,4 +75,5 @@ def _limit(raw: str | None) -> int | None:
         raise HttpError(
             ErrorCode.INVALID_PAYLOAD, f"limit: must be a positive integer, not {raw!r}"
         )
-    return int(raw)
+    limit = int(raw)
+    return limit if limit < _ALL else None

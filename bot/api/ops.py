@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 
 from bot.http.errors import ErrorCode, HttpError
 from bot.runtime import RUNTIME
 
 
+class Health(BaseModel):
+    """``/healthz`` says ``ok``, ``/readyz`` says ``ready``."""
+
+    status: Literal["ok", "ready"]
+
+
 async def healthz(request: web.Request) -> web.Response:
     """Liveness: the event loop answers."""
-    return web.json_response({"status": "ok"})
+    return web.json_response(text=Health(status="ok").model_dump_json())
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -21,7 +30,7 @@ async def readyz(request: web.Request) -> web.Response:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store is unreachable")
     if not runtime.committer.running:
         raise HttpError(ErrorCode.UNAVAILABLE, "the alert writer is not running")
-    return web.json_response({"status": "ready"})
+    return web.json_response(text=Health(status="ready").model_dump_json())
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from bot.errors import MedicError
 
@@ -38,6 +39,13 @@ _STATUS = {
 }
 
 
+class ErrorBody(BaseModel):
+    """Every error answer: a machine-readable code and what went wrong, where."""
+
+    error: ErrorCode
+    detail: str = Field(description="what went wrong and where")
+
+
 class HttpError(MedicError):
     """Raised by handlers; the error middleware turns it into the JSON error response."""
 
@@ -50,6 +58,5 @@ class HttpError(MedicError):
     def response(self) -> web.Response:
         """The JSON response for this error."""
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return web.json_response(
-            {"error": self.code.value, "detail": self.detail}, status=self.status, headers=headers
-        )
+        body = ErrorBody(error=self.code, detail=self.detail)
+        return web.json_response(text=body.model_dump_json(), status=self.status, headers=headers)

@@ -12,6 +12,7 @@ from bot.http.auth import require_bearer
 from bot.http.body import read_body, validate_json
 from bot.http.errors import ErrorCode, HttpError
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
+from bot.ingress.answer import IngestAnswer
 from bot.ingress.rejections import counts_rejections
 from bot.models import AlertSource
 from bot.runtime import RUNTIME
@@ -42,4 +43,4 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     )
     # One info line per accepted delivery: counts only, never labels or annotations.
     log.info("webhook.accepted", source=SOURCE, alerts=len(alerts))
-    return web.json_response({"accepted": result.accepted, "duplicates": result.duplicates})
+    return IngestAnswer(accepted=result.accepted, duplicates=result.duplicates).response()

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.http.body import read_body, validate_json
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.signatures import pagerduty_signature_valid
+from bot.ingress.answer import IngestAnswer
 from bot.ingress.rejections import counts_rejections
 from bot.models import AlertSource
 from bot.runtime import RUNTIME
@@ -63,4 +64,4 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     structlog.contextvars.bind_contextvars(event_type=event.event_type, duplicate=not fresh)
     # One info line per accepted delivery: counts only, never the event's content.
     log.info("webhook.accepted", source=SOURCE, accepted=int(fresh), duplicates=int(not fresh))
-    return web.json_response({"accepted": int(fresh), "duplicates": int(not fresh)}, status=202)
+    return IngestAnswer(accepted=int(fresh), duplicates=int(not fresh)).response(status=202)
