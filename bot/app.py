@@ -22,6 +22,7 @@ from bot.engine.approvals import ApprovalHub, ApprovalService
 from bot.engine.deps import EngineDeps
 from bot.engine.directory import GroupDirectory, NoGroups
 from bot.engine.pause import PauseSwitch
+from bot.engine.replica import Replica
 from bot.engine.runner import RunManager
 from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clients
 from bot.engine.worker import IntakeWorker
@@ -202,7 +203,7 @@ async def _start(
         enabled=frozenset(i.name for i in options.integrations if i.is_enabled(settings)),
         slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
     )
-    runs = RunManager(deps)
+    runs = RunManager(deps, Replica(db, settings.store.lease_seconds))
 
     def changed(changes: Sequence[IncidentChange]) -> None:
         opened = sum(1 for c in changes if c.kind is IncidentChangeKind.OPENED)

@@ -63,6 +63,9 @@ class StoreConfig(Section):
     """Where incidents, alerts, runs and the audit trail live."""
 
     url: str = "sqlite:///medic.db"
+    # Several replicas on PostgreSQL: a replica whose heartbeat (every third of this) is
+    # older than this is gone, and another takes its runs over.
+    lease_seconds: float = Field(default=15.0, gt=0, le=600)
 
     @field_validator("url")
     @classmethod

@@ -21,6 +21,7 @@ from bot.engine.followups import after_commit
 from bot.engine.gates import await_decision, request_approval
 from bot.engine.incident_ops import IncidentOps
 from bot.engine.intake import IntakeResult
+from bot.engine.replica import Replica
 from bot.engine.steps import (
     record_approval_end,
     record_failed,
@@ -35,6 +36,7 @@ from bot.playbooks.playbook import Playbook
 from bot.playbooks.templates import TemplateError, evaluate, render_value
 from bot.store import incidents as incident_store
 from bot.store import is_transient, journal
+from bot.store import replicas as replica_store
 from bot.store import runs as run_store
 from bot.store.audit import record_event
 from bot.store.runs import TERMINAL_STEP, RunRow
@@ -49,16 +51,29 @@ STOP_GRACE_S = 20.0
 class RunManager:
     """One task per active run, at most ``safety.max_concurrent_runs`` executing at once."""
 
-    def __init__(self, deps: EngineDeps) -> None:
+    def __init__(self, deps: EngineDeps, replica: Replica) -> None:
         self._deps = deps
+        self._replica = replica
         self._slots = deps.slots or asyncio.Semaphore(deps.settings.safety.max_concurrent_runs)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.stopping = asyncio.Event()
 
     async def start(self) -> None:
-        """Recover interrupted steps, then resume every unfinished run."""
-        for run_seq in await self._recover():
+        """Take the runs no live replica owns: recover their interrupted steps, resume them;
+        from then on, take over the runs of replicas that die."""
+        await self._replica.start(self.adopt, self._drop_all)
+
+    async def adopt(self, run_seqs: list[int]) -> None:
+        """Runs this replica just took over (at start, or from a replica that died)."""
+        taken = [seq for seq in run_seqs if seq not in self._tasks]
+        for run_seq in await self._recover(taken):
             self.launch(run_seq)
+
+    async def _drop_all(self) -> None:
+        """This replica's lease lapsed: its runs may be another's now; stop driving them
+        (they are claimed again, and recovered, where they are still free)."""
+        await cancel_all(list(self._tasks.values()))
+        self._tasks.clear()
 
     def launch(self, run_seq: int) -> None:
         """Drive ``run_seq`` unless a task already does."""
@@ -92,6 +107,7 @@ class RunManager:
         await self._deps.in_flight.drained(STOP_GRACE_S)
         await cancel_all(list(self._tasks.values()))
         self._tasks.clear()
+        await self._replica.stop()
 
     async def start_manual(
         self, incident_seq: int, playbook: Playbook, who: Identity, params: dict[str, Any]
@@ -138,13 +154,17 @@ class RunManager:
         self.launch(run_seq)
         return run_seq
 
-    async def _recover(self) -> list[int]:
+    async def _recover(self, run_seqs: list[int]) -> list[int]:
+        """What the previous owner of these runs left: write steps cut off mid-way become
+        ``interrupted`` (their run too); read steps cut off run again. The runs to resume."""
         deps = self._deps
         now = deps.clock.now()
         resume: list[int] = []
         interrupted: list[tuple[RunRow, str]] = []
+        if not run_seqs:
+            return resume
         async with deps.db.begin() as conn:
-            for run in await run_store.unfinished_runs(conn):
+            for run in await run_store.unfinished_runs(conn, run_seqs):
                 cut = [
                     s
                     for s in (await run_store.steps_of_run(conn, run.seq)).values()
@@ -211,6 +231,8 @@ class RunManager:
         async with self._slots:
             while True:
                 try:
+                    if not await self._claim(run_seq):
+                        return  # another live replica drives it
                     await self._execute(run_seq)
                 except asyncio.CancelledError:
                     raise
@@ -420,10 +442,19 @@ class RunManager:
             context["labels"] = context["alert"]["labels"] = labels
         return context
 
+    async def _claim(self, run_seq: int) -> bool:
+        """Own the run (created here, or handed back) unless a live replica does."""
+        async with self._deps.db.begin() as conn:
+            return await replica_store.claim_run(
+                conn, self._replica.id, run_seq, self._replica.alive_since()
+            )
+
     async def _finished(self, run_seq: int) -> bool:
+        """The run ended, or is no longer this replica's to drive."""
         async with self._deps.db.connect() as conn:
             run = await run_store.get_run(conn, run_seq)
-        return run is None or run.status in run_store.TERMINAL_RUN
+            mine = await replica_store.owns(conn, self._replica.id, run_seq)
+        return run is None or run.status in run_store.TERMINAL_RUN or not mine
 
     async def _end(self, run_seq: int, status: RunStatus, detail: str) -> None:
         now = self._deps.clock.now()

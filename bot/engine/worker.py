@@ -1,5 +1,8 @@
 """The intake worker: takes committed-but-unprocessed alerts from the journal into incidents.
 
+Replicas sharing a PostgreSQL store take turns (an advisory lock held by each intake
+transaction), so each alert is taken once and grouped exactly as one replica would.
+
 Ingress wakes it after each commit; on start it drains whatever a previous process left
 unprocessed. Readers that want to see their own writes wait for :meth:`wait_processed`.
 """
@@ -18,6 +21,7 @@ from bot.engine.pagerduty_events import take_inbound_events
 from bot.events import IncidentChange
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database, inbound, is_transient, journal
+from bot.store.locks import INTAKE, hold_until_commit
 from bot.tasks import cancel_all
 
 log = structlog.get_logger(__name__)
@@ -130,12 +134,14 @@ class IntakeWorker:
 
     async def _skip_next_alert(self) -> None:
         async with self._db.begin() as conn:
+            await hold_until_commit(conn, INTAKE)
             for alert_id, _ in await journal.unprocessed(conn, 1):
                 await journal.mark_processed(conn, alert_id, None, self._clock())
                 log.error("intake.alert_skipped", alert_id=alert_id)
 
     async def _skip_next_event(self) -> None:
         async with self._db.begin() as conn:
+            await hold_until_commit(conn, INTAKE)
             for seq, _ in await inbound.unprocessed_events(conn, 1):
                 await inbound.mark_event_processed(conn, seq, self._clock())
                 log.error("intake.event_skipped", inbound_event=seq)
@@ -145,6 +151,7 @@ class IntakeWorker:
         result = IntakeResult()
         now = self._clock()
         async with self._db.begin() as conn:
+            await hold_until_commit(conn, INTAKE)
             # Read the journal's end first: when nothing is pending afterwards, every alert
             # up to it is processed (read after, it could count one committed in between).
             end = await journal.max_alert_id(conn)
@@ -164,6 +171,7 @@ class IntakeWorker:
         result = IntakeResult()
         now = self._clock()
         async with self._db.begin() as conn:
+            await hold_until_commit(conn, INTAKE)
             end = await inbound.max_event_seq(conn)
             last = await take_inbound_events(
                 conn, now, result, self._playbooks, self._install, self._limit

@@ -21,11 +21,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import PermanentError, StoreRefused
+from bot.store import locks
+from bot.store.locks import hold_until_commit
 from bot.store.schema import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# pg_advisory_xact_lock key serializing replicas' migrations ("medic-mi" as an int64).
-MIGRATION_LOCK = 0x6D656469632D6D69
 
 
 class SchemaTooNew(StoreRefused):
@@ -55,8 +55,7 @@ def _load_scripts() -> _Scripts:
 async def upgrade_to_head(conn: AsyncConnection) -> str:
     """Migrate inside ``conn``'s transaction; return the head revision now applied."""
     scripts = await asyncio.to_thread(_load_scripts)
-    if conn.dialect.name == "postgresql":
-        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK)))
+    await hold_until_commit(conn, locks.MIGRATION)
     await conn.run_sync(_upgrade, scripts)
     return scripts.head
 

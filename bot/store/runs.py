@@ -146,11 +146,14 @@ async def runs_of_incident(conn: AsyncConnection, incident_seq: int) -> list[Run
     return [_run(r) for r in (await conn.execute(query)).mappings()]
 
 
-async def unfinished_runs(conn: AsyncConnection) -> list[RunRow]:
-    """Runs a restart must pick up again."""
+async def unfinished_runs(conn: AsyncConnection, run_seqs: Sequence[int]) -> list[RunRow]:
+    """Which of ``run_seqs`` are still unfinished (to pick up again), oldest first."""
     query = (
         sa.select(runs)
-        .where(runs.c.status.in_(_values((RunStatus.PENDING, *ACTIVE_RUN))))
+        .where(
+            runs.c.seq.in_(run_seqs),
+            runs.c.status.in_(_values((RunStatus.PENDING, *ACTIVE_RUN))),
+        )
         .order_by(runs.c.seq)
     )
     return [_run(r) for r in (await conn.execute(query)).mappings()]

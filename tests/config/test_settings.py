@@ -24,7 +24,7 @@ DEFAULTS = {
         "public_url": None,
         "log_level": "info",
     },
-    "store": {"url": "sqlite:///medic.db"},
+    "store": {"url": "sqlite:///medic.db", "lease_seconds": 15.0},
     "bus": {"kind": "memory"},
     "safety": {
         "dry_run": True,
@@ -102,13 +102,14 @@ def test_yaml_then_env_with_double_underscore_nesting(
     monkeypatch.setenv("MEDIC_SERVER__PORT", "9100")
     monkeypatch.setenv("MEDIC_SLACK__BOT_TOKEN", "xoxb-from-env")
     monkeypatch.setenv("MEDIC_SLACK__ADMINS", '["U9"]')
+    monkeypatch.setenv("MEDIC_STORE__LEASE_SECONDS", "4.5")
     settings = load_settings(path)
     assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9100)  # noqa: S104
     assert settings.slack.bot_token is not None
     assert settings.slack.bot_token.get_secret_value() == "xoxb-from-env"
     assert (settings.slack.approvers, settings.slack.admins) == (["U1"], ["U9"])
     assert settings.safety.limits["kubernetes.scale"].per == timedelta(minutes=30)
-    assert settings.store.url == "sqlite:///medic.db"
+    assert (settings.store.url, settings.store.lease_seconds) == ("sqlite:///medic.db", 4.5)
 
 
 def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,6 +127,10 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
         ("server:\n  host: x\n  prot: 1\n", "medic.yaml:3: server.prot: unknown key"),
         ("nonsense: 1\n", "medic.yaml:1: nonsense: unknown key"),
         ("store: {url: 'mysql://x'}\n", "medic.yaml:1: store.url: must start with sqlite:/// or"),
+        (
+            "store:\n  lease_seconds: 0\n",
+            "medic.yaml:2: store.lease_seconds: Input should be greater",
+        ),
         ("prometheus:\n  timeout: soon\n", "medic.yaml:2: prometheus.timeout: 'soon' is not a dur"),
         ("kubernetes:\n  mode: yes-please\n", "medic.yaml:2: kubernetes.mode: Input should be"),
         (
@@ -155,6 +160,7 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
         "typo-key",
         "unknown-section",
         "bad-store-scheme",
+        "store-lease-not-positive",
         "bad-duration",
         "bad-enum",
         "nested-limit",

@@ -1,0 +1,115 @@
+"""This process as one of the replicas sharing the store (DESIGN §8).
+
+It registers itself, renews its heartbeat every third of ``store.lease_seconds`` and, on
+each beat, claims the runs whose owner is gone (the lease lapsed, or the owner stopped
+cleanly and handed them back) and gives them to the run manager, which recovers and resumes
+them. A replica that could not renew its heartbeat for a whole lease may have lost its runs
+to another one: it drops every run it drives and claims afresh.
+
+On SQLite the store takes one replica (the file lock refuses a second), so every other
+owner is gone by definition and runs are claimed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from bot.store import Database, is_transient
+from bot.store import replicas as replica_store
+from bot.tasks import cancel_all
+
+log = structlog.get_logger(__name__)
+
+
+def _now() -> datetime:
+    # Leases use the wall clock whatever clock the engine runs on (tests drive that one).
+    return datetime.now(UTC)
+
+
+class Replica:
+    """Registration, heartbeat and takeover of one replica."""
+
+    def __init__(self, db: Database, lease_seconds: float) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self._db = db
+        self._lease = timedelta(seconds=lease_seconds)
+        self._exclusive = db.backend == "sqlite"
+        self._beat_at = _now()
+        self._task: asyncio.Task[None] | None = None
+
+    def alive_since(self) -> datetime | None:
+        """Replicas whose heartbeat is older than this are gone (None: all others are)."""
+        return None if self._exclusive else _now() - self._lease
+
+    async def start(
+        self,
+        adopt: Callable[[list[int]], Awaitable[None]],
+        lost: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Register, then beat: ``adopt`` gets runs taken over; ``lost`` is called when this
+        replica's heartbeat lapsed (its runs may be elsewhere now)."""
+        self._beat_at = _now()
+        async with self._db.begin() as conn:
+            await replica_store.register(conn, self.id, socket.gethostname(), self._beat_at)
+        log.info("replica.started", replica=self.id, lease_s=self._lease.total_seconds())
+        await self._take_over(adopt)
+        self._task = asyncio.create_task(self._beat(adopt, lost), name="replica-heartbeat")
+
+    async def stop(self) -> None:
+        """Stop beating and hand this replica's unfinished runs back for others."""
+        await cancel_all([self._task])
+        self._task = None
+        try:
+            async with self._db.begin() as conn:
+                await replica_store.retire(conn, self.id)
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            log.warning("replica.retire_failed", error=type(err).__name__)  # the lease lapses
+
+    async def _take_over(self, adopt: Callable[[list[int]], Awaitable[None]]) -> None:
+        """Claim the runs nobody alive owns and hand them to the run manager."""
+        while True:
+            async with self._db.begin() as conn:
+                since = self.alive_since()
+                if since is not None:
+                    await replica_store.forget_dead(conn, since)
+                seqs = await replica_store.claim_orphans(conn, self.id, since)
+            if seqs:
+                log.info("replica.took_over", runs=seqs)
+                await adopt(seqs)
+            if len(seqs) < replica_store.CLAIM_BATCH:
+                return
+
+    async def _beat(
+        self, adopt: Callable[[list[int]], Awaitable[None]], lost: Callable[[], Awaitable[None]]
+    ) -> None:
+        interval = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self._renew():
+                    log.warning("replica.lease_lost", replica=self.id)
+                    await lost()
+                await self._take_over(adopt)
+            except Exception as err:
+                if not is_transient(err):
+                    raise
+                log.warning("replica.heartbeat_failed", error=type(err).__name__)
+
+    async def _renew(self) -> bool:
+        """Renew the heartbeat; True when it had lapsed (others may have taken runs)."""
+        now = _now()
+        async with self._db.begin() as conn:
+            kept = await replica_store.heartbeat(conn, self.id, now)
+            if not kept:
+                await replica_store.register(conn, self.id, socket.gethostname(), now)
+        lapsed = not kept or now - self._beat_at > self._lease
+        self._beat_at = now
+        return lapsed and not self._exclusive

@@ -1,0 +1,102 @@
+"""Replicas sharing one store: heartbeats, run ownership, named leases.
+
+A replica is alive while its heartbeat is younger than the lease; a run belongs to the
+replica named in ``runs.owner``, and once that owner is gone (or the run has no owner)
+any live replica may claim it. Claims are single UPDATEs guarded by their WHERE clause, so
+two replicas claiming the same run cannot both succeed; on PostgreSQL the scan for
+orphans skips rows another replica is claiming (``FOR UPDATE SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.models import RunStatus
+from bot.store.schema import leases, replicas, runs
+
+UNFINISHED = [
+    s.value
+    for s in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL, RunStatus.PAUSED)
+]
+CLAIM_BATCH = 100
+
+
+async def register(conn: AsyncConnection, replica: str, host: str, at: datetime) -> None:
+    """Announce a new replica (alive from now)."""
+    await conn.execute(
+        replicas.insert().values(id=replica, host=host, started_at=at, heartbeat_at=at)
+    )
+
+
+async def heartbeat(conn: AsyncConnection, replica: str, at: datetime) -> bool:
+    """Renew the replica's heartbeat; False when its row is gone (others took it for dead)."""
+    done = await conn.execute(
+        replicas.update().where(replicas.c.id == replica).values(heartbeat_at=at)
+    )
+    return done.rowcount == 1
+
+
+async def retire(conn: AsyncConnection, replica: str) -> None:
+    """A clean stop: hand the replica's unfinished runs and its leases back at once."""
+    await conn.execute(
+        runs.update()
+        .where(runs.c.owner == replica, runs.c.status.in_(UNFINISHED))
+        .values(owner=None)
+    )
+    await conn.execute(leases.delete().where(leases.c.owner == replica))
+    await conn.execute(replicas.delete().where(replicas.c.id == replica))
+
+
+async def forget_dead(conn: AsyncConnection, alive_since: datetime) -> None:
+    """Drop the rows of replicas whose heartbeat lapsed (their runs become orphans)."""
+    await conn.execute(replicas.delete().where(replicas.c.heartbeat_at < alive_since))
+
+
+def _gone(alive_since: datetime | None) -> sa.ColumnElement[bool]:
+    """Owned by nobody or by a replica whose heartbeat lapsed; with ``alive_since`` None
+    every owner counts as gone (a single-replica store)."""
+    if alive_since is None:
+        return sa.true()
+    live = sa.select(replicas.c.id).where(replicas.c.heartbeat_at >= alive_since)
+    return sa.or_(runs.c.owner.is_(None), runs.c.owner.not_in(live))
+
+
+async def claim_orphans(
+    conn: AsyncConnection, replica: str, alive_since: datetime | None, limit: int = CLAIM_BATCH
+) -> list[int]:
+    """Take unfinished runs of no live replica (not those this one owns already); their
+    numbers, oldest first. Locks the claimed rows until ``conn`` commits."""
+    not_mine = sa.or_(runs.c.owner.is_(None), runs.c.owner != replica)
+    query = (
+        sa.select(runs.c.seq)
+        .where(runs.c.status.in_(UNFINISHED), not_mine, _gone(alive_since))
+        .order_by(runs.c.seq)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    seqs = list((await conn.execute(query)).scalars())
+    if seqs:
+        await conn.execute(runs.update().where(runs.c.seq.in_(seqs)).values(owner=replica))
+    return seqs
+
+
+async def claim_run(
+    conn: AsyncConnection, replica: str, run_seq: int, alive_since: datetime | None
+) -> bool:
+    """Own ``run_seq`` unless another live replica does; True when this replica owns it."""
+    done = await conn.execute(
+        runs.update()
+        .where(runs.c.seq == run_seq, sa.or_(runs.c.owner == replica, _gone(alive_since)))
+        .values(owner=replica)
+    )
+    return done.rowcount == 1
+
+
+async def owns(conn: AsyncConnection, replica: str, run_seq: int) -> bool:
+    """Whether ``replica`` is still the run's owner."""
+    owner = (await conn.execute(sa.select(runs.c.owner).where(runs.c.seq == run_seq))).scalar()
+    return owner == replica
