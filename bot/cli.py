@@ -1,4 +1,6 @@
-"""The ``medic`` command: ``serve``, ``demo``, ``check``, ``simulate``.
+"""The ``medic`` command: ``serve``, ``demo``, ``check``, ``simulate``, and the API commands
+of :mod:`bot.remote` (``incidents``, ``incident``, ``approve``, ``reject``, ``pause``,
+``resume``).
 
 Each command imports what it needs when it runs, so ``medic --help`` and ``medic check``
 start fast (the server, Slack, Kubernetes and Kafka clients and matplotlib are not loaded).
@@ -62,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--config", type=Path, help="YAML config file (default: $MEDIC_CONFIG)")
     simulate.add_argument("dirs", nargs="*", type=Path, help="playbook directories to use")
     simulate.set_defaults(run=_simulate)
+
+    from bot.remote import add_commands  # noqa: PLC0415 -- see the module docstring
+
+    add_commands(commands)
     return parser
 
 
