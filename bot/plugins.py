@@ -5,7 +5,13 @@ client lifecycle, its routes) and names it in the ``medic.integrations`` entry-p
 installing the package is all it takes. Nothing else in ``bot`` is a stable API.
 """
 
-from bot.actions.contract import ActionKind, ActionParams, StepContext, StepResult
+from bot.actions.contract import (
+    ActionKind,
+    ActionOutput,
+    ActionParams,
+    StepContext,
+    StepResult,
+)
 from bot.actions.integration import ENTRY_POINT_GROUP, ClientSetup, Integration, Route
 from bot.actions.registry import action
 from bot.errors import PermanentError, RetryableError
@@ -13,6 +19,7 @@ from bot.errors import PermanentError, RetryableError
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ActionKind",
+    "ActionOutput",
     "ActionParams",
     "ClientSetup",
     "Integration",

@@ -2,6 +2,7 @@
 
 from bot.actions.contract import (
     ActionKind,
+    ActionOutput,
     ActionParams,
     ActionSpec,
     StepContext,
@@ -11,6 +12,7 @@ from bot.actions.registry import ActionRegistry, action
 
 __all__ = [
     "ActionKind",
+    "ActionOutput",
     "ActionParams",
     "ActionRegistry",
     "ActionSpec",

@@ -31,6 +31,17 @@ class ActionParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ActionOutput(BaseModel):
+    """Base of an action's output model, what later steps read as ``steps.<id>.output``.
+
+    Every field has a default: a step recorded as a dry run (its integration disabled)
+    holds the defaults, plus ``would`` (what it would have done) and ``params``, so templates
+    and ``when`` read the same fields whether or not the step really ran.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
 class StepResult(BaseModel):
     """What an action did. ``output`` is exposed to later steps as ``steps.<id>.output``."""
 
@@ -103,3 +114,9 @@ class ActionSpec:
     describe: DryRunDescriber | None
     output: type[BaseModel] | None = None
     idempotent: str | None = None
+
+    def complete_output(self, output: Mapping[str, Any]) -> dict[str, Any]:
+        """``output`` with the output model's defaults for the fields it lacks."""
+        if self.output is None:
+            return dict(output)
+        return self.output().model_dump(mode="json") | dict(output)

@@ -49,11 +49,20 @@ def action(
         params = hints.get(names[1])
         if not (isinstance(params, type) and issubclass(params, ActionParams)):
             raise TypeError(f"action {name}: params must be annotated with an ActionParams model")
+        if output is not None:
+            _check_defaults(name, output)
         spec = ActionSpec(name, kind, params, fn, integration, describe, output, idempotent)
         setattr(fn, _MARK, spec)
         return fn
 
     return mark
+
+
+def _check_defaults(name: str, output: type[BaseModel]) -> None:
+    """Every output field needs a default (a dry run holds the defaults)."""
+    missing = [field for field, info in output.model_fields.items() if info.is_required()]
+    if missing:
+        raise TypeError(f"action {name}: output fields without a default: {', '.join(missing)}")
 
 
 def spec_of(fn: ActionFunction) -> ActionSpec:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from bot.actions import ActionKind, ActionParams, StepContext, StepResult, action
+from bot.actions import ActionKind, ActionOutput, ActionParams, StepContext, StepResult, action
 from bot.config import Duration
 from bot.errors import PermanentError
 from bot.models import Severity
@@ -33,7 +33,15 @@ class ApprovalParams(ActionParams):
         return DEFAULT_CONSENT_TIMEOUT if self.mode == "consent" else DEFAULT_VETO_TIMEOUT
 
 
-@action(APPROVAL, kind=ActionKind.CONTROL)
+class ApprovalOutput(ActionOutput):
+    """``approval``: the approval's id, how it ended and who decided."""
+
+    approval: str = ""
+    status: str = ""
+    decided_by: str | None = None
+
+
+@action(APPROVAL, kind=ActionKind.CONTROL, output=ApprovalOutput)
 async def approval(ctx: StepContext, params: ApprovalParams) -> StepResult:
     """Approvals are waited for by the runner itself; this body is never the path taken."""
     raise PermanentError("approval steps are handled by the run engine")
@@ -45,7 +53,14 @@ class SetSeverityParams(ActionParams):
     severity: Severity
 
 
-@action("incident.set_severity", kind=ActionKind.CONTROL)
+class SeverityOutput(ActionOutput):
+    """``incident.set_severity``: the severity before and after."""
+
+    before: str = ""
+    after: str = ""
+
+
+@action("incident.set_severity", kind=ActionKind.CONTROL, output=SeverityOutput)
 async def set_severity(ctx: StepContext, params: SetSeverityParams) -> StepResult:
     """Change the incident's severity."""
     if ctx.incident is None:
@@ -63,7 +78,14 @@ class EscalateParams(ActionParams):
     reason: str = Field(min_length=1)
 
 
-@action("incident.escalate", kind=ActionKind.CONTROL)
+class EscalateOutput(ActionOutput):
+    """``incident.escalate``: the reason, and whether a pager was reached."""
+
+    reason: str = ""
+    paged: bool = False
+
+
+@action("incident.escalate", kind=ActionKind.CONTROL, output=EscalateOutput)
 async def escalate(ctx: StepContext, params: EscalateParams) -> StepResult:
     """Escalate: pages PagerDuty when it is enabled, and always says so loudly."""
     if ctx.incident is None:
@@ -81,7 +103,13 @@ class NoteParams(ActionParams):
     text: str = Field(min_length=1)
 
 
-@action("incident.note", kind=ActionKind.CONTROL)
+class NoteOutput(ActionOutput):
+    """``incident.note``: the note's text."""
+
+    text: str = ""
+
+
+@action("incident.note", kind=ActionKind.CONTROL, output=NoteOutput)
 async def note(ctx: StepContext, params: NoteParams) -> StepResult:
     """Add a note to the incident's timeline."""
     if ctx.incident is None:
@@ -96,7 +124,13 @@ class ResolveParams(ActionParams):
     summary: str = ""
 
 
-@action("incident.resolve", kind=ActionKind.CONTROL)
+class ResolveOutput(ActionOutput):
+    """``incident.resolve``: the summary it resolved with."""
+
+    summary: str = ""
+
+
+@action("incident.resolve", kind=ActionKind.CONTROL, output=ResolveOutput)
 async def resolve(ctx: StepContext, params: ResolveParams) -> StepResult:
     """Resolve the incident."""
     if ctx.incident is None:

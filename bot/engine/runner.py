@@ -264,7 +264,7 @@ class RunManager:
         if run.status is RunStatus.PENDING and not await self._begin(run, playbook):
             return
         outputs: dict[str, dict[str, Any]] = {
-            sid: {"output": row.output or {}} for sid, row in done.items()
+            sid: {"output": self._typed(row.action, row.output or {})} for sid, row in done.items()
         }
         for position, step in enumerate(playbook.spec.steps):
             if await self._advance(run, position, step, done.get(step.id), alert, outputs):
@@ -292,8 +292,14 @@ class RunManager:
             return True  # stopping: the run stays as committed and resumes after a restart
         context = await self._context(run, alert, outputs)
         status, error, output = await self._step(run, position, step, context)
-        outputs[step.id] = {"output": output}
+        outputs[step.id] = {"output": self._typed(step.uses, output)}
         return await self._verdict(run, step, status, error)
+
+    def _typed(self, action: str, output: dict[str, Any]) -> dict[str, Any]:
+        """A step's output as later steps read it: every field of its action's output model
+        (defaults where it did not run, was skipped or failed)."""
+        spec = self._deps.registry.get(action)
+        return output if spec is None else spec.complete_output(output)
 
     async def _verdict(
         self,

@@ -2,8 +2,9 @@
 
 Checked at load (startup and ``medic check``): the schema, matcher syntax, unknown actions
 (with a suggestion), each step's ``with:`` against its action's params model (templated
-values are checked again once rendered), template and expression syntax, duplicate step ids
-and duplicate playbook names.
+values are checked again once rendered), template and expression syntax, each
+``steps.<id>.output.<field>`` against the output model of that earlier step's action,
+duplicate step ids and duplicate playbook names.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bot.actions import ActionRegistry
 from bot.errors import ConfigError
 from bot.playbooks.catalogue import catalogue_dir
 from bot.playbooks.matchers import Matcher, MatcherSyntaxError, parse_matcher
 from bot.playbooks.models import PlaybookSpec, StepSpec
+from bot.playbooks.outputs import problems as output_problems
 from bot.playbooks.playbook import Playbook, PlaybookSet
 from bot.playbooks.templates import check_expression, check_template
 from bot.yamlsource import KeyPath, dotted, line_of, read_yaml, validation_problems
@@ -110,19 +112,38 @@ class _Checker:
                 self.template(item, (*loc, index))
 
     def steps(self, steps: list[StepSpec], registry: ActionRegistry) -> None:
-        seen: set[str] = set()
+        earlier: dict[str, tuple[str, type[BaseModel] | None]] = {}
         for index, step in enumerate(steps):
             loc: KeyPath = ("steps", index)
-            if step.id in seen:
+            if step.id in earlier:
                 self.report((*loc, "id"), f"duplicate step id {step.id!r}")
-            seen.add(step.id)
             for field in ("when", "unless"):
                 expression = getattr(step, field)
                 error = None if expression is None else check_expression(expression)
                 if error is not None:
                     self.report((*loc, field), f"expression syntax: {error}")
+                elif expression is not None:
+                    for problem in output_problems(expression, expression=True, earlier=earlier):
+                        self.report((*loc, field), problem)
             self.template(step.with_, (*loc, "with"))
+            self.outputs(step.with_, (*loc, "with"), earlier)
             self.params(step, registry, loc)
+            spec = registry.get(step.uses)
+            earlier[step.id] = (step.uses, spec.output if spec is not None else None)
+
+    def outputs(
+        self, value: Any, loc: KeyPath, earlier: Mapping[str, tuple[str, type[BaseModel] | None]]
+    ) -> None:
+        """Report output references in the templates of ``value`` that cannot hold."""
+        if isinstance(value, str):
+            for problem in output_problems(value, expression=False, earlier=earlier):
+                self.report(loc, problem)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.outputs(item, (*loc, str(key)), earlier)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.outputs(item, (*loc, index), earlier)
 
     def params(self, step: StepSpec, registry: ActionRegistry, loc: KeyPath) -> None:
         spec = registry.get(step.uses)

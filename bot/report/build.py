@@ -153,4 +153,8 @@ def changes_of(output: Any) -> list[Change]:
 
 
 def _is_pair(value: Mapping[Any, Any]) -> bool:
-    return "before" in value and "after" in value
+    """Both sides present, and at least one known (a dry run that never reached the system
+    holds empty defaults: nothing to show)."""
+    if "before" not in value or "after" not in value:
+        return False
+    return value["before"] not in (None, {}) or value["after"] not in (None, {})

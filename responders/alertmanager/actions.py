@@ -11,7 +11,13 @@ from bot.errors import PermanentError
 from responders.alertmanager.client import AlertmanagerClient
 from responders.alertmanager.const import SYSTEM
 from responders.alertmanager.ledger import SilenceRecord
-from responders.alertmanager.models import ExpireSilenceParams, SilenceParams, parse_matcher
+from responders.alertmanager.models import (
+    ExpireSilenceOutput,
+    ExpireSilenceParams,
+    SilenceOutput,
+    SilenceParams,
+    parse_matcher,
+)
 from responders.common import quoted
 
 
@@ -48,7 +54,11 @@ def silence_comment(ctx: StepContext, params: SilenceParams) -> str:
 
 
 @action(
-    "alertmanager.silence", kind=ActionKind.WRITE, integration=SYSTEM, describe=describe_silence
+    "alertmanager.silence",
+    kind=ActionKind.WRITE,
+    integration=SYSTEM,
+    describe=describe_silence,
+    output=SilenceOutput,
 )
 async def silence(ctx: StepContext, params: SilenceParams) -> StepResult:
     """Silence alerts matching every matcher from now for ``duration``; the output carries
@@ -98,6 +108,7 @@ async def silence(ctx: StepContext, params: SilenceParams) -> StepResult:
     kind=ActionKind.WRITE,
     integration=SYSTEM,
     describe=describe_expire_silence,
+    output=ExpireSilenceOutput,
 )
 async def expire_silence(ctx: StepContext, params: ExpireSilenceParams) -> StepResult:
     """Expire a silence; a silence Alertmanager does not know fails the step."""

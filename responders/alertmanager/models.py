@@ -9,7 +9,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from bot.actions.contract import ActionParams
+from bot.actions.contract import ActionOutput, ActionParams
 from bot.config import Duration
 from responders.common import NonEmptyStr, is_template
 
@@ -117,3 +117,20 @@ class ExpireSilenceParams(ActionParams):
     """``alertmanager.expire_silence``: expire one silence (e.g. one this run created)."""
 
     silence_id: NonEmptyStr
+
+
+class SilenceOutput(ActionOutput):
+    """``alertmanager.silence``: the silence's id (None in a dry run) and what it mutes."""
+
+    silence_id: str | None = None
+    matchers: list[str] = Field(default_factory=list)
+    starts_at: str | None = None
+    ends_at: str | None = None
+    comment: str = ""
+
+
+class ExpireSilenceOutput(ActionOutput):
+    """``alertmanager.expire_silence``: the silence, and whether it was expired."""
+
+    silence_id: str = ""
+    expired: bool = False

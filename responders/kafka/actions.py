@@ -10,7 +10,7 @@ from bot.actions.registry import action
 from bot.errors import PermanentError
 from responders.kafka.client import KafkaLagReader, PartitionLag
 from responders.kafka.const import SYSTEM
-from responders.kafka.models import ConsumerLagParams
+from responders.kafka.models import ConsumerLagOutput, ConsumerLagParams
 
 
 def describe_consumer_lag(params: ConsumerLagParams) -> str:
@@ -58,6 +58,7 @@ def lag_output(params: ConsumerLagParams, lags: list[PartitionLag]) -> dict[str,
     kind=ActionKind.READ,
     integration=SYSTEM,
     describe=describe_consumer_lag,
+    output=ConsumerLagOutput,
 )
 async def consumer_lag(ctx: StepContext, params: ConsumerLagParams) -> StepResult:
     """The group's lag per partition, per topic and in total."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bot.actions.contract import ActionParams
+from typing import Any
+
+from pydantic import Field
+
+from bot.actions.contract import ActionOutput, ActionParams
 from responders.common import NonEmptyStr
 
 
@@ -12,3 +16,13 @@ class ConsumerLagParams(ActionParams):
 
     group: NonEmptyStr
     topic: NonEmptyStr | None = None
+
+
+class ConsumerLagOutput(ActionOutput):
+    """``kafka.consumer_lag``: the total lag, per topic, and per partition."""
+
+    group: str = ""
+    topic: str | None = None
+    total_lag: int = 0
+    topics: dict[str, int] = Field(default_factory=dict)
+    partitions: list[dict[str, Any]] = Field(default_factory=list)

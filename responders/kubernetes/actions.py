@@ -19,21 +19,32 @@ from responders.kubernetes.client import KubernetesClient
 from responders.kubernetes.const import SYSTEM
 from responders.kubernetes.guards import check_namespace
 from responders.kubernetes.models import (
+    ChangeOutput,
+    ContainerChangeOutput,
     CordonParams,
     DeleteNodeParams,
     DeploymentParams,
+    DrainOutput,
     DrainParams,
+    EventsOutput,
     EventsParams,
+    LogsOutput,
     LogsParams,
+    NodeChangeOutput,
     NodeParams,
+    PodsOutput,
     PodsParams,
     RestartParams,
+    RollbackOutput,
     RollbackParams,
+    RolloutHistoryOutput,
     RolloutHistoryParams,
+    ScaleOutput,
     ScaleParams,
     SetEnvParams,
     SetResourcesParams,
     UncordonParams,
+    WaitRolloutOutput,
     WaitRolloutParams,
 )
 
@@ -195,7 +206,11 @@ def _arrow(before: object, after: object) -> str:
 
 
 @action(
-    "kubernetes.rollout_history", kind=READ, integration=SYSTEM, describe=describe_rollout_history
+    "kubernetes.rollout_history",
+    kind=READ,
+    integration=SYSTEM,
+    describe=describe_rollout_history,
+    output=RolloutHistoryOutput,
 )
 async def rollout_history(ctx: StepContext, params: RolloutHistoryParams) -> StepResult:
     """Revisions of the deployment, its current revision and the age of its last change."""
@@ -208,7 +223,13 @@ async def rollout_history(ctx: StepContext, params: RolloutHistoryParams) -> Ste
     )
 
 
-@action("kubernetes.rollback", kind=WRITE, integration=SYSTEM, describe=describe_rollback)
+@action(
+    "kubernetes.rollback",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_rollback,
+    output=RollbackOutput,
+)
 async def rollback(ctx: StepContext, params: RollbackParams) -> StepResult:
     """``kubectl rollout undo`` with before/after revisions in the output."""
     client = _client(ctx, params.namespace)
@@ -227,7 +248,9 @@ async def rollback(ctx: StepContext, params: RollbackParams) -> StepResult:
     )
 
 
-@action("kubernetes.scale", kind=WRITE, integration=SYSTEM, describe=describe_scale)
+@action(
+    "kubernetes.scale", kind=WRITE, integration=SYSTEM, describe=describe_scale, output=ScaleOutput
+)
 async def scale(ctx: StepContext, params: ScaleParams) -> StepResult:
     """Patch the scale subresource."""
     client = _client(ctx, params.namespace)
@@ -250,7 +273,13 @@ async def scale(ctx: StepContext, params: ScaleParams) -> StepResult:
     )
 
 
-@action("kubernetes.restart", kind=WRITE, integration=SYSTEM, describe=describe_restart)
+@action(
+    "kubernetes.restart",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_restart,
+    output=ChangeOutput,
+)
 async def restart(ctx: StepContext, params: RestartParams) -> StepResult:
     """Rollout restart (``kubectl.kubernetes.io/restartedAt``)."""
     client = _client(ctx, params.namespace)
@@ -265,7 +294,13 @@ async def restart(ctx: StepContext, params: RestartParams) -> StepResult:
     )
 
 
-@action("kubernetes.set_env", kind=WRITE, integration=SYSTEM, describe=describe_set_env)
+@action(
+    "kubernetes.set_env",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_set_env,
+    output=ContainerChangeOutput,
+)
 async def set_env(ctx: StepContext, params: SetEnvParams) -> StepResult:
     """Set (or remove) environment variables on a container of the pod template."""
     client = _client(ctx, params.namespace)
@@ -290,7 +325,13 @@ async def set_env(ctx: StepContext, params: SetEnvParams) -> StepResult:
     )
 
 
-@action("kubernetes.set_resources", kind=WRITE, integration=SYSTEM, describe=describe_set_resources)
+@action(
+    "kubernetes.set_resources",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_set_resources,
+    output=ContainerChangeOutput,
+)
 async def set_resources(ctx: StepContext, params: SetResourcesParams) -> StepResult:
     """Set resource limits/requests on a container of the pod template."""
     client = _client(ctx, params.namespace)
@@ -311,7 +352,13 @@ async def set_resources(ctx: StepContext, params: SetResourcesParams) -> StepRes
     )
 
 
-@action("kubernetes.wait_rollout", kind=READ, integration=SYSTEM, describe=describe_wait_rollout)
+@action(
+    "kubernetes.wait_rollout",
+    kind=READ,
+    integration=SYSTEM,
+    describe=describe_wait_rollout,
+    output=WaitRolloutOutput,
+)
 async def wait_rollout(ctx: StepContext, params: WaitRolloutParams) -> StepResult:
     """Wait until the deployment's rollout completes (kubectl's rollout-status rules)."""
     client = _client(ctx, params.namespace)
@@ -321,7 +368,13 @@ async def wait_rollout(ctx: StepContext, params: WaitRolloutParams) -> StepResul
     return StepResult(output=output, summary=output["message"])
 
 
-@action("kubernetes.cordon", kind=WRITE, integration=SYSTEM, describe=describe_cordon)
+@action(
+    "kubernetes.cordon",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_cordon,
+    output=NodeChangeOutput,
+)
 async def cordon(ctx: StepContext, params: CordonParams) -> StepResult:
     """Mark the node unschedulable (quorum guard first)."""
     output = await nodes.set_unschedulable(
@@ -330,7 +383,13 @@ async def cordon(ctx: StepContext, params: CordonParams) -> StepResult:
     return _write(ctx, output, _node_summary("cordoned", output))
 
 
-@action("kubernetes.uncordon", kind=WRITE, integration=SYSTEM, describe=describe_uncordon)
+@action(
+    "kubernetes.uncordon",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_uncordon,
+    output=NodeChangeOutput,
+)
 async def uncordon(ctx: StepContext, params: UncordonParams) -> StepResult:
     """Mark the node schedulable."""
     output = await nodes.set_unschedulable(_client(ctx), params.node, False, ctx.dry_run)
@@ -342,7 +401,9 @@ def _node_summary(verb: str, output: dict[str, Any]) -> str:
     return f"{verb} node {output['node']} (unschedulable {_arrow(before, after)})"
 
 
-@action("kubernetes.drain", kind=WRITE, integration=SYSTEM, describe=describe_drain)
+@action(
+    "kubernetes.drain", kind=WRITE, integration=SYSTEM, describe=describe_drain, output=DrainOutput
+)
 async def drain(ctx: StepContext, params: DrainParams) -> StepResult:
     """Cordon and evict every pod of the node (PDB-aware)."""
     output = await nodes.drain(
@@ -367,7 +428,13 @@ async def drain(ctx: StepContext, params: DrainParams) -> StepResult:
     )
 
 
-@action("kubernetes.delete_node", kind=WRITE, integration=SYSTEM, describe=describe_delete_node)
+@action(
+    "kubernetes.delete_node",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_delete_node,
+    output=NodeChangeOutput,
+)
 async def delete_node(ctx: StepContext, params: DeleteNodeParams) -> StepResult:
     """Delete the Node object (quorum guard first)."""
     output = await nodes.delete_node(
@@ -376,7 +443,13 @@ async def delete_node(ctx: StepContext, params: DeleteNodeParams) -> StepResult:
     return _write(ctx, output, f"deleted the Node object {params.node}")
 
 
-@action("kubernetes.logs", kind=READ, integration=SYSTEM, describe=describe_logs)
+@action(
+    "kubernetes.logs",
+    kind=READ,
+    integration=SYSTEM,
+    describe=describe_logs,
+    output=LogsOutput,
+)
 async def logs(ctx: StepContext, params: LogsParams) -> StepResult:
     """The last log lines of the selected pods."""
     client = _client(ctx, params.namespace)
@@ -403,7 +476,13 @@ async def logs(ctx: StepContext, params: LogsParams) -> StepResult:
     return StepResult(output=output, summary=f"{lines} log lines from {len(output['pods'])} pods")
 
 
-@action("kubernetes.events", kind=READ, integration=SYSTEM, describe=describe_events)
+@action(
+    "kubernetes.events",
+    kind=READ,
+    integration=SYSTEM,
+    describe=describe_events,
+    output=EventsOutput,
+)
 async def events(ctx: StepContext, params: EventsParams) -> StepResult:
     """Recent events, newest first."""
     client = _client(ctx, params.namespace)
@@ -417,7 +496,13 @@ async def events(ctx: StepContext, params: EventsParams) -> StepResult:
     )
 
 
-@action("kubernetes.pods", kind=READ, integration=SYSTEM, describe=describe_pods)
+@action(
+    "kubernetes.pods",
+    kind=READ,
+    integration=SYSTEM,
+    describe=describe_pods,
+    output=PodsOutput,
+)
 async def pods(ctx: StepContext, params: PodsParams) -> StepResult:
     """Pods with phase, readiness, restarts and last termination reasons."""
     client = _client(ctx, params.namespace)

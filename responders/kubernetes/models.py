@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, AliasChoices, Field, model_validator
 
-from bot.actions.contract import ActionParams
+from bot.actions.contract import ActionOutput, ActionParams
 from bot.config import Duration
 from responders.common import K8sLabelName, K8sName, NonEmptyStr, ScalarStr, is_template
 from responders.kubernetes.const import (
@@ -226,3 +226,94 @@ class PodsParams(ActionParams):
         if _set(self.namespace, self.selector, self.node) == 0:
             raise ValueError("give a namespace, a selector or a node")
         return self
+
+
+class RolloutHistoryOutput(ActionOutput):
+    """``kubernetes.rollout_history``: the current revision, its images, the kept revisions
+    and how long ago the Deployment last changed (None when unknown)."""
+
+    namespace: str = ""
+    deployment: str = ""
+    current_revision: int | None = None
+    images: dict[str, str] = Field(default_factory=dict)
+    revisions: list[dict[str, Any]] = Field(default_factory=list)
+    last_change_age_s: int | None = None
+
+
+class ChangeOutput(ActionOutput):
+    """A Kubernetes write: whether it changed anything, before and after, and whether it was
+    a server-side dry run (``dryRun=All``)."""
+
+    changed: bool = False
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+    dry_run: bool = False
+
+
+class RollbackOutput(ChangeOutput):
+    """``kubernetes.rollback``: ``skipped`` says why nothing changed, when it did not."""
+
+    to_revision: int | None = None
+    skipped: str | None = None
+
+
+class ScaleOutput(ChangeOutput):
+    """``kubernetes.scale``: the replicas requested, and whether ``max_replicas`` capped it."""
+
+    requested: int | None = None
+    capped: bool = False
+
+
+class ContainerChangeOutput(ChangeOutput):
+    """``kubernetes.set_env`` / ``set_resources``: the container changed."""
+
+    container: str | None = None
+
+
+class NodeChangeOutput(ChangeOutput):
+    """``kubernetes.cordon`` / ``uncordon`` / ``delete_node``: the node."""
+
+    node: str = ""
+
+
+class DrainOutput(NodeChangeOutput):
+    """``kubernetes.drain``: pods evicted, pods left (and why), PDB retries per pod."""
+
+    evicted: list[str] = Field(default_factory=list)
+    skipped: dict[str, str] = Field(default_factory=dict)
+    pdb_retries: dict[str, int] = Field(default_factory=dict)
+
+
+class WaitRolloutOutput(ActionOutput):
+    """``kubernetes.wait_rollout``: the finished rollout."""
+
+    namespace: str = ""
+    deployment: str = ""
+    revision: int | None = None
+    images: dict[str, str] = Field(default_factory=dict)
+    replicas: int = 0
+    message: str = ""
+
+
+class LogsOutput(ActionOutput):
+    """``kubernetes.logs``: log lines per pod, and whether any were cut."""
+
+    pods: list[dict[str, Any]] = Field(default_factory=list)
+    truncated: bool = False
+
+
+class EventsOutput(ActionOutput):
+    """``kubernetes.events``: recent events, newest first."""
+
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    count: int = 0
+    warnings: int = 0
+
+
+class PodsOutput(ActionOutput):
+    """``kubernetes.pods``: pods with phase, readiness, restarts and termination reasons."""
+
+    pods: list[dict[str, Any]] = Field(default_factory=list)
+    count: int = 0
+    not_ready: int = 0
+    restarts: int = 0

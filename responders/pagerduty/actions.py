@@ -15,7 +15,15 @@ from bot.errors import PermanentError
 from responders.common import one_line, quoted
 from responders.pagerduty.client import PagerDutyClient
 from responders.pagerduty.const import DEFAULT_SOURCE, SUMMARY_LIMIT, SYSTEM
-from responders.pagerduty.models import AcknowledgeParams, NoteParams, PageParams, ResolveParams
+from responders.pagerduty.models import (
+    AcknowledgeParams,
+    AlertOutput,
+    NoteOutput,
+    NoteParams,
+    PageOutput,
+    PageParams,
+    ResolveParams,
+)
 
 WRITE = ActionKind.WRITE
 
@@ -86,7 +94,13 @@ def _dry_run(sentence: str, output: dict[str, Any]) -> StepResult:
     return StepResult(dry_run=True, output={"would": sentence, **output}, summary=sentence)
 
 
-@action("pagerduty.page", kind=WRITE, integration=SYSTEM, describe=describe_page)
+@action(
+    "pagerduty.page",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_page,
+    output=PageOutput,
+)
 async def page(ctx: StepContext, params: PageParams) -> StepResult:
     """Trigger a PagerDuty alert (Events API v2); the output never holds the routing key."""
     output: dict[str, Any] = {
@@ -116,7 +130,13 @@ async def page(ctx: StepContext, params: PageParams) -> StepResult:
     )
 
 
-@action("pagerduty.note", kind=WRITE, integration=SYSTEM, describe=describe_note)
+@action(
+    "pagerduty.note",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_note,
+    output=NoteOutput,
+)
 async def note(ctx: StepContext, params: NoteParams) -> StepResult:
     """Add a note to the PagerDuty incident linked to this incident (REST v2)."""
     output: dict[str, Any] = {"pagerduty_incident_id": ctx.pagerduty_incident_id}
@@ -140,7 +160,13 @@ async def note(ctx: StepContext, params: NoteParams) -> StepResult:
     )
 
 
-@action("pagerduty.acknowledge", kind=WRITE, integration=SYSTEM, describe=describe_acknowledge)
+@action(
+    "pagerduty.acknowledge",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_acknowledge,
+    output=AlertOutput,
+)
 async def acknowledge(ctx: StepContext, params: AcknowledgeParams) -> StepResult:
     """Acknowledge the PagerDuty alert (Events API v2, by dedup key)."""
     output = _alert(ctx, params.dedup_key, params.routing_key_name)
@@ -154,7 +180,13 @@ async def acknowledge(ctx: StepContext, params: AcknowledgeParams) -> StepResult
     )
 
 
-@action("pagerduty.resolve", kind=WRITE, integration=SYSTEM, describe=describe_resolve)
+@action(
+    "pagerduty.resolve",
+    kind=WRITE,
+    integration=SYSTEM,
+    describe=describe_resolve,
+    output=AlertOutput,
+)
 async def resolve(ctx: StepContext, params: ResolveParams) -> StepResult:
     """Resolve the PagerDuty alert (Events API v2, by dedup key)."""
     output = _alert(ctx, params.dedup_key, params.routing_key_name)

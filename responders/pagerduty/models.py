@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from bot.actions.contract import ActionParams
+from bot.actions.contract import ActionOutput, ActionParams
 from responders.common import NonEmptyStr, ScalarStr, non_empty
 
 Severity = Literal["critical", "error", "warning", "info"]
@@ -51,3 +51,25 @@ class ResolveParams(ActionParams):
 
     dedup_key: DedupKey | None = None
     routing_key_name: NonEmptyStr | None = None
+
+
+class AlertOutput(ActionOutput):
+    """``pagerduty.acknowledge`` / ``resolve``: the alert's dedup key and routing key name
+    (never the key itself)."""
+
+    dedup_key: str = ""
+    routing_key_name: str | None = None
+
+
+class PageOutput(AlertOutput):
+    """``pagerduty.page``: the alert triggered."""
+
+    severity: str = ""
+    summary: str = ""
+
+
+class NoteOutput(ActionOutput):
+    """``pagerduty.note``: the PagerDuty incident and the note's id."""
+
+    pagerduty_incident_id: str | None = None
+    note_id: str | None = None

@@ -14,7 +14,13 @@ from responders.common import one_line
 from responders.prometheus.client import PrometheusClient
 from responders.prometheus.condition import Condition
 from responders.prometheus.const import SYSTEM
-from responders.prometheus.models import QueryParams, QueryResult, WaitParams
+from responders.prometheus.models import (
+    QueryOutput,
+    QueryParams,
+    QueryResult,
+    WaitOutput,
+    WaitParams,
+)
 
 
 def describe_query(params: QueryParams) -> str:
@@ -49,7 +55,13 @@ def _samples(result: QueryResult) -> list[dict[str, Any]]:
     return [sample.output() for sample in result.samples]
 
 
-@action("prometheus.query", kind=ActionKind.READ, integration=SYSTEM, describe=describe_query)
+@action(
+    "prometheus.query",
+    kind=ActionKind.READ,
+    integration=SYSTEM,
+    describe=describe_query,
+    output=QueryOutput,
+)
 async def query(ctx: StepContext, params: QueryParams) -> StepResult:
     """Run one instant query; with ``expect``, say whether every sample satisfies it."""
     result = await client_for(ctx).query(params.query)
@@ -68,7 +80,13 @@ async def query(ctx: StepContext, params: QueryParams) -> StepResult:
     return StepResult(output=output, summary=summary)
 
 
-@action("prometheus.wait", kind=ActionKind.READ, integration=SYSTEM, describe=describe_wait)
+@action(
+    "prometheus.wait",
+    kind=ActionKind.READ,
+    integration=SYSTEM,
+    describe=describe_wait,
+    output=WaitOutput,
+)
 async def wait(ctx: StepContext, params: WaitParams) -> StepResult:
     """Poll every ``interval`` until every sample satisfies ``condition`` or ``timeout`` passes.
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.actions.contract import ActionParams
+from bot.actions.contract import ActionOutput, ActionParams
 from bot.config import Duration
 from responders.common import NonEmptyStr
 from responders.prometheus.condition import ConditionField, format_number
@@ -172,3 +172,24 @@ class RangeResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     series: list[Series]
+
+
+class QueryOutput(ActionOutput):
+    """``prometheus.query``: the samples, the first value, and whether ``expect`` held
+    (None without ``expect``)."""
+
+    query: str = ""
+    result_type: str = ""
+    samples: list[dict[str, Any]] = Field(default_factory=list)
+    value: float | None = None
+    expectation_met: bool | None = None
+
+
+class WaitOutput(ActionOutput):
+    """``prometheus.wait``: the samples that satisfied ``condition`` and the polls it took."""
+
+    satisfied: bool = False
+    query: str = ""
+    condition: str = ""
+    samples: list[dict[str, Any]] = Field(default_factory=list)
+    polls: int = 0

@@ -10,7 +10,7 @@ from responders.common import quoted
 from responders.common import slack_escape as escape
 from responders.slack.client import SlackClient
 from responders.slack.const import SECURITY_CHANNEL, SYSTEM
-from responders.slack.models import NotifyParams
+from responders.slack.models import NotifyOutput, NotifyParams
 
 
 def describe_notify(params: NotifyParams) -> str:
@@ -24,7 +24,13 @@ def describe_notify(params: NotifyParams) -> str:
     return f"would post to {where}: {quoted(params.text)}"
 
 
-@action("slack.notify", kind=ActionKind.WRITE, integration=SYSTEM, describe=describe_notify)
+@action(
+    "slack.notify",
+    kind=ActionKind.WRITE,
+    integration=SYSTEM,
+    describe=describe_notify,
+    output=NotifyOutput,
+)
 async def notify(ctx: StepContext, params: NotifyParams) -> StepResult:
     """Post ``text`` to a channel, with a link back to the incident channel."""
     client = ctx.clients.get(SYSTEM)

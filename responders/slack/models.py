@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from bot.actions.contract import ActionParams
+from bot.actions.contract import ActionOutput, ActionParams
 from responders.common import NonEmptyStr, is_template
 from responders.slack.const import CHANNEL, SECURITY_CHANNEL
 
@@ -31,3 +31,11 @@ class NotifyParams(ActionParams):
 
     text: NonEmptyStr
     channel: Channel | None = None
+
+
+class NotifyOutput(ActionOutput):
+    """``slack.notify``: where the message went (None in a dry run) and its text."""
+
+    channel: str | None = None
+    ts: str | None = None
+    text: str = ""

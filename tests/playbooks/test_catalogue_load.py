@@ -106,6 +106,14 @@ def spec_of(catalogue: PlaybookSet, name: str) -> PlaybookSpec:
     return playbook.spec
 
 
+def dry_run_output(step: StepSpec) -> dict[str, Any]:
+    """What a dry run of ``step`` leaves for later steps: its output model's defaults, plus
+    ``would`` and ``params``."""
+    spec = REGISTRY.get(step.uses)
+    assert spec is not None, step.uses
+    return spec.complete_output(DRY_RUN)
+
+
 def context_for(
     spec: PlaybookSpec, alert: dict[str, Any], params: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -125,7 +133,7 @@ def context_for(
         "annotations": annotations,
         "incident": {"id": "INC-1", "title": "t", "severity": "sev1", "status": "open"},
         "target": "",
-        "steps": {step.id: {"output": DRY_RUN} for step in spec.steps},
+        "steps": {step.id: {"output": dry_run_output(step)} for step in spec.steps},
         "params": params or {},
         "now": "2026-11-24T03:00:00+00:00",
     }
@@ -363,10 +371,13 @@ def test_changes_nothing(catalogue: PlaybookSet, playbook: str) -> None:
 def test_auto_rollback_stops_without_recent_change(
     catalogue: PlaybookSet, output: dict[str, Any], escalates: bool
 ) -> None:
-    """No new revision in 6 h: escalate and stop; a dry run's history never stops the run."""
+    """No new revision in 6 h: escalate and stop; a dry run's history (the output model's
+    defaults) never stops the run."""
     spec = spec_of(catalogue, "auto-rollback")
     context = context_for(spec, alert_of("sla-availability-violation"))
-    context["steps"]["history"] = {"output": output}
+    history = REGISTRY.get("kubernetes.rollout_history")
+    assert history is not None
+    context["steps"]["history"] = {"output": history.complete_output(output)}
     unchanged = next(step for step in spec.steps if step.id == "unchanged")
     assert (runs(unchanged, context), unchanged.then.value) == (escalates, "stop")
 

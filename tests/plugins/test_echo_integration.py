@@ -127,3 +127,36 @@ async def test_a_playbook_runs_it_end_to_end(tmp_path: Path, sqlite_url: str) ->
         ("echo.say", False, {"said": "hi, I said hi, DiskFull on node-a"}),
     ]
     assert "RUN-1 say succeeded: said 'hi, DiskFull on node-a'" in narration.getvalue()
+
+
+async def test_while_disabled_its_steps_are_dry_runs_of_the_same_model(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """With ``echo.enabled: false`` the step is recorded as a dry run whose output holds the
+    output model's fields (defaults) beside ``would`` and ``params``; the next step's
+    ``when`` reads the typed field and skips it. No client is opened."""
+    write_playbooks(tmp_path / "pb", echo=PLAYBOOK)
+    config = config_file(tmp_path, sqlite_url, "  enabled: false\n")
+    settings = await asyncio.to_thread(load_settings, config, config_sections())
+    recorder = RecordingNarrator()
+    opened_before = medic_echo.EchoClient.open_clients
+    client = TestClient(TestServer(build_app(settings, narrators=[recorder])))
+    await client.start_server()
+    try:
+        assert medic_echo.EchoClient.open_clients == opened_before
+        alert = am_alert("fp1", alertname="DiskFull", instance="node-a")
+        payload = am_payload(alert, group_key='{}:{alertname="DiskFull"}')
+        response = await client.post("/webhooks/alertmanager", json=payload, headers=bearer())
+        assert response.status == 200
+        await recorder.run_end("RUN-1", "succeeded")
+        body = await detail(client)
+    finally:
+        await client.close()
+    say, again = body["runs"][0]["steps"]
+    assert (say["status"], say["dry_run"]) == ("succeeded", True)
+    assert say["output"] == {
+        "said": "",
+        "would": "would say 'DiskFull on node-a'",
+        "params": {"text": "DiskFull on node-a"},
+    }
+    assert again["status"] == "skipped"

@@ -14,7 +14,7 @@ import pytest
 from bot.actions.contract import ActionKind, ActionSpec, StepContext
 from bot.config import Settings
 from bot.errors import PermanentError
-from bot.integrations import installed_integrations
+from bot.integrations import action_registry, installed_integrations
 
 READ, WRITE = ActionKind.READ, ActionKind.WRITE
 SYSTEMS = ("alertmanager", "kafka", "kubernetes", "pagerduty", "prometheus", "slack")
@@ -164,3 +164,13 @@ def unconfigured(http: aiohttp.ClientSession) -> StepContext:
         dry_run=False,
         now=lambda: datetime.now(UTC),
     )
+
+
+def test_every_action_declares_an_output_model() -> None:
+    """Every action Medic ships (its own and its integrations') declares the model of its
+    ``steps.<id>.output``, each field with a default (what a dry run holds)."""
+    registry = action_registry()
+    assert [spec.name for spec in registry if spec.output is None] == []
+    for spec in registry:
+        assert spec.output is not None
+        assert spec.output().model_dump() is not None

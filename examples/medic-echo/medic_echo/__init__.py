@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.plugins import (
     ActionKind,
+    ActionOutput,
     ActionParams,
     ClientSetup,
     Integration,
@@ -65,10 +66,11 @@ class SayParams(ActionParams):
     text: str = Field(min_length=1)
 
 
-class SayOutput(BaseModel):
-    """``steps.<id>.output`` of ``echo.say``."""
+class SayOutput(ActionOutput):
+    """``steps.<id>.output`` of ``echo.say``: every field has a default (a dry run holds
+    the defaults, plus ``would`` and ``params``)."""
 
-    said: str
+    said: str = ""
 
 
 def describe_say(params: SayParams) -> str:
