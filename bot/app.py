@@ -31,6 +31,7 @@ from bot.http.middleware import json_errors, request_context
 from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher, Narrator, terminal_narration
+from bot.narrator.metrics import MetricsNarrator
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
 from bot.routes import add_routes
@@ -180,6 +181,7 @@ async def _start(
     else:
         narrators, log_events = terminal_narration()
         narration = NarrationDispatcher(narrators, log_events=log_events)
+    narration.add(MetricsNarrator(metrics))
     async with db.begin() as conn:
         install = await install_id(conn, clock.now())
     switch = PauseSwitch(db, clock, configured=settings.safety.paused)
@@ -242,6 +244,7 @@ async def _start(
     services.append(watch)
     if isinstance(slack_client, SlackClient):
         slack_sync = mount_slack(app, runtime, slack_client, clock, options.slack_timing)
+        metrics.slack_failures = lambda: slack_sync.failed_deliveries
         await slack_sync.start()
         services.append(slack_sync)
         if settings.slack.app_token is not None:

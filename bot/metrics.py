@@ -1,8 +1,24 @@
-"""Prometheus metrics, one registry per app (names start with ``medic_``)."""
+"""Prometheus metrics, one registry per app (names start with ``medic_``).
+
+Counters of what happened (deliveries, runs, steps, decisions) count in this process since
+it started; the figures only the store knows (pending approvals, the engine's lag, delivery
+backlogs) are read from it at each scrape by :meth:`Metrics.refresh`, so every replica
+reports the same values for them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from bot.store.health import StoreHealth
+
+DELIVERY_TARGETS = ("slack", "pagerduty")
 
 
 class Metrics:
@@ -40,7 +56,100 @@ class Metrics:
             "Incidents opened.",
             registry=self.registry,
         )
+        self.runs_finished = Counter(
+            "medic_runs_finished",
+            "Runs that reached a final status, by playbook and outcome (the run status).",
+            ["playbook", "outcome"],
+            registry=self.registry,
+        )
+        self.steps_finished = Counter(
+            "medic_steps_finished",
+            "Steps that finished, by playbook, action and outcome (the step status).",
+            ["playbook", "action", "outcome"],
+            registry=self.registry,
+        )
+        self.approvals_decided = Counter(
+            "medic_approvals_decided",
+            "Approvals that ended, by mode and outcome (approved, rejected, expired, cancelled).",
+            ["mode", "outcome"],
+            registry=self.registry,
+        )
+        self.slack_failures: Callable[[], int] = lambda: 0
+        """Failed Slack deliveries so far (set by the Slack integration when it runs)."""
+        self.store = _StoreFigures()
+        self.registry.register(self.store)
+
+    def refresh(
+        self, health: StoreHealth, *, paused: bool, store_errors: int, now: datetime
+    ) -> None:
+        """Take this scrape's store figures, the pause switch and the store error count."""
+        self.store.health = health
+        self.store.paused = paused
+        self.store.store_errors = store_errors
+        self.store.slack_failures = self.slack_failures()
+        self.store.now = now
 
     def exposition(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+@dataclass(eq=False)  # the registry keys collectors by identity
+class _StoreFigures(Collector):
+    """Gauges read from the store at the last refresh, plus counters kept elsewhere."""
+
+    health: StoreHealth | None = None
+    paused: bool = False
+    store_errors: int = 0
+    slack_failures: int = 0
+    now: datetime | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """The families; gauges are 0 until the first refresh."""
+        health, now = self.health, self.now
+        pending = GaugeMetricFamily(
+            "medic_approvals_pending", "Approvals waiting for a human decision."
+        )
+        oldest = GaugeMetricFamily(
+            "medic_approvals_oldest_pending_age_seconds",
+            "Age of the oldest pending approval; 0 when none is pending.",
+        )
+        lag = GaugeMetricFamily(
+            "medic_engine_lag_seconds",
+            "Age of the oldest accepted alert or event the engine has not processed yet; "
+            "0 when it is caught up.",
+        )
+        backlog = GaugeMetricFamily(
+            "medic_delivery_backlog",
+            "Incidents whose Slack narration, or PagerDuty state, is behind.",
+            labels=["target"],
+        )
+        failures = CounterMetricFamily(
+            "medic_delivery_failures",
+            "Failed deliveries: Slack calls since this process started; PagerDuty calls "
+            "recorded in the audit trail.",
+            labels=["target"],
+        )
+        pending.add_metric([], health.pending_approvals if health else 0)
+        oldest.add_metric([], _age(health.oldest_pending_approval if health else None, now))
+        lag.add_metric([], _age(health.oldest_unprocessed if health else None, now))
+        backlog.add_metric(["slack"], health.slack_backlog if health else 0)
+        backlog.add_metric(["pagerduty"], health.pagerduty_backlog if health else 0)
+        failures.add_metric(["slack"], self.slack_failures)
+        failures.add_metric(["pagerduty"], health.pagerduty_failures if health else 0)
+        paused = GaugeMetricFamily(
+            "medic_paused", "1 while the global pause switch holds write steps, else 0."
+        )
+        paused.add_metric([], 1 if self.paused else 0)
+        errors = CounterMetricFamily(
+            "medic_store_errors",
+            "Errors the store's driver raised (connections, statements, commits).",
+        )
+        errors.add_metric([], self.store_errors)
+        yield from (pending, oldest, lag, backlog, failures, paused, errors)
+
+
+def _age(since: datetime | None, now: datetime | None) -> float:
+    if since is None or now is None:
+        return 0.0
+    return max((now - since).total_seconds(), 0.0)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
 from bot.http.errors import ErrorCode, HttpError
 from bot.runtime import RUNTIME
+from bot.store import STORE_ERRORS
+from bot.store.health import read_health
+
+log = structlog.get_logger(__name__)
 
 
 class Health(BaseModel):
@@ -34,6 +39,20 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
-    body = request.app[RUNTIME].metrics.exposition()
+    """Prometheus text exposition, with this scrape's figures from the store (the last
+    ones when the store cannot answer; ``medic_store_errors_total`` then grows)."""
+    runtime = request.app[RUNTIME]
+    try:
+        async with runtime.db.connect() as conn:
+            health = await read_health(conn, slack=runtime.settings.slack.enabled)
+    except STORE_ERRORS as err:
+        log.warning("metrics.store_unavailable", error=type(err).__name__)
+    else:
+        runtime.metrics.refresh(
+            health,
+            paused=runtime.pause.paused,
+            store_errors=runtime.db.errors,
+            now=runtime.clock.now(),
+        )
+    body = runtime.metrics.exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

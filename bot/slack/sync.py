@@ -104,6 +104,8 @@ class SlackSync:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._failures: dict[int, int] = {}
         self._retry_at: dict[int, float] = {}
+        self.failed_deliveries = 0
+        """Failed deliveries since start (medic_delivery_failures_total{target="slack"})."""
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(self._timing.parallel)
         self._task: asyncio.Task[None] | None = None
@@ -241,6 +243,7 @@ class SlackSync:
         log.error("slack.narration_given_up", incident=f"INC-{seq}", error=str(err))
 
     def _back_off(self, seq: int, err: BaseException) -> None:
+        self.failed_deliveries += 1
         failures = self._failures.get(seq, 0) + 1
         self._failures[seq] = failures
         delay = min(self._timing.retry_max_s, self._timing.retry_min_s * 2 ** (failures - 1))

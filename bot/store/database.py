@@ -75,6 +75,9 @@ class Database:
             kwargs["connect_args"] = {"timeout": 5, "command_timeout": 10}
             kwargs["pool_size"] = 5
         self.engine: AsyncEngine = create_async_engine(target, **kwargs)
+        self.errors = 0
+        """Errors the driver raised so far (``medic_store_errors_total``)."""
+        event.listen(self.engine.sync_engine, "handle_error", self._count_error)
         self._writer: sa.Engine | None = None
         self._writer_thread: ThreadPoolExecutor | None = None
         if self.backend == "sqlite":
@@ -90,7 +93,11 @@ class Database:
                 connect_args={"check_same_thread": False},
             )
             event.listen(self._writer, "connect", _sqlite_pragmas)
+            event.listen(self._writer, "handle_error", self._count_error)
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+
+    def _count_error(self, context: object) -> None:
+        self.errors += 1
 
     async def create_schema(self) -> None:
         """Migrate the store to this release's schema (Alembic); refuse a newer schema."""
