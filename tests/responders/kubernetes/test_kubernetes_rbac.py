@@ -1,5 +1,6 @@
-"""deploy/rbac.yaml grants exactly the API calls the responders make (no wildcard), and is
-enough to run every kubernetes.* action as a user bound to it on a real API server."""
+"""deploy/rbac.yaml and the Helm chart's ClusterRole grant exactly the API calls the
+responders make (no wildcard), both generated from them, and the role is enough to run every
+kubernetes.* action as a user bound to it on a real API server."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 import yaml
 
+from responders.kubernetes import rbac
 from responders.kubernetes.calls import ALL_CALLS, rbac_rules
 
+from harness.chart import one, render
 from harness.kube import RBAC_TOKEN, RBAC_USER, KubeApi, eventually
 from harness.kube_fixtures import Kube, Runner, connect, unique
 from harness.kubeobjects import (
@@ -37,6 +40,21 @@ def _role_rules(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
             for resource in rule["resources"]:
                 rules.setdefault((group, resource), set()).update(rule["verbs"])
     return rules
+
+
+def test_generated_rbac_files_are_current() -> None:
+    """deploy/rbac.yaml and the chart's files/rbac-rules.yaml are what
+    ``python -m responders.kubernetes.rbac`` generates from the calls (one source)."""
+    for path, text in rbac.generated().items():
+        assert (rbac.ROOT / path).read_text() == text, f"{path}: run python -m {rbac.__name__}"
+
+
+def test_chart_role_grants_exactly_the_calls_the_responders_make() -> None:
+    """The chart's ClusterRole has the same rules, bound to the chart's ServiceAccount."""
+    rendered = render(name="medic", namespace="ops")
+    assert _role_rules(one(rendered, "ClusterRole")) == rbac_rules(ALL_CALLS)
+    (subject,) = one(rendered, "ClusterRoleBinding")["subjects"]
+    assert subject == {"kind": "ServiceAccount", "name": "medic", "namespace": "ops"}
 
 
 def test_role_grants_exactly_the_calls_the_responders_make() -> None:
