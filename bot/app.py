@@ -29,9 +29,8 @@ from bot.engine.worker import IntakeWorker
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.http.middleware import json_errors, request_context
 from bot.integrations import action_registry, installed_integrations
-from bot.metrics import Metrics
+from bot.metrics import Metrics, MetricsNarrator
 from bot.narrator import NarrationDispatcher, Narrator, terminal_narration
-from bot.narrator.metrics import MetricsNarrator
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
 from bot.routes import add_routes

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
 from bot.store.health import StoreHealth
 
 DELIVERY_TARGETS = ("slack", "pagerduty")
@@ -153,3 +154,36 @@ def _age(since: datetime | None, now: datetime | None) -> float:
     if since is None or now is None:
         return 0.0
     return max((now - since).total_seconds(), 0.0)
+
+
+_FINAL_APPROVALS = frozenset({"approved", "rejected", "expired", "cancelled"})
+
+
+class MetricsNarrator:
+    """Turns engine events into the run, step and approval counters: a narrator, so it is
+    told each event once, after its commit, like the others."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    async def incident_changed(self, change: IncidentChange) -> None:
+        """Incidents are counted where they open (the intake)."""
+
+    async def step_started(self, event: StepEvent) -> None:
+        """Only finished steps are counted."""
+
+    async def step_finished(self, event: StepEvent) -> None:
+        """One more step of this playbook and action with this outcome."""
+        self._metrics.steps_finished.labels(event.playbook, event.action, event.status).inc()
+
+    async def approval_requested(self, event: ApprovalEvent) -> None:
+        """Pending approvals are read from the store at each scrape."""
+
+    async def approval_decided(self, event: ApprovalEvent) -> None:
+        """One more approval of this mode with this outcome."""
+        if event.status in _FINAL_APPROVALS:
+            self._metrics.approvals_decided.labels(event.mode, event.status).inc()
+
+    async def run_finished(self, event: RunEvent) -> None:
+        """One more run of this playbook with this outcome."""
+        self._metrics.runs_finished.labels(event.playbook, event.status).inc()
