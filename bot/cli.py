@@ -65,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("dirs", nargs="*", type=Path, help="playbook directories to use")
     simulate.set_defaults(run=_simulate)
 
+    docs = commands.add_parser(
+        "docs", help="write the generated reference (actions, configuration, API, playbooks)"
+    )
+    docs.add_argument(
+        "dir", nargs="?", type=Path, default=Path("docs"), help="where to write (default docs/)"
+    )
+    docs.set_defaults(run=_docs)
+
     from bot.remote import add_commands  # noqa: PLC0415 -- see the module docstring
 
     add_commands(commands)
@@ -156,6 +164,14 @@ def _demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo  # noqa: PLC0415 -- see the module docstring
 
     return run_demo(args.timeout, keep=args.keep)
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from bot.reference import write_docs  # noqa: PLC0415 -- only this command needs it
+
+    for path in write_docs(args.dir):
+        print(path)
+    return EXIT_OK
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -47,6 +47,17 @@ def installed_integrations() -> tuple[Integration, ...]:
     return _checked(_load(point) for point in sorted(points, key=lambda p: p.name))
 
 
+@functools.cache
+def medic_integrations() -> tuple[Integration, ...]:
+    """The installed integrations Medic itself ships (its own distribution's entry points)."""
+    own = {
+        point.name
+        for point in entry_points(group=ENTRY_POINT_GROUP)
+        if _distribution(point) == MEDIC_DISTRIBUTION
+    }
+    return tuple(item for item in installed_integrations() if item.name in own)
+
+
 def _distribution(point: EntryPoint) -> str | None:
     return point.dist.name if point.dist is not None else None
 

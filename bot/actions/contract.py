@@ -28,7 +28,7 @@ class ActionKind(StrEnum):
 class ActionParams(BaseModel):
     """Base of every action's ``with:`` model: unknown keys are errors at load time."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ActionOutput(BaseModel):
@@ -39,7 +39,7 @@ class ActionOutput(BaseModel):
     and ``when`` read the same fields whether or not the step really ran.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
 
 
 class StepResult(BaseModel):

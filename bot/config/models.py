@@ -13,7 +13,7 @@ from bot.config.duration import Duration
 class Section(BaseModel):
     """A configuration section: unknown keys are errors, so typos surface at startup."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ServerConfig(Section):

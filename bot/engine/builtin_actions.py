@@ -43,7 +43,8 @@ class ApprovalOutput(ActionOutput):
 
 @action(APPROVAL, kind=ActionKind.CONTROL, output=ApprovalOutput)
 async def approval(ctx: StepContext, params: ApprovalParams) -> StepResult:
-    """Approvals are waited for by the runner itself; this body is never the path taken."""
+    """Wait for humans (consent or veto) before the steps after it; the run engine itself
+    waits, this body is never called."""
     raise PermanentError("approval steps are handled by the run engine")
 
 
