@@ -82,7 +82,7 @@ def build_app(
     silence_poll_s: float = SILENCE_POLL_S,
     integrations: Sequence[Integration] | None = None,
 ) -> web.Application:
-    """The whole HTTP surface of DESIGN §3 for ``settings``.
+    """The whole HTTP surface for ``settings``.
 
     ``playbooks`` defaults to those of ``playbooks.dirs`` (or the shipped catalogue);
     ``integrations`` to the installed ones; ``registry`` to Medic's own actions and theirs;

@@ -44,7 +44,7 @@ class AlertStatus(StrEnum):
 
 
 class IncidentStatus(StrEnum):
-    """open → acknowledged → mitigating → resolved (DESIGN §2)."""
+    """open → acknowledged → mitigating → resolved."""
 
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
@@ -62,7 +62,7 @@ class Severity(StrEnum):
 
 
 class RunStatus(StrEnum):
-    """A playbook run's lifecycle (DESIGN §2)."""
+    """A playbook run's lifecycle."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -76,7 +76,7 @@ class RunStatus(StrEnum):
 
 
 class StepStatus(StrEnum):
-    """A step's lifecycle (DESIGN §2)."""
+    """A step's lifecycle."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -89,7 +89,7 @@ class StepStatus(StrEnum):
 
 
 class ApprovalStatus(StrEnum):
-    """An approval's lifecycle (DESIGN §2)."""
+    """An approval's lifecycle."""
 
     PENDING = "pending"
     APPROVED = "approved"

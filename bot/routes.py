@@ -1,4 +1,4 @@
-"""Every endpoint of DESIGN §3 in one table, wired at the composition root: the router and
+"""Every endpoint in one table, wired at the composition root: the router and
 /openapi.json both come from it."""
 
 from __future__ import annotations

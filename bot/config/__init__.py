@@ -1,4 +1,4 @@
-"""Configuration: DESIGN §5 schema, YAML + ``MEDIC_*`` environment, precise startup errors."""
+"""Configuration: the schema, YAML + ``MEDIC_*`` environment, precise startup errors."""
 
 from bot.config.duration import Duration, format_duration, parse_duration
 from bot.config.loader import load_settings

@@ -1,4 +1,4 @@
-"""The configuration schema: every section and key of DESIGN §5 with its default."""
+"""The configuration schema: every section and key with its default."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def _default_limits() -> dict[str, RateLimit]:
 
 
 class SafetyConfig(Section):
-    """Dry run, pause switch and blast-radius limits (DESIGN §7)."""
+    """Dry run, pause switch and blast-radius limits."""
 
     dry_run: bool = True
     paused: bool = False

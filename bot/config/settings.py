@@ -32,7 +32,7 @@ ENV_NESTED_DELIMITER = "__"
 
 
 class Settings(BaseSettings):
-    """Every section of DESIGN §5. Built by :func:`bot.config.loader.load_settings`."""
+    """Every section of the configuration. Built by :func:`bot.config.loader.load_settings`."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,

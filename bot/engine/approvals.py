@@ -1,6 +1,6 @@
 """Human decisions on approvals: one service for the API now and Slack buttons next.
 
-Rules (DESIGN §6-7): only ``slack.approvers`` may decide; a four-eyes approval needs two
+Rules: only ``slack.approvers`` may decide; a four-eyes approval needs two
 different approvers when Medic started the run, and one who is not the starter when a human
 did; the first valid decision wins exactly once (a conditional update on ``pending``); the
 decision is committed before it is acknowledged, then the waiting run is woken.

@@ -18,7 +18,7 @@ DEFAULT_VETO_TIMEOUT = timedelta(seconds=30)
 
 
 class ApprovalParams(ActionParams):
-    """``with:`` of an approval step (DESIGN §6)."""
+    """``with:`` of an approval step."""
 
     mode: Literal["consent", "veto"] = "consent"
     timeout: Duration | None = None

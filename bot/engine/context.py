@@ -1,4 +1,4 @@
-"""The template context of DESIGN §6: alert, labels, annotations, incident, target, steps,
+"""The template context: alert, labels, annotations, incident, target, steps,
 params, now."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Runs in the engine after the journal committed the alert; the alert's effect on its
 incident, the runs it starts and the alert's ``processed_at`` commit together, so after a
-crash an alert is either fully taken or still waiting in the journal (DESIGN §6: the
+crash an alert is either fully taken or still waiting in the journal (the
 leading playbook fixes the incident key; alerts no playbook matches group by their
 sender's group key, Alertmanager's ``groupKey``).
 """

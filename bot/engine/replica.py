@@ -1,4 +1,4 @@
-"""This process as one of the replicas sharing the store (DESIGN §8).
+"""This process as one of the replicas sharing the store.
 
 It registers itself, renews its heartbeat every third of ``store.lease_seconds`` and, on
 each beat, claims the runs whose owner is gone (the lease lapsed, or the owner stopped

@@ -1,4 +1,4 @@
-"""Evidence graphs (issue 8): the last hour of an alert's PromQL expression as a PNG."""
+"""Evidence graphs: the last hour of an alert's PromQL expression as a PNG."""
 
 from bot.evidence.graph import EvidenceGraph, GraphUnavailable, incident_graph
 

@@ -1,4 +1,4 @@
-"""The JSON error shape of DESIGN §3: ``{"error": "<code>", "detail": "<what and where>"}``."""
+"""The JSON error shape: ``{"error": "<code>", "detail": "<what and where>"}``."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer every error in the DESIGN §3 JSON shape."""
+    """Answer every error in the JSON error shape."""
     try:
         return await handler(request)
     except HttpError as err:

@@ -1,4 +1,4 @@
-"""The playbook schema of DESIGN §6, as written in YAML."""
+"""The playbook schema, as written in YAML."""
 
 from __future__ import annotations
 

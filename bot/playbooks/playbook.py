@@ -1,4 +1,4 @@
-"""Loaded playbooks and how alerts select them (DESIGN §6 "Matching and grouping")."""
+"""Loaded playbooks and how alerts select them (matching and grouping)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The post-incident report (issue 8): a typed view of an incident rendered as Markdown."""
+"""The post-incident report: a typed view of an incident rendered as Markdown."""
 
 from bot.report.service import draft_report
 

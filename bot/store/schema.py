@@ -1,4 +1,4 @@
-"""Tables for the whole data model of DESIGN §2 (SQLAlchemy Core, SQLite and PostgreSQL).
+"""Tables for the whole data model (SQLAlchemy Core, SQLite and PostgreSQL).
 
 The migrations in ``bot/store/migrations`` build exactly these tables (a test compares them);
 change both together."""

@@ -1,4 +1,4 @@
-"""Read models for the API: the JSON shapes of DESIGN §3, built from the store."""
+"""Read models for the API: the JSON shapes, built from the store."""
 
 from __future__ import annotations
 

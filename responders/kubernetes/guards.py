@@ -1,4 +1,4 @@
-"""Hard guards of DESIGN §7 for Kubernetes: the namespace allowlist and the consensus quorum.
+"""Hard guards for Kubernetes: the namespace allowlist and the consensus quorum.
 
 Both refuse with ``GuardRefused`` (no override); the namespace check runs before any call.
 """
