@@ -16,7 +16,10 @@ class ConfigError(MedicError):
 
 
 class RetryableError(MedicError):
-    """A failure that may succeed if tried again (network, store outage)."""
+    """A system that may answer later (unreachable, 429/5xx, busy), after the client's own
+    bounded retries. A step that raises it fails like any other (the engine does not run a
+    step again by itself; a human can, with ``/incident run``); work outside steps (Slack
+    delivery, silence expiry) keeps the work and tries again on its next round."""
 
 
 class PermanentError(MedicError):
@@ -33,10 +36,6 @@ class StoreRefused(PermanentError):
 
 class GuardRefused(PermanentError):
     """A safety guard refused an action; no override."""
-
-
-class ApprovalDenied(PermanentError):
-    """An approval was rejected or expired."""
 
 
 class DecisionRefused(PermanentError):
