@@ -85,10 +85,14 @@ async def test_a_refused_write_raises_and_rolls_back(db: Database) -> None:
     writes are rolled back; the connection goes on working."""
     async with db.begin() as conn:
         await conn.execute(switches.insert().values(**_row("kept")))
-    with pytest.raises(IntegrityError):
+
+    async def lost_then_duplicate() -> None:
         async with db.begin() as conn:
             await conn.execute(switches.insert().values(**_row("lost")))
             await conn.execute(switches.insert().values(**_row("kept")))
+
+    with pytest.raises(IntegrityError):
+        await lost_then_duplicate()
     async with db.connect() as conn:
         names = list((await conn.execute(sa.select(switches.c.name))).scalars())
     assert names == ["kept"]
