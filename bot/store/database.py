@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -50,6 +53,12 @@ def async_url(url: str) -> sa.URL:
 
 T = TypeVar("T")
 
+log = structlog.get_logger(__name__)
+
+# How long a SQLite transaction waits for its turn before taking it anyway (see _turn).
+TURN_WAIT_S = 5.0
+_HOLDS_TURN: ContextVar[bool] = ContextVar("medic_sqlite_write_turn", default=False)
+
 
 def _in_memory(url: sa.URL) -> bool:
     """A SQLite URL naming an in-memory database (plain or URI form)."""
@@ -86,6 +95,7 @@ class Database:
         event.listen(self.engine.sync_engine, "handle_error", self._count_error)
         self._writer: sa.Engine | None = None
         self._writer_thread: ThreadPoolExecutor | None = None
+        self._write_turns: asyncio.Lock | None = None
         if self.backend == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         if self.backend == "sqlite" and not _in_memory(target):
@@ -101,6 +111,7 @@ class Database:
             event.listen(self._writer, "connect", _sqlite_pragmas)
             event.listen(self._writer, "handle_error", self._count_error)
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            self._write_turns = asyncio.Lock()
 
     def _count_error(self, context: object) -> None:
         self.errors += 1
@@ -124,7 +135,14 @@ class Database:
 
     def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A transaction context (``async with db.begin() as conn``)."""
-        return self.engine.begin()
+        if self._write_turns is None:
+            return self.engine.begin()
+        return self._begin_in_turn()
+
+    @contextlib.asynccontextmanager
+    async def _begin_in_turn(self) -> AsyncIterator[AsyncConnection]:
+        async with self._turn(), self.engine.begin() as conn:
+            yield conn
 
     async def run_transaction(self, work: Callable[[sa.Connection], T]) -> T:
         """Run ``work`` in one transaction, committed when it returns.
@@ -135,13 +153,40 @@ class Database:
         if self._writer is None or self._writer_thread is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work)
-        writer = self._writer
+        writer, thread = self._writer, self._writer_thread
 
         def in_thread() -> T:
             with writer.begin() as conn:
                 return work(conn)
 
-        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, in_thread)
+        async with self._turn():
+            return await asyncio.get_running_loop().run_in_executor(thread, in_thread)
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """SQLite has one writer at a time, and a connection that finds the write lock taken
+        polls for it with growing sleeps (1, 2, 5 … 100 ms). Transactions in this process
+        take turns here instead, first come first served, so no connection ever polls for
+        another of ours. A task (or a task it started) already holding the turn goes on
+        (nesting behaves as before); a turn not granted within ``TURN_WAIT_S`` is taken
+        anyway, falling back to SQLite's own locking."""
+        turns = self._write_turns
+        if turns is None or _HOLDS_TURN.get():
+            yield
+            return
+        granted = False
+        try:
+            async with asyncio.timeout(TURN_WAIT_S):
+                granted = await turns.acquire()
+        except TimeoutError:
+            log.warning("store.write_turn_slow", waited_s=TURN_WAIT_S)
+        holding = _HOLDS_TURN.set(True)
+        try:
+            yield
+        finally:
+            _HOLDS_TURN.reset(holding)
+            if granted:
+                turns.release()
 
     def connect(self) -> AsyncConnection:
         """A read connection (``async with db.connect() as conn``)."""
