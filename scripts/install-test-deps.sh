@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages whose real servers the tests run: Prometheus,
 # Alertmanager, PostgreSQL and etcd (openssl makes the Kubernetes test keys; the
-# Kubernetes binaries themselves come from scripts/kube-testenv.sh build). Idempotent: does nothing (and no
+# Kubernetes binaries themselves come from scripts/kube-testenv.sh build), and buildah and
+# debootstrap, which build and run the container image (scripts/build-image.sh). Idempotent: does nothing (and no
 # `apt-get update`) when every package is already installed.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(prometheus prometheus-alertmanager postgresql etcd-server openssl)
+packages=(prometheus prometheus-alertmanager postgresql etcd-server openssl buildah debootstrap)
 
 missing=()
 for pkg in "${packages[@]}"; do
