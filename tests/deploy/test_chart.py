@@ -18,6 +18,7 @@ from harness.chart import (
     CHART,
     SECRETS_DIR,
     collection_path,
+    config_map,
     medic_config,
     notes,
     objects,
@@ -133,7 +134,7 @@ def _materialize(rendered: dict[str, str], tmp_path: Path) -> Path:
     secret = one(rendered, "Secret")
     for name, value in secret["stringData"].items():
         (tmp_path / name).write_text(value)
-    text = one(rendered, "ConfigMap")["data"]["medic.yaml"].replace(SECRETS_DIR, str(tmp_path))
+    text = config_map(rendered)["data"]["medic.yaml"].replace(SECRETS_DIR, str(tmp_path))
     config = tmp_path / "medic.yaml"
     config.write_text(text)
     return config
@@ -173,6 +174,24 @@ def test_chart_made_secret_reaches_every_config_key(
     ]
     assert settings.store.url == POSTGRES["url"]
     assert (settings.server.host, settings.server.port) == ("0.0.0.0", 8080)  # noqa: S104
+
+
+def test_readme_example_values_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The values shown in the README's "Install in Kubernetes" render, and Medic accepts
+    the resulting medic.yaml with the Secret's files."""
+    for name in list(os.environ):
+        if name.startswith("MEDIC_"):
+            monkeypatch.delenv(name)
+    readme = (CHART.parents[2] / "README.md").read_text()
+    section = readme[readme.index("**The chart.**") :]
+    block = section[section.index("```yaml") + len("```yaml") : section.index("```\n\n")]
+    rendered = render(yaml.safe_load(block))
+    assert {"ServiceMonitor", "PrometheusRule", "PodDisruptionBudget"} <= {
+        o["kind"] for o in objects(rendered)
+    }
+    settings = load_settings(_materialize(rendered, tmp_path))
+    assert settings.slack.enabled
+    assert settings.kubernetes.namespaces == ["shop", "payments"]
 
 
 def test_existing_secrets_for_tokens_and_store() -> None:

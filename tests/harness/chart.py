@@ -61,8 +61,16 @@ def notes(rendered: dict[str, str]) -> str:
 
 def medic_config(rendered: dict[str, str]) -> dict[str, Any]:
     """The medic.yaml of the chart's ConfigMap."""
-    data: dict[str, Any] = yaml.safe_load(one(rendered, "ConfigMap")["data"]["medic.yaml"])
+    data: dict[str, Any] = yaml.safe_load(config_map(rendered)["data"]["medic.yaml"])
     return data
+
+
+def config_map(rendered: dict[str, str]) -> dict[str, Any]:
+    """The ConfigMap holding medic.yaml (the dashboard's is another)."""
+    (found,) = [
+        o for o in objects(rendered) if o["kind"] == "ConfigMap" and "medic.yaml" in o["data"]
+    ]
+    return found
 
 
 def collection_path(kind: str, namespace: str) -> str:
