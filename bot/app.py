@@ -27,6 +27,8 @@ from bot.engine.runner import RunManager
 from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clients
 from bot.engine.worker import IntakeWorker
 from bot.events import IncidentChange, IncidentChangeKind
+from bot.http.body import release_bodies
+from bot.http.limits import REQUEST_LIMITS, RequestLimits
 from bot.http.middleware import json_errors, request_context
 from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics, MetricsNarrator
@@ -34,7 +36,7 @@ from bot.narrator import NarrationDispatcher, Narrator, terminal_narration
 from bot.playbooks.loader import configured_dirs, load_playbooks
 from bot.playbooks.playbook import PlaybookSet
 from bot.routes import add_routes
-from bot.runtime import RUNTIME, Runtime
+from bot.runtime import CATCH_UP_S, RUNTIME, Runtime
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.inbound import SLACK
 from bot.slack.mount import mount_slack
@@ -66,6 +68,7 @@ class AppOptions:
     slack_timing: SlackTiming = field(default_factory=SlackTiming)
     silence_poll_s: float = SILENCE_POLL_S
     integrations: Sequence[Integration] = ()
+    catch_up_s: float = CATCH_UP_S
 
 
 def build_app(
@@ -81,12 +84,14 @@ def build_app(
     slack_timing: SlackTiming | None = None,
     silence_poll_s: float = SILENCE_POLL_S,
     integrations: Sequence[Integration] | None = None,
+    catch_up_s: float = CATCH_UP_S,
 ) -> web.Application:
     """The whole HTTP surface for ``settings``.
 
     ``playbooks`` defaults to those of ``playbooks.dirs`` (or the shipped catalogue);
     ``integrations`` to the installed ones; ``registry`` to Medic's own actions and theirs;
-    ``silence_poll_s`` is how often Alertmanager is asked about alerts Medic silenced.
+    ``silence_poll_s`` is how often Alertmanager is asked about alerts Medic silenced;
+    ``catch_up_s`` how long reads wait for intake to take what was acknowledged.
     """
     chosen = installed_integrations() if integrations is None else tuple(integrations)
     options = AppOptions(
@@ -100,11 +105,13 @@ def build_app(
         slack_timing=slack_timing or SlackTiming(),
         silence_poll_s=silence_poll_s,
         integrations=chosen,
+        catch_up_s=catch_up_s,
     )
     app = web.Application(
-        middlewares=[request_context, json_errors],
+        middlewares=[request_context, json_errors, release_bodies],
         client_max_size=settings.server.max_body_bytes,
     )
+    app[REQUEST_LIMITS] = RequestLimits.of(settings)
     app.cleanup_ctx.append(_runtime_ctx(settings, options))
     add_routes(
         app,
@@ -235,6 +242,7 @@ async def _start(
         engine=deps,
         clock=clock,
         http=http,
+        catch_up_s=options.catch_up_s,
     )
     app[RUNTIME] = runtime
     services: list[_Service] = []

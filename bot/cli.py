@@ -104,6 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from bot.app import build_app  # noqa: PLC0415
     from bot.errors import StoreRefused, StoreUnavailable  # noqa: PLC0415
+    from bot.http.server import run as run_server  # noqa: PLC0415
     from bot.logging import configure_logging  # noqa: PLC0415
 
     level = logging.getLevelNamesMapping()[settings.server.log_level.upper()]
@@ -128,7 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
         dry_run=settings.safety.dry_run,
     )
     try:
-        web.run_app(app, host=host, port=port, print=None, access_log=None)
+        run_server(app, host, port)
     except (StoreUnavailable, StoreRefused) as err:
         print(f"medic: {err}", file=sys.stderr)
         return EXIT_INVALID

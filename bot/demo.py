@@ -29,6 +29,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.app import build_app
 from bot.config import Settings
+from bot.http.server import GuardedAppRunner
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator
 
@@ -225,7 +226,7 @@ async def drive(client: DemoClient, console: Console, wait_s: float) -> DemoOutc
 async def replay(setup: DemoSetup, wait_s: float, out: TextIO) -> DemoOutcome:
     """Run the real app on 127.0.0.1 (free port) and drive it through its HTTP API."""
     app = build_app(setup.settings, narrators=[ConsoleNarrator(out)])
-    runner = web.AppRunner(app, access_log=None)
+    runner = GuardedAppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, setup.settings.server.host, setup.settings.server.port)

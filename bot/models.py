@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -120,9 +121,23 @@ def incident_id(seq: int) -> str:
     return f"INC-{seq}"
 
 
+# Sequence numbers are positive 64-bit integers in the store (SQLite INTEGER, PostgreSQL
+# bigint): written in ASCII digits without a sign or leading zeros.
+MAX_SEQ = 2**63 - 1
+_SEQ = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
+
+
+def parse_seq(text: str, prefix: str) -> int | None:
+    """The number inside ``<prefix><n>``, or None when ``text`` is not such an id (another
+    prefix, digits that are not ASCII, a sign, leading zeros, or a number the store cannot
+    hold)."""
+    number = text.removeprefix(prefix)
+    if not text.startswith(prefix) or not _SEQ.fullmatch(number):
+        return None
+    value = int(number)
+    return value if value <= MAX_SEQ else None
+
+
 def parse_incident_id(text: str) -> int | None:
     """The number inside ``INC-<n>``, or None when ``text`` is not an incident id."""
-    prefix, _, number = text.partition("-")
-    if prefix != "INC" or not number.isdigit():
-        return None
-    return int(number)
+    return parse_seq(text, "INC-")

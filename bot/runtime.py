@@ -45,12 +45,14 @@ class Runtime:
     engine: EngineDeps
     clock: Clock
     http: aiohttp.ClientSession
+    catch_up_s: float = CATCH_UP_S
 
     async def caught_up(self) -> bool:
-        """Wait (boundedly) until every alert acknowledged so far is in its incident."""
+        """Wait (at most ``catch_up_s``) until every alert and event acknowledged so far is
+        in its incident; False when the wait ran out first."""
         target, events = self.committer.last_committed_id, self.intake.events_target
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CATCH_UP_S):
+            async with asyncio.timeout(self.catch_up_s):
                 await self.intake.wait_processed(target, events)
         return self.intake.processed_through >= target and self.intake.events_through >= events
 

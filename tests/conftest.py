@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 from blockbuster import BlockBuster, blockbuster_ctx
 
 from bot.actions import ActionRegistry
@@ -19,8 +20,10 @@ from bot.app import build_app
 from bot.clock import Clock
 from bot.config import Settings
 from bot.engine.silences import SILENCE_POLL_S
+from bot.http.server import GuardedAppRunner
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator
+from bot.runtime import CATCH_UP_S
 
 from harness.kafka import TansuBroker
 from harness.postgres import PostgresServer
@@ -156,7 +159,8 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
     """Start a real Medic app (``await start_medic(settings)``); stopped after the test.
 
     ``port`` fixes the listening port (a server started first can be told where Medic is);
-    ``silence_poll_s`` is how often Medic asks Alertmanager about alerts it silenced."""
+    ``silence_poll_s`` is how often Medic asks Alertmanager about alerts it silenced;
+    ``catch_up_s`` how long reads wait for intake (``X-Medic-Partial`` after that)."""
     clients: list[TestClient[Any, Any]] = []
 
     async def start(
@@ -171,6 +175,7 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
         slack_timing: Any = None,
         port: int | None = None,
         silence_poll_s: float = SILENCE_POLL_S,
+        catch_up_s: float = CATCH_UP_S,
     ) -> TestClient[Any, Any]:
         app = build_app(
             settings,
@@ -182,9 +187,10 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
             tls=tls,
             slack_timing=slack_timing,
             silence_poll_s=silence_poll_s,
+            catch_up_s=catch_up_s,
         )
 
-        client = TestClient(TestServer(app, port=port))
+        client = TestClient(MedicTestServer(app, port=port))
         await client.start_server()
         clients.append(client)
         return client
@@ -192,6 +198,14 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
     yield start
     for client in reversed(clients):
         await client.close()
+
+
+class MedicTestServer(TestServer):
+    """aiohttp's test server running the app on Medic's own server (connection cap, header
+    timeout, JSON framing errors), as ``medic serve`` does."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return GuardedAppRunner(self.app, **kwargs)
 
 
 def bearer(token: str = AM_TOKEN) -> dict[str, str]:

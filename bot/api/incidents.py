@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import IncidentStatus, parse_incident_id
-from bot.runtime import RUNTIME
+from bot.runtime import RUNTIME, Runtime
 from bot.store import STORE_ERRORS
 from bot.store.views import incident_detail, list_incidents
 
+log = structlog.get_logger(__name__)
+
+# Set when the read-your-writes wait ran out: alerts acknowledged before this request may
+# not be in the answer yet.
+PARTIAL_HEADER = "X-Medic-Partial"
 _STATUSES = ", ".join(s.value for s in IncidentStatus)
 # A limit past any store's integer range asks for everything there is.
 _ALL = 2**62
+_DIGITS = re.compile(r"[0-9]{1,4096}", re.ASCII)
 
 
 class IncidentFilter(BaseModel):
@@ -30,13 +38,13 @@ async def get_incidents(request: web.Request) -> web.Response:
         limit=_limit(request.query.get("limit")),
     )
     runtime = request.app[RUNTIME]
-    await runtime.caught_up()
+    headers = await read_your_writes(runtime)
     try:
         async with runtime.db.connect() as conn:
             listing = await list_incidents(conn, query.status, query.limit)
     except STORE_ERRORS as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
-    return web.json_response(text=listing.model_dump_json())
+    return web.json_response(text=listing.model_dump_json(), headers=headers)
 
 
 async def get_incident(request: web.Request) -> web.Response:
@@ -46,7 +54,7 @@ async def get_incident(request: web.Request) -> web.Response:
     if seq is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id!r} (ids look like INC-12)")
     runtime = request.app[RUNTIME]
-    await runtime.caught_up()
+    headers = await read_your_writes(runtime)
     try:
         async with runtime.db.connect() as conn:
             detail = await incident_detail(conn, seq)
@@ -54,7 +62,16 @@ async def get_incident(request: web.Request) -> web.Response:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
     if detail is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id}")
-    return web.json_response(text=detail.model_dump_json())
+    return web.json_response(text=detail.model_dump_json(), headers=headers)
+
+
+async def read_your_writes(runtime: Runtime) -> dict[str, str]:
+    """Wait until intake took everything acknowledged so far; when that wait runs out, the
+    answer says it may be partial: ``X-Medic-Partial: true``."""
+    if await runtime.caught_up():
+        return {}
+    log.info("api.partial_answer", waited_s=runtime.catch_up_s)
+    return {PARTIAL_HEADER: "true"}
 
 
 def _status_filter(raw: str | None) -> IncidentStatus | None:
@@ -71,9 +88,10 @@ def _status_filter(raw: str | None) -> IncidentStatus | None:
 def _limit(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not _DIGITS.fullmatch(raw) or int(raw) < 1:
         raise HttpError(
-            ErrorCode.INVALID_PAYLOAD, f"limit: must be a positive integer, not {raw!r}"
+            ErrorCode.INVALID_PAYLOAD,
+            f"limit: must be a positive whole number in ASCII digits, not {raw!r}",
         )
     limit = int(raw)
     return limit if limit < _ALL else None

@@ -13,8 +13,12 @@ from bot.http.errors import ErrorCode, HttpError
 from bot.runtime import RUNTIME
 from bot.store import STORE_ERRORS
 from bot.store.health import read_health
+from bot.store.readiness import can_commit
 
 log = structlog.get_logger(__name__)
+
+# How long /readyz waits for the store's write lock before it says "not ready".
+PROBE_TIMEOUT_S = 1.0
 
 
 class Health(BaseModel):
@@ -29,12 +33,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: a store round trip works and the alert writer runs."""
+    """Readiness: the alert writer runs and the store commits a write (within
+    ``PROBE_TIMEOUT_S``) — exactly when a delivery would be taken rather than 503."""
     runtime = request.app[RUNTIME]
-    if not await runtime.db.ping():
-        raise HttpError(ErrorCode.UNAVAILABLE, "the store is unreachable")
     if not runtime.committer.running:
         raise HttpError(ErrorCode.UNAVAILABLE, "the alert writer is not running")
+    if not await can_commit(runtime.db, runtime.clock.now(), PROBE_TIMEOUT_S):
+        raise HttpError(
+            ErrorCode.UNAVAILABLE,
+            "the store cannot commit (unreachable, locked by another writer, or full)",
+        )
     return web.json_response(text=Health(status="ready").model_dump_json())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.api.incidents import read_your_writes
 from bot.evidence import GraphUnavailable, incident_graph
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import parse_incident_id
@@ -19,7 +20,7 @@ async def get_report(request: web.Request) -> web.Response:
     while the incident is unresolved); 404 when the incident is unknown."""
     raw_id, seq = _incident(request)
     runtime = request.app[RUNTIME]
-    await runtime.caught_up()
+    headers = await read_your_writes(runtime)
     try:
         text = await draft_report(
             runtime.db, seq, now=runtime.clock.now(), playbooks=runtime.playbooks
@@ -28,7 +29,7 @@ async def get_report(request: web.Request) -> web.Response:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
     if text is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id}")
-    return web.Response(text=text, content_type=MARKDOWN, charset="utf-8")
+    return web.Response(text=text, content_type=MARKDOWN, charset="utf-8", headers=headers)
 
 
 async def get_graph(request: web.Request) -> web.Response:
@@ -38,7 +39,7 @@ async def get_graph(request: web.Request) -> web.Response:
     series were drawn and how many were left out (at most ``MAX_SERIES`` are drawn)."""
     raw_id, seq = _incident(request)
     runtime = request.app[RUNTIME]
-    await runtime.caught_up()
+    partial = await read_your_writes(runtime)
     try:
         graph = await incident_graph(
             runtime.db,
@@ -64,6 +65,7 @@ async def get_graph(request: web.Request) -> web.Response:
             "Content-Disposition": f'inline; filename="{graph.filename}"',
             "X-Medic-Series-Shown": str(graph.series_shown),
             "X-Medic-Series-Omitted": str(graph.series_omitted),
+            **partial,
         },
     )
 

@@ -28,6 +28,15 @@ class ServerConfig(Section):
     """Personal tokens, ``{user id: token}``: the token is the identity."""
     public_url: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    header_timeout: Duration = timedelta(seconds=10)
+    """A new connection, or a new request on a kept-alive one, must send its whole head
+    within this (idle kept-alive connections close after 75 s)."""
+    body_timeout: Duration = timedelta(seconds=30)
+    """A request body must arrive whole within this once the handler reads it."""
+    max_connections: int = Field(default=256, ge=1)
+    """Open connections at most; at the cap a new one pushes out the oldest idle one."""
+    max_inflight_bytes: int = Field(default=67_108_864, gt=0)
+    """Request bodies held in memory at once, all connections together."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -56,6 +65,19 @@ class ServerConfig(Section):
             t.get_secret_value() == bridge.get_secret_value() for t in self.api_users.values()
         ):
             raise ValueError("api_users: a personal token must differ from api_token")
+        return self
+
+    @field_validator("header_timeout", "body_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @model_validator(mode="after")
+    def _one_body_fits(self) -> Self:
+        if self.max_inflight_bytes < self.max_body_bytes:
+            raise ValueError("max_inflight_bytes must be at least max_body_bytes")
         return self
 
 

@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.engine.directory import GroupDirectory, NoGroups
 from bot.errors import DecisionRefused
 from bot.events import ApprovalEvent
-from bot.models import ApprovalStatus, Identity
+from bot.models import ApprovalStatus, Identity, parse_seq
 from bot.narrator import NarrationDispatcher
 from bot.store import Database
 from bot.store import runs as run_store
@@ -76,8 +76,7 @@ class ApprovalHub:
 
 def parse_approval_id(text: str) -> int | None:
     """The number inside ``APR-<n>``."""
-    number = text.removeprefix(APPROVAL_PREFIX)
-    return int(number) if text.startswith(APPROVAL_PREFIX) and number.isdigit() else None
+    return parse_seq(text, APPROVAL_PREFIX)
 
 
 class ApprovalService:

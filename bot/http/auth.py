@@ -26,5 +26,11 @@ def require_bearer(request: web.Request, token: SecretStr | None) -> None:
         raise HttpError(
             ErrorCode.UNAUTHORIZED, "missing Authorization header with the configured token"
         )
-    if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+    if not hmac.compare_digest(header_bytes(presented), token.get_secret_value().encode()):
         raise HttpError(ErrorCode.UNAUTHORIZED, "the presented token does not match")
+
+
+def header_bytes(value: str) -> bytes:
+    """A header value as the bytes that arrived (aiohttp decodes them as UTF-8 with
+    surrogate escapes, so bytes that are not UTF-8 survive), for constant-time comparison."""
+    return value.encode("utf-8", "surrogateescape")

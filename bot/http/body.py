@@ -2,28 +2,82 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from bot.http.errors import ErrorCode, HttpError
+from bot.http.limits import REQUEST_LIMITS
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _MAX_REPORTED_ERRORS = 5
+_NUL_ESCAPE = b"\\u0000"
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body; 413 when it is over ``limit`` (declared or actual)."""
-    if request.content_length is not None and request.content_length > limit:
-        raise HttpError(
-            ErrorCode.TOO_LARGE, f"body of {request.content_length} bytes is over {limit} bytes"
-        )
+    """The raw body, read within ``server.body_timeout`` and the in-flight budget.
+
+    413 when it is over ``limit`` (declared, or once that much arrived: nothing past the
+    limit is kept); 408 when it does not arrive within ``server.body_timeout``; 503 when
+    the bodies of other requests fill ``server.max_inflight_bytes`` for longer than
+    ``server.header_timeout``; 400 when its framing is broken. The budget is held until
+    the handler is done (:func:`release_bodies`)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise HttpError(ErrorCode.TOO_LARGE, f"body of {declared} bytes is over {limit} bytes")
+    limits = request.app[REQUEST_LIMITS]
     try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge as err:
-        raise HttpError(ErrorCode.TOO_LARGE, f"body is over {limit} bytes") from err
+        async with asyncio.timeout(limits.header_timeout_s):
+            await request[BODY_RESERVATIONS].enter_async_context(
+                limits.budget.reserve(limit if declared is None else declared)
+            )
+    except TimeoutError as err:
+        raise HttpError(
+            ErrorCode.UNAVAILABLE,
+            "too many request bodies in flight (server.max_inflight_bytes); retry",
+        ) from err
+    try:
+        async with asyncio.timeout(limits.body_timeout_s):
+            return await _read_within(request, limit)
+    except TimeoutError as err:
+        raise HttpError(
+            ErrorCode.TIMEOUT,
+            f"the body did not arrive within {limits.body_timeout_s:g} s (server.body_timeout)",
+        ) from err
+
+
+async def _read_within(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(ErrorCode.TOO_LARGE, f"body is over {limit} bytes")
+            chunks.append(chunk)
+    except HttpProcessingError as err:
+        raise HttpError(
+            ErrorCode.INVALID_PAYLOAD, f"the body is not valid HTTP framing: {err.message}"
+        ) from err
+    return b"".join(chunks)
+
+
+@web.middleware
+async def release_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the body budget that :func:`read_body` took back once the handler is done."""
+    async with AsyncExitStack() as held:
+        request[BODY_RESERVATIONS] = held
+        return await handler(request)
+
+
+BODY_RESERVATIONS = web.RequestKey("body_reservations", AsyncExitStack)
 
 
 def parse_json(body: bytes) -> Any:
@@ -43,31 +97,65 @@ def validate(model: type[ModelT], data: Any) -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        problems = [
-            f"{_field(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in err.errors(include_url=False, include_input=False)
-        ]
-        more = len(problems) - _MAX_REPORTED_ERRORS
-        detail = "; ".join(problems[:_MAX_REPORTED_ERRORS])
-        if more > 0:
-            detail += f"; and {more} more"
-        raise HttpError(ErrorCode.INVALID_PAYLOAD, detail) from err
+        errors = err.errors(include_url=False, include_input=False)
+        raise HttpError(ErrorCode.INVALID_PAYLOAD, _problems(errors)) from err
 
 
 def validate_json(model: type[ModelT], body: bytes) -> ModelT:
-    """Parse and validate in one pass (pydantic-core); 400 ``invalid_json`` when the body
-    is not JSON, ``invalid_payload`` naming each bad field otherwise."""
-    if b"\\u0000" in body or b"\x00" in body:
-        raise HttpError(
-            ErrorCode.INVALID_PAYLOAD, "<body>: NUL characters are not accepted (not storable)"
-        )
+    """Parse and validate in one pass (pydantic-core, strict: no coercion of wrong types);
+    400 ``invalid_json`` when the body is not JSON, ``invalid_payload`` naming each bad
+    field otherwise (a NUL character anywhere, which no store can keep, included)."""
+    if _NUL_ESCAPE in body:  # the only way JSON can spell NUL; rare, so checked precisely
+        _refuse_nul(body)
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(body, strict=True)
     except ValidationError as err:
         errors = err.errors(include_url=False, include_input=False)
         if errors and errors[0]["type"] == "json_invalid":
             raise HttpError(ErrorCode.INVALID_JSON, errors[0]["msg"]) from err
-    return validate(model, parse_json(body))
+        raise HttpError(ErrorCode.INVALID_PAYLOAD, _problems(errors)) from err
+
+
+def _refuse_nul(body: bytes) -> None:
+    """400 naming the first string (key or value) holding a NUL character, if any."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return  # not JSON: validation says so
+    where = _nul_path(data, ())
+    if where is not None:
+        raise HttpError(
+            ErrorCode.INVALID_PAYLOAD,
+            f"{_field(where)}: NUL characters are not accepted (not storable)",
+        )
+
+
+def _nul_path(value: Any, path: tuple[int | str, ...]) -> tuple[int | str, ...] | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items: list[tuple[int | str, Any]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return (*path, key)
+            items.append((key, item))
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    for key, item in items:
+        found = _nul_path(item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _problems(errors: list[ErrorDetails]) -> str:
+    """``field: reason; …`` for the first few errors, and how many more there are."""
+    problems = [f"{_field(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in errors]
+    more = len(problems) - _MAX_REPORTED_ERRORS
+    detail = "; ".join(problems[:_MAX_REPORTED_ERRORS])
+    if more > 0:
+        detail += f"; and {more} more"
+    return detail
 
 
 def _field(loc: tuple[int | str, ...]) -> str:

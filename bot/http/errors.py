@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
+    TIMEOUT = "timeout"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -33,6 +34,7 @@ _STATUS = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.TIMEOUT: 408,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.INTERNAL: 500,
     ErrorCode.UNAVAILABLE: 503,
@@ -44,6 +46,10 @@ class ErrorBody(BaseModel):
 
     error: ErrorCode
     detail: str = Field(description="what went wrong and where")
+
+
+# Answers given before (all of) the body was read: the connection is closed after them.
+_CLOSES = frozenset({408, 413})
 
 
 class HttpError(MedicError):
@@ -59,4 +65,9 @@ class HttpError(MedicError):
         """The JSON response for this error."""
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
         body = ErrorBody(error=self.code, detail=self.detail)
-        return web.json_response(text=body.model_dump_json(), status=self.status, headers=headers)
+        response = web.json_response(
+            text=body.model_dump_json(), status=self.status, headers=headers
+        )
+        if self.status in _CLOSES:
+            response.force_close()  # the body was not read (whole): do not reuse the connection
+        return response

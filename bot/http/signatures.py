@@ -6,6 +6,8 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
+from bot.http.auth import header_bytes
+
 
 def pagerduty_signature_valid(header: str, body: bytes, secrets: Iterable[str]) -> bool:
     """``X-PagerDuty-Signature: v1=<hex>[,v1=<hex>…]``: valid when any v1 entry is the
@@ -15,5 +17,5 @@ def pagerduty_signature_valid(header: str, body: bytes, secrets: Iterable[str]) 
     matched = False
     for candidate in presented:
         for digest in expected:
-            matched |= hmac.compare_digest(candidate.encode(), digest.encode())
+            matched |= hmac.compare_digest(header_bytes(candidate), digest.encode())
     return matched

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.ingress.timestamps import UtcTime, in_utc_range
 from bot.models import Alert, AlertSource, AlertStatus
 
 # Alertmanager's "no end" value (Go's zero time).
@@ -22,10 +23,19 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(min_length=1)
     annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: AwareDatetime = Field(alias="startsAt")
+    starts_at: UtcTime = Field(alias="startsAt")
     ends_at: AwareDatetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @field_validator("ends_at")
+    @classmethod
+    def _no_end_or_in_range(cls, value: datetime | None) -> datetime | None:
+        """Alertmanager's "no end" (Go's zero time, in any offset) is None; any other end
+        is a storable UTC time."""
+        if value is None or value.year <= _ZERO_TIME_YEAR:
+            return None
+        return in_utc_range(value)
 
 
 class AlertmanagerWebhook(BaseModel):
@@ -64,8 +74,8 @@ class AlertmanagerWebhook(BaseModel):
                 status=AlertStatus(item.status),
                 labels=item.labels,
                 annotations=item.annotations,
-                starts_at=item.starts_at.astimezone(UTC),
-                ends_at=_end_time(item.ends_at),
+                starts_at=item.starts_at,
+                ends_at=item.ends_at,
                 generator_url=item.generator_url or None,
                 group_key=self.group_key,
             )
@@ -77,9 +87,3 @@ def label_fingerprint(labels: dict[str, str]) -> str:
     """A stable fingerprint from the label set, for senders that omit one."""
     canonical = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def _end_time(value: datetime | None) -> datetime | None:
-    if value is None or value.year <= _ZERO_TIME_YEAR:
-        return None
-    return value.astimezone(UTC)

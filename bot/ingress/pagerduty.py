@@ -26,13 +26,20 @@ from responders.pagerduty.webhook_models import PagerDutyWebhook
 SOURCE = AlertSource.PAGERDUTY.value
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 log = structlog.get_logger(__name__)
+# A v3 event is a few KiB (a note's text at most tens of KiB): nothing bigger is PagerDuty.
+MAX_BODY_BYTES = 256 * 1024
 
 
-def verify_signature(request: web.Request, body: bytes, settings: Settings) -> None:
-    """400 when the signature header is missing, 403 when no v1 entry matches any secret."""
+def signature_header(request: web.Request) -> str:
+    """The signature header, read before the body: 400 when it is missing."""
     header = request.headers.get(SIGNATURE_HEADER)
     if not header:
         raise HttpError(ErrorCode.UNAUTHORIZED, f"missing {SIGNATURE_HEADER}", status=400)
+    return header
+
+
+def verify_signature(header: str, body: bytes, settings: Settings) -> None:
+    """403 when no v1 entry of ``header`` matches any secret."""
     secrets = [s.get_secret_value() for s in settings.pagerduty.webhook_secrets]
     if not pagerduty_signature_valid(header, body, secrets):
         raise HttpError(ErrorCode.FORBIDDEN, "the signature matches no webhook secret")
@@ -42,8 +49,10 @@ def verify_signature(request: web.Request, body: bytes, settings: Settings) -> N
 async def pagerduty_webhook(request: web.Request) -> web.Response:
     """Journal one PagerDuty event, then answer 202."""
     runtime = request.app[RUNTIME]
-    body = await read_body(request, runtime.settings.server.max_body_bytes)
-    verify_signature(request, body, runtime.settings)
+    header = signature_header(request)
+    limit = min(MAX_BODY_BYTES, runtime.settings.server.max_body_bytes)
+    body = await read_body(request, limit)
+    verify_signature(header, body, runtime.settings)
     event = validate_json(PagerDutyWebhook, body).event
     try:
         async with runtime.db.begin() as conn:

@@ -10,6 +10,7 @@ reply; slower work (ephemeral notes, message edits, channel creation) follows th
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -27,11 +28,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.approvals import Decision
 from bot.errors import ConfigError, DecisionRefused, MedicError
+from bot.http.body import read_body
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import Identity, Via
+from bot.runtime import RUNTIME
 from bot.slack.commands import Reply, dispatch
 from bot.slack.context import SlackContext
 from bot.slack.render import APPROVE_ACTION, REJECT_ACTION
+from bot.slack.signature import MAX_BODY_BYTES, check_signature_headers
 from bot.store import STORE_ERRORS
 from bot.store import slack as slack_store
 from bot.store.inbound import remember_delivery
@@ -84,11 +88,24 @@ SLACK = web.AppKey("slack", SlackSurface)
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
-    """Hand the request to bolt and its answer back to aiohttp."""
+    """Check the signature headers, read the body, hand both to bolt (which verifies the
+    signature) and its answer back to aiohttp."""
     surface = request.app.get(SLACK)
     if surface is None:
         raise HttpError(ErrorCode.NOT_FOUND, "Slack is not enabled (slack.enabled is false)")
-    answer = await surface.bolt.async_dispatch(await to_bolt_request(request))
+    check_signature_headers(request.headers, time.time())
+    limit = min(MAX_BODY_BYTES, request.app[RUNTIME].settings.server.max_body_bytes)
+    raw = await read_body(request, limit)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise HttpError(ErrorCode.INVALID_PAYLOAD, f"body is not UTF-8: {err.reason}") from err
+    bolt_request = AsyncBoltRequest(
+        body=text,
+        query=request.query_string,
+        headers=request.headers,  # type: ignore[arg-type]  # bolt reads it as a mapping
+    )
+    answer = await surface.bolt.async_dispatch(bolt_request)
     if answer.status == 401:
         raise HttpError(ErrorCode.UNAUTHORIZED, "bad or stale X-Slack-Signature")
     return await to_aiohttp_response(answer)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.ingress.timestamps import UtcTime
 
 
 class Reference(BaseModel):
@@ -40,7 +42,7 @@ class PagerDutyEvent(BaseModel):
     id: str = Field(min_length=1)
     event_type: str = Field(min_length=1)
     resource_type: str = ""
-    occurred_at: AwareDatetime
+    occurred_at: UtcTime
     agent: Reference | None = None
     data: IncidentData
 

@@ -139,8 +139,8 @@ def _alert_without(key: str) -> dict[str, Any]:
         (_alert_with(labels={"alertname": 7}), "alerts.0.labels.alertname"),
         (_alert_with(annotations=["x"]), "alerts.0.annotations"),
         (_alert_with(fingerprint=""), "alerts.0.fingerprint"),
-        (_alert_with(labels={"alertname": "a\x00b"}), "<body>"),
-        (_alert_with(generatorURL="http://x/\x00"), "<body>"),
+        (_alert_with(labels={"alertname": "a\x00b"}), "groupLabels.alertname"),
+        (_alert_with(generatorURL="http://x/\x00"), "alerts.0.generatorURL"),
     ],
     ids=[
         "not-an-object",
