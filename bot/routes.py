@@ -33,7 +33,7 @@ from bot.slack.inbound import slack_events
 from bot.store.views import IncidentDetail, IncidentList
 from responders.pagerduty.webhook_models import PagerDutyWebhook
 
-_WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 503)
+_WRITE_ERRORS = (400, 401, 403, 404, 408, 409, 413, 503)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
@@ -44,7 +44,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "ingress",
         Content(model=IngestAnswer),
         request=Content(model=AlertmanagerWebhook),
-        errors=(400, 401, 413, 503),
+        errors=(400, 401, 408, 413, 503),
         auth=Auth.WEBHOOK,
     ),
     Endpoint(
@@ -56,7 +56,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         Content(model=IngestAnswer),
         status=202,
         request=Content(model=PagerDutyWebhook),
-        errors=(400, 403, 413, 503),
+        errors=(400, 403, 408, 413, 503),
         auth=Auth.SIGNED,
         headers={
             SIGNATURE_HEADER: "v1=<hex HMAC-SHA256 of the body> (required)",
@@ -71,7 +71,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "slack",
         Content(media="application/json", description="what Slack expects back"),
         request=Content(media="application/x-www-form-urlencoded", description="as Slack sends it"),
-        errors=(401, 404),
+        errors=(400, 401, 404, 408, 413, 503),
         auth=Auth.SIGNED,
         headers={"X-Slack-Signature": "v0=<hex HMAC>", "X-Slack-Request-Timestamp": "seconds"},
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, Field

@@ -28,10 +28,11 @@ _ERRORS = {
     401: "no token, or a token that does not match (unauthorized)",
     403: "authenticated, but not allowed (forbidden)",
     404: "no such resource, or the feature is off (not_found)",
+    408: "the body did not arrive within server.body_timeout (timeout)",
     409: "the resource is not in a state that allows this (conflict)",
-    413: "the body is over server.max_body_bytes (too_large)",
+    413: "the body is over the endpoint's limit, at most server.max_body_bytes (too_large)",
     502: "an upstream system refused the request (unavailable)",
-    503: "the store or an upstream system cannot be reached (unavailable)",
+    503: "the store or an upstream system cannot be reached, or Medic is full (unavailable)",
 }
 _AUTH: dict[Auth, list[dict[str, list[str]]] | None] = {
     Auth.NONE: None,

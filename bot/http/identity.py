@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.config.models import ServerConfig
-from bot.http.auth import presented_token
+from bot.http.auth import header_bytes, presented_token
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import Identity, Via
 
@@ -43,7 +43,7 @@ def human_tokens_configured(server: ServerConfig) -> bool:
 
 def match_token(server: ServerConfig, presented: str) -> Credential | None:
     """The credential ``presented`` is, or None. Every configured token is compared."""
-    given = presented.encode()
+    given = header_bytes(presented)
     found: Credential | None = None
     for user, token in server.api_users.items():
         if hmac.compare_digest(given, token.get_secret_value().encode()):

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.ingress.timestamps import UtcTime, in_utc_range
 from bot.models import Alert, AlertSource, AlertStatus
+from bot.timestamps import UtcTime, in_utc_range
 
 # Alertmanager's "no end" value (Go's zero time).
 _ZERO_TIME_YEAR = 1

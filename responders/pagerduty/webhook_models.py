@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.ingress.timestamps import UtcTime
+from bot.timestamps import UtcTime
 
 
 class Reference(BaseModel):
