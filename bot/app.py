@@ -22,6 +22,7 @@ from bot.engine.approvals import ApprovalHub, ApprovalService
 from bot.engine.deps import EngineDeps
 from bot.engine.directory import GroupDirectory, NoGroups
 from bot.engine.pause import PauseSwitch
+from bot.engine.peers import PeerWatch
 from bot.engine.replica import Replica
 from bot.engine.runner import RunManager
 from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clients
@@ -246,6 +247,9 @@ async def _start(
     )
     app[RUNTIME] = runtime
     services: list[_Service] = []
+    peers = PeerWatch(db, switch, hub)
+    await peers.start()
+    services.append(peers)
     watch = SilenceWatch.of(deps, committer.submit, options.silence_poll_s)
     await watch.start()
     services.append(watch)

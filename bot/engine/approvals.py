@@ -69,6 +69,10 @@ class ApprovalHub:
         """Something changed for this approval: wake its run."""
         self.event(approval_seq).set()
 
+    def waiting(self) -> list[int]:
+        """The approvals some run of this process waits on."""
+        return list(self._events)
+
     def forget(self, approval_seq: int) -> None:
         """The approval is closed."""
         self._events.pop(approval_seq, None)

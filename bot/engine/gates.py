@@ -163,6 +163,7 @@ async def _window_passed(deps: EngineDeps, run: RunRow, row: ApprovalRow) -> Non
 
 async def wait_while_paused(deps: EngineDeps, run: RunRow) -> None:
     """Hold a write step while the pause switch is on; the run shows ``paused``."""
+    await deps.pause.load()  # the durable switch: another replica may have paused
     if not deps.pause.paused:
         return
     async with deps.db.begin() as conn:

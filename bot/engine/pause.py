@@ -28,12 +28,15 @@ class PauseSwitch:
         self._resumed = asyncio.Event()
 
     async def load(self) -> None:
-        """Read the durable state (a pause survives restarts)."""
+        """Read the durable state (a pause survives restarts; another replica may have
+        paused or resumed since)."""
         async with self._db.connect() as conn:
             state = await read_switch(conn, PAUSE)
-        if state is not None and state.value.get("paused"):
-            self._by_human = True
+        self._by_human = state is not None and bool(state.value.get("paused"))
+        if self._by_human and state is not None:
             self.reason = f"paused by {state.changed_by}: {state.value.get('reason', '')}"
+        elif not self._configured:
+            self.reason = ""
         self._sync()
 
     @property

@@ -39,6 +39,7 @@ from bot.store import is_transient, journal
 from bot.store import replicas as replica_store
 from bot.store import runs as run_store
 from bot.store.audit import record_event
+from bot.store.locks import hold_until_commit, key_of
 from bot.store.runs import TERMINAL_STEP, RunRow
 from bot.tasks import cancel_all
 
@@ -328,6 +329,8 @@ class RunManager:
         reason = None
         async with deps.db.begin() as conn:
             if run.target is not None:
+                # One run per target across replicas: their checks on a target take turns.
+                await hold_until_commit(conn, key_of(f"target:{run.target}"))
                 holder = await run_store.active_run_on_target(conn, run.target, run.seq)
                 if holder is not None:
                     reason = f"{run.target} is locked by RUN-{holder}"

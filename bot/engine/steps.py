@@ -24,6 +24,7 @@ from bot.playbooks.templates import TemplateError, render_value
 from bot.store import incidents as incident_store
 from bot.store import runs as run_store
 from bot.store.audit import record_event
+from bot.store.locks import held
 from bot.store.runs import RunRow
 
 log = structlog.get_logger(__name__)
@@ -161,8 +162,9 @@ async def _gate_and_start(
     then it needs a four-eyes consent saying which limit tripped. The check and the start
     are one critical section per action, so concurrent runs cannot all slip under a limit.
     Returns why the step must not run, or None once it is started."""
-    lock = deps.action_locks["cordoning" if spec.name in CORDONING_ACTIONS else spec.name]
-    async with lock:
+    name = "cordoning" if spec.name in CORDONING_ACTIONS else spec.name
+    lock = deps.action_locks[name]
+    async with lock, held(deps.db, f"action:{name}"):  # across replicas too
         reason = await _limit_reason(deps, spec, params)
         if reason is None:
             return await _start_unless_ended(deps, run, position, step)
@@ -183,7 +185,7 @@ async def _gate_and_start(
     decided = await await_decision(deps, run, row)
     if decided.status is not ApprovalStatus.APPROVED:
         return f"{reason}; APR-{row.seq} {decided.status}"
-    async with lock:
+    async with lock, held(deps.db, f"action:{name}"):
         return await _start_unless_ended(deps, run, position, step)
 
 

@@ -3,8 +3,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+if TYPE_CHECKING:
+    from bot.store.database import Database
 
 # Keys are fixed 64-bit numbers (ASCII of a short name) so every replica agrees on them.
 MIGRATION = 0x6D656469632D6D69  # "medic-mi": replicas migrate one after the other
@@ -15,3 +23,27 @@ async def hold_until_commit(conn: AsyncConnection, key: int) -> None:
     """Wait for the advisory lock ``key``; it is released when ``conn``'s transaction ends."""
     if conn.dialect.name == "postgresql":
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+def key_of(name: str) -> int:
+    """A stable 64-bit advisory-lock key for a name (an action, a target)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), signed=True)
+
+
+@asynccontextmanager
+async def held(db: Database, name: str) -> AsyncIterator[None]:
+    """Hold the advisory lock of ``name`` across several transactions: replicas take turns
+    in the block. It lives on a connection of its own, so a replica that dies releases it
+    with that connection. On SQLite (one replica) it is a no-op."""
+    if db.backend != "postgresql":
+        yield
+        return
+    key = key_of(name)
+    async with db.connect() as conn:
+        await conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+        await conn.commit()
+        try:
+            yield
+        finally:
+            await conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+            await conn.commit()

@@ -14,8 +14,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.models import RunStatus
-from bot.store.schema import leases, replicas, runs
+from bot.models import ApprovalStatus, RunStatus
+from bot.store.schema import approvals, leases, replicas, runs
 
 UNFINISHED = [
     s.value
@@ -100,3 +100,13 @@ async def owns(conn: AsyncConnection, replica: str, run_seq: int) -> bool:
     """Whether ``replica`` is still the run's owner."""
     owner = (await conn.execute(sa.select(runs.c.owner).where(runs.c.seq == run_seq))).scalar()
     return owner == replica
+
+
+async def closed_approvals(conn: AsyncConnection, approval_seqs: list[int]) -> list[int]:
+    """Which of these approvals are no longer pending (decided, maybe by another replica)."""
+    if not approval_seqs:
+        return []
+    query = sa.select(approvals.c.seq).where(
+        approvals.c.seq.in_(approval_seqs), approvals.c.status != ApprovalStatus.PENDING.value
+    )
+    return list((await conn.execute(query)).scalars())
