@@ -121,7 +121,11 @@ async def list_incidents(
     if limit is not None:
         query = query.limit(limit)
     rows = (await conn.execute(query)).mappings().all()
-    return IncidentList(incidents=await _summaries(conn, rows))
+    # The counts and playbooks are read for the same selection as a subquery, not for a
+    # list of every listed id (a thousand bound parameters, compiled anew each time).
+    among = query.with_only_columns(incidents.c.seq)
+    # One validation pass over the whole list (pydantic-core), not one model per incident.
+    return IncidentList.model_validate({"incidents": await _summaries(conn, rows, among)})
 
 
 async def incident_detail(conn: AsyncConnection, seq: int) -> IncidentDetail | None:
@@ -131,7 +135,7 @@ async def incident_detail(conn: AsyncConnection, seq: int) -> IncidentDetail | N
     )
     if row is None:
         return None
-    (summary,) = await _summaries(conn, [row])
+    (summary,) = [IncidentSummary.model_validate(s) for s in await _summaries(conn, [row])]
     alert_rows = await conn.execute(
         sa.select(incident_alerts)
         .where(incident_alerts.c.incident_seq == seq)
@@ -159,38 +163,43 @@ async def incident_detail(conn: AsyncConnection, seq: int) -> IncidentDetail | N
     )
 
 
-async def _summaries(conn: AsyncConnection, rows: Any) -> list[IncidentSummary]:
+async def _summaries(
+    conn: AsyncConnection, rows: Any, among: sa.Select[Any] | None = None
+) -> list[dict[str, Any]]:
+    """The listed shape of ``rows`` (IncidentSummary's fields); ``among`` selects their
+    ids (default: the ids)."""
     seqs = [row["seq"] for row in rows]
     if not seqs:
         return []
+    chosen: Any = seqs if among is None else among
     count_rows = await conn.execute(
         sa.select(incident_alerts.c.incident_seq, sa.func.count())
-        .where(incident_alerts.c.incident_seq.in_(seqs))
+        .where(incident_alerts.c.incident_seq.in_(chosen))
         .group_by(incident_alerts.c.incident_seq)
     )
     counts: dict[int, int] = {row[0]: row[1] for row in count_rows}
     playbooks: dict[int, list[str]] = defaultdict(list)
     playbook_rows = await conn.execute(
         sa.select(runs.c.incident_seq, runs.c.playbook)
-        .where(runs.c.incident_seq.in_(seqs))
+        .where(runs.c.incident_seq.in_(chosen))
         .distinct()
         .order_by(runs.c.incident_seq, runs.c.playbook)
     )
     for seq, name in playbook_rows:
         playbooks[seq].append(name)
     return [
-        IncidentSummary(
-            id=incident_id(row["seq"]),
-            title=row["title"],
-            severity=row["severity"],
-            status=row["status"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            alert_count=counts.get(row["seq"], 0),
-            playbooks=playbooks.get(row["seq"], []),
-            slack_channel=row["slack_channel"],
-            previous=None if row["previous_seq"] is None else incident_id(row["previous_seq"]),
-        )
+        {
+            "id": incident_id(row["seq"]),
+            "title": row["title"],
+            "severity": row["severity"],
+            "status": row["status"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "alert_count": counts.get(row["seq"], 0),
+            "playbooks": playbooks.get(row["seq"], []),
+            "slack_channel": row["slack_channel"],
+            "previous": None if row["previous_seq"] is None else incident_id(row["previous_seq"]),
+        }
         for row in rows
     ]
 

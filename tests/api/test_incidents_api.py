@@ -145,3 +145,18 @@ async def test_limit_past_the_integer_range_lists_everything(
     response = await client.get("/api/incidents", params={"limit": "2" * 30})
     assert response.status == 200
     assert [i["id"] for i in (await response.json())["incidents"]] == ["INC-2", "INC-1"]
+
+
+@pytest.mark.parametrize(
+    ("params", "listed"),
+    [({"limit": "1"}, [("INC-2", 1)]), ({"status": "resolved", "limit": "5"}, [("INC-1", 1)])],
+)
+async def test_counts_follow_the_filtered_selection(
+    start_medic: StartMedic, store_url: str, params: dict[str, str], listed: list[Any]
+) -> None:
+    """With ``?limit=`` and ``?status=`` each listed incident still has its own alert count
+    (they are read for the same selection as the list)."""
+    client = await start_medic(make_settings(store_url))
+    await _seed(client)
+    body = await (await client.get("/api/incidents", params=params)).json()
+    assert [(i["id"], i["alert_count"]) for i in body["incidents"]] == listed
