@@ -35,7 +35,7 @@ from bot.runtime import RUNTIME
 from bot.slack.commands import Reply, dispatch
 from bot.slack.context import SlackContext
 from bot.slack.render import APPROVE_ACTION, REJECT_ACTION
-from bot.slack.signature import MAX_BODY_BYTES, check_signature_headers
+from bot.slack.signature import MAX_BODY_BYTES, check_signature_headers, signature_matches
 from bot.store import STORE_ERRORS
 from bot.store import slack as slack_store
 from bot.store.inbound import remember_delivery
@@ -88,26 +88,30 @@ SLACK = web.AppKey("slack", SlackSurface)
 
 
 async def slack_events(request: web.Request) -> web.StreamResponse:
-    """Check the signature headers, read the body, hand both to bolt (which verifies the
-    signature) and its answer back to aiohttp."""
+    """Check the signature headers, read the body, check its signature, hand it to bolt and
+    bolt's answer back to aiohttp."""
     surface = request.app.get(SLACK)
     if surface is None:
         raise HttpError(ErrorCode.NOT_FOUND, "Slack is not enabled (slack.enabled is false)")
     check_signature_headers(request.headers, time.time())
-    limit = min(MAX_BODY_BYTES, request.app[RUNTIME].settings.server.max_body_bytes)
-    raw = await read_body(request, limit)
+    settings = request.app[RUNTIME].settings
+    raw = await read_body(request, min(MAX_BODY_BYTES, settings.server.max_body_bytes))
+    secret = settings.slack.signing_secret
+    if secret is None or not signature_matches(request.headers, raw, secret.get_secret_value()):
+        raise HttpError(ErrorCode.UNAUTHORIZED, "bad X-Slack-Signature")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise HttpError(ErrorCode.INVALID_PAYLOAD, f"body is not UTF-8: {err.reason}") from err
-    bolt_request = AsyncBoltRequest(
-        body=text,
-        query=request.query_string,
-        headers=request.headers,  # type: ignore[arg-type]  # bolt reads it as a mapping
-    )
+        bolt_request = AsyncBoltRequest(
+            body=raw.decode("utf-8"),
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]  # bolt reads it as a mapping
+        )
+    except (ValueError, RecursionError) as err:  # bolt parses JSON and forms as it builds
+        raise HttpError(ErrorCode.INVALID_PAYLOAD, f"not a Slack payload: {err}") from err
     answer = await surface.bolt.async_dispatch(bolt_request)
     if answer.status == 401:
         raise HttpError(ErrorCode.UNAUTHORIZED, "bad or stale X-Slack-Signature")
+    if answer.status == 404:  # bolt has no listener for it
+        raise HttpError(ErrorCode.NOT_FOUND, "a Slack request Medic does not handle")
     return await to_aiohttp_response(answer)
 
 

@@ -1,12 +1,15 @@
-"""What can be checked of a Slack request before its body is read: the signature headers.
+"""Slack's request signature, checked before bolt sees anything.
 
-Bolt verifies the HMAC itself once the body is in; here a request without well-formed
-``X-Slack-Signature`` / ``X-Slack-Request-Timestamp``, or one outside Slack's 5-minute
-window, is refused from its headers alone (401), before Medic reads or buffers anything.
+A request without well-formed ``X-Slack-Signature`` / ``X-Slack-Request-Timestamp``, or
+one outside Slack's 5-minute window, is refused from its headers alone (401), before Medic
+reads or buffers its body; once the body is in, its HMAC is checked before bolt parses it
+(bolt parses a body before it verifies it, and fails on one that is not well-formed).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 
@@ -34,3 +37,11 @@ def check_signature_headers(headers: Mapping[str, str], now: float) -> None:
         )
     if not _SIGNATURE.fullmatch(headers.get(SIGNATURE_HEADER, "")):
         raise HttpError(ErrorCode.UNAUTHORIZED, f"{SIGNATURE_HEADER} is missing or malformed")
+
+
+def signature_matches(headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+    """``X-Slack-Signature`` is ``v0=`` HMAC-SHA256(secret, ``v0:{timestamp}:{body}``);
+    call after :func:`check_signature_headers` (the headers are well-formed ASCII)."""
+    base = b"v0:" + headers[TIMESTAMP_HEADER].encode() + b":" + body
+    expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(headers[SIGNATURE_HEADER].encode(), expected.encode())

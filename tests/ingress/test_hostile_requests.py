@@ -286,3 +286,33 @@ async def test_slack_command_still_works_after_the_header_checks(
     response = await client.post(SLACK, data=body, headers=signed(body))
     assert response.status == 200
     assert "incident" in (await response.json())["text"]
+
+
+@pytest.mark.parametrize(
+    ("body", "sign", "status"),
+    [
+        ('{"not": json', False, 401),
+        ('{"not": json', True, 400),
+        ('{"a": ' * 5000 + "1" + "}" * 5000, True, 400),
+        ("payload=%7Bnot+json", True, 400),
+        ("[[[]]]", True, 404),
+    ],
+    ids=[
+        "unsigned-broken-json",
+        "signed-broken-json",
+        "signed-deep-nesting",
+        "signed-bad-payload",
+        "signed-unhandled",
+    ],
+)
+async def test_slack_bodies_bolt_cannot_parse_are_refused_not_500(
+    start_medic: StartMedic, sqlite_url: str, body: str, sign: bool, status: int
+) -> None:
+    """Bolt parses a body before it checks its signature and fails on broken JSON (found by
+    the corpus as a 500): the signature is checked first (401), and a signed body bolt
+    cannot read is a 400."""
+    client = await start_medic(_settings(sqlite_url))
+    headers = signed(body) if sign else signed(body, secret="not-the-secret")
+    response = await client.post(SLACK, data=body.encode(), headers=headers)
+    assert response.status == status
+    assert (await response.json())["error"] in {"unauthorized", "invalid_payload", "not_found"}
