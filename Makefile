@@ -32,6 +32,10 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/latency.py --store postgresql
+	$(BIN)/python bench/incidents_rss.py
+	$(BIN)/python bench/incidents_rss.py --store postgresql
 	$(BIN)/python bench/slack_storm.py
 
 clean:

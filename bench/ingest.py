@@ -55,7 +55,7 @@ from typing import IO, Any
 import aiohttp
 from aiohttp import web
 
-TARGET_RATIO = 0.60
+TARGET_RATIO = 0.40
 HOST = "127.0.0.1"
 TOKEN = secrets.token_urlsafe(16)  # per run: never a real credential
 WEBHOOK_PATH = "/webhooks/alertmanager"
