@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from bot.config import Settings, load_settings
 from bot.config.secret_files import SecretKey, secret_keys
@@ -214,3 +214,30 @@ def test_env_file_problems_name_the_variable(
         load_settings(None)
     assert caught.value.problems == [problem.format(dir=tmp_path)]
     assert "xoxb-not-app-level" not in str(caught.value)
+
+
+class _VaultConfig(BaseModel):
+    """A third-party integration's section with a secret of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: str = "https://vault.example"
+    token: SecretStr | None = None
+
+
+@pytest.mark.parametrize("where", ["yaml", "env"])
+def test_an_integrations_secret_reads_from_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """An installed integration's section gets ``<key>_file`` and ``MEDIC_<NAME>__<KEY>_FILE``
+    for its own secret keys too (found from its config model)."""
+    (tmp_path / "token").write_text("vault-token-1\n")
+    config = tmp_path / "medic.yaml"
+    if where == "yaml":
+        config.write_text(f"vault:\n  token_file: {tmp_path / 'token'}\n")
+    else:
+        config.write_text("vault: {address: https://v.example}\n")
+        monkeypatch.setenv("MEDIC_VAULT__TOKEN_FILE", str(tmp_path / "token"))
+    section = load_settings(config, {"vault": _VaultConfig}).section("vault")
+    assert isinstance(section, _VaultConfig)
+    assert section.token is not None
+    assert section.token.get_secret_value() == "vault-token-1"
