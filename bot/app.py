@@ -47,8 +47,6 @@ from bot.store import Database
 from bot.store.committer import AlertCommitter
 from bot.store.sqlite_lock import SqliteReplicaLock
 from bot.store.switches import install_id
-from responders.kubernetes.client import KubernetesClient
-from responders.kubernetes.cluster import KubernetesCluster
 from responders.slack.client import SlackClient
 from responders.slack.integration import CALL_TIMEOUT, POST_INTERVAL
 
@@ -206,7 +204,7 @@ async def _start(
         hub=hub,
         pause=switch,
         http=http,
-        cluster=options.cluster or _cluster_view(clients),
+        cluster=options.cluster or _cluster_view(options.integrations, clients),
         install=install,
         clients=clients,
         enabled=frozenset(i.name for i in options.integrations if i.is_enabled(settings)),
@@ -296,9 +294,13 @@ async def _open_clients(
     return clients
 
 
-def _cluster_view(clients: dict[str, object]) -> ClusterView:
-    """The cluster's node counts when Kubernetes is enabled, else unknown."""
-    client = clients.get("kubernetes")
-    if isinstance(client, KubernetesClient):
-        return KubernetesCluster(client)
+def _cluster_view(integrations: Sequence[Integration], clients: dict[str, object]) -> ClusterView:
+    """The node counts of the first open integration client that provides them, else
+    unknown (the guard cannot trip)."""
+    for integration in integrations:
+        client = clients.get(integration.name)
+        if integration.cluster_view is not None and client is not None:
+            view = integration.cluster_view(client)
+            if view is not None:
+                return view
     return UnknownCluster()

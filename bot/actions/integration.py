@@ -16,6 +16,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel
 
+from bot.actions.cluster import ClusterView
 from bot.actions.contract import ActionFunction, ActionSpec
 from bot.actions.registry import spec_of
 from bot.config import Settings
@@ -69,7 +70,8 @@ class Integration:
     errors); ``actions`` are ``@action`` functions; ``client`` opens the shared client while
     the integration is enabled; ``enabled`` says, from the section, whether its actions
     really run (else they are recorded as dry runs); ``routes`` are served by Medic's HTTP
-    server.
+    server; ``cluster_view`` turns its open client into the node counts the engine's
+    ``safety.max_cordoned_fraction`` guard reads (for an integration that manages nodes).
     """
 
     name: str
@@ -78,6 +80,7 @@ class Integration:
     client: ClientFactory | None = None
     enabled: Callable[[Any], bool] = _enabled_switch
     routes: Sequence[Route] = ()
+    cluster_view: Callable[[Any], ClusterView | None] | None = None
 
     def specs(self) -> list[ActionSpec]:
         """The declared contract of each of its actions."""

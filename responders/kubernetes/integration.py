@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from bot.actions.cluster import ClusterView
 from bot.actions.integration import ClientSetup, Integration
 from bot.config.models import KubernetesConfig
 from responders.kubernetes import actions
 from responders.kubernetes.client import KubernetesClient
+from responders.kubernetes.cluster import KubernetesCluster
 from responders.kubernetes.const import SYSTEM
 
 
@@ -20,6 +22,11 @@ async def open_client(setup: ClientSetup) -> AsyncIterator[KubernetesClient]:
         yield client
     finally:
         await client.close()
+
+
+def cluster_view(client: object) -> ClusterView | None:
+    """The node counts of the cluster the open client talks to."""
+    return KubernetesCluster(client) if isinstance(client, KubernetesClient) else None
 
 
 def _enabled(config: KubernetesConfig) -> bool:
@@ -47,4 +54,5 @@ integration = Integration(
     ],
     client=open_client,
     enabled=_enabled,
+    cluster_view=cluster_view,
 )
