@@ -34,9 +34,9 @@ class ActionParams(BaseModel):
 class ActionOutput(BaseModel):
     """Base of an action's output model, what later steps read as ``steps.<id>.output``.
 
-    Every field has a default: a step recorded as a dry run (its integration disabled)
-    holds the defaults, plus ``would`` (what it would have done) and ``params``, so templates
-    and ``when`` read the same fields whether or not the step really ran.
+    Every field has a default: later steps read the defaults for what a step did not set
+    (recorded as a dry run because its integration is disabled, skipped, failed), so
+    templates and ``when`` read the same fields whether or not the step really ran.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)

@@ -103,7 +103,7 @@ async def _run_started_step(
         position,
         step,
         StepStatus.SUCCEEDED,
-        output=spec.complete_output(result.output),
+        output=result.output,
         summary=result.summary,
         dry_run=simulated or result.dry_run,
     )

@@ -35,7 +35,7 @@ def _action(spec: ActionSpec) -> list[str]:
         f"- dry run: {_DRY_RUN[spec.kind]}"
         + (
             f"; while `{spec.integration}` is disabled the step is recorded as a dry run "
-            "holding the output's defaults plus `would` and `params`"
+            "(`would`, `params`) and later steps read the output model's defaults"
             if spec.integration
             else ""
         ),

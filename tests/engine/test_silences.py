@@ -289,7 +289,7 @@ async def test_dry_run_silences_nothing(
     assert (finished.status, finished.dry_run) == ("succeeded", True)
     (run,) = (await detail(stack.medic))["runs"]
     output = run["steps"][0]["output"]
-    assert output["silence_id"] is None  # the output model's fields, none set by a dry run
+    assert "silence_id" not in output
     assert output["would"] == (
         'would silence alerts matching {alertname="SilDry", instance="node-c:9100"} for 1h in '
         'Alertmanager with comment "noisy while Medic works on it"'

@@ -129,12 +129,12 @@ async def test_a_playbook_runs_it_end_to_end(tmp_path: Path, sqlite_url: str) ->
     assert "RUN-1 say succeeded: said 'hi, DiskFull on node-a'" in narration.getvalue()
 
 
-async def test_while_disabled_its_steps_are_dry_runs_of_the_same_model(
+async def test_while_disabled_its_steps_are_dry_runs_read_through_the_model(
     tmp_path: Path, sqlite_url: str
 ) -> None:
-    """With ``echo.enabled: false`` the step is recorded as a dry run whose output holds the
-    output model's fields (defaults) beside ``would`` and ``params``; the next step's
-    ``when`` reads the typed field and skips it. No client is opened."""
+    """With ``echo.enabled: false`` the step is recorded as a dry run (``would``,
+    ``params``); the next step's ``when`` reads the typed field ``said`` at its default and
+    skips the step. No client is opened."""
     write_playbooks(tmp_path / "pb", echo=PLAYBOOK)
     config = config_file(tmp_path, sqlite_url, "  enabled: false\n")
     settings = await asyncio.to_thread(load_settings, config, config_sections())
@@ -155,7 +155,6 @@ async def test_while_disabled_its_steps_are_dry_runs_of_the_same_model(
     say, again = body["runs"][0]["steps"]
     assert (say["status"], say["dry_run"]) == ("succeeded", True)
     assert say["output"] == {
-        "said": "",
         "would": "would say 'DiskFull on node-a'",
         "params": {"text": "DiskFull on node-a"},
     }
