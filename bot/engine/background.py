@@ -58,3 +58,27 @@ class InFlight:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace_s):
                 await self._idle.wait()
+
+
+RUN_END_POLL_S = 5.0
+"""How often a step in flight re-reads its run from the store (another process may have
+ended it); in this process an ended run wakes its step at once."""
+
+
+class RunEnds:
+    """Wakes the step in flight of a run that something else ended (its incident resolved)."""
+
+    def __init__(self) -> None:
+        self._events: dict[int, asyncio.Event] = {}
+
+    def event(self, run_seq: int) -> asyncio.Event:
+        """The event a run's step in flight watches."""
+        return self._events.setdefault(run_seq, asyncio.Event())
+
+    def ended(self, run_seq: int) -> None:
+        """``run_seq`` has ended (committed)."""
+        self.event(run_seq).set()
+
+    def forget(self, run_seq: int) -> None:
+        """Nobody watches ``run_seq`` any more."""
+        self._events.pop(run_seq, None)

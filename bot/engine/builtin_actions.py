@@ -1,11 +1,17 @@
-"""Medic's own actions: ``approval`` (handled by the runner) and ``incident.*``."""
+"""Medic's own actions: ``approval`` (handled by the runner) and ``incident.*``.
+
+Kinds: ``approval``, ``incident.set_severity`` and ``incident.resolve`` are ``control`` (their
+effect commits in the same transaction as the step's outcome, so a crash never leaves one
+half done); ``incident.note`` and ``incident.escalate`` are ``notify`` (they tell humans, also
+while paused; escalating pages PagerDuty when it is enabled).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bot.actions import ActionKind, ActionOutput, ActionParams, StepContext, StepResult, action
 from bot.config import Duration
@@ -25,6 +31,15 @@ class ApprovalParams(ActionParams):
     prompt: str = ""
     on_timeout: Literal["reject", "escalate"] = "reject"
     four_eyes: bool = False
+
+    @model_validator(mode="after")
+    def _four_eyes_needs_consent(self) -> Self:
+        if self.four_eyes and self.mode == "veto":
+            raise ValueError(
+                "four_eyes needs mode: consent (a veto window passes with nobody deciding, "
+                "so it can never mean two people agreed)"
+            )
+        return self
 
     def window(self) -> timedelta:
         """The timeout, or the mode's default (consent 15m, veto 30s)."""
@@ -86,7 +101,7 @@ class EscalateOutput(ActionOutput):
     paged: bool = False
 
 
-@action("incident.escalate", kind=ActionKind.CONTROL, output=EscalateOutput)
+@action("incident.escalate", kind=ActionKind.NOTIFY, output=EscalateOutput)
 async def escalate(ctx: StepContext, params: EscalateParams) -> StepResult:
     """Escalate: pages PagerDuty when it is enabled, and always says so loudly."""
     if ctx.incident is None:
@@ -110,7 +125,7 @@ class NoteOutput(ActionOutput):
     text: str = ""
 
 
-@action("incident.note", kind=ActionKind.CONTROL, output=NoteOutput)
+@action("incident.note", kind=ActionKind.NOTIFY, output=NoteOutput)
 async def note(ctx: StepContext, params: NoteParams) -> StepResult:
     """Add a note to the incident's timeline."""
     if ctx.incident is None:

@@ -15,7 +15,7 @@ from bot.actions.cluster import ClusterView
 from bot.clock import Clock
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub
-from bot.engine.background import BackgroundTasks, InFlight
+from bot.engine.background import BackgroundTasks, InFlight, RunEnds
 from bot.engine.pause import PauseSwitch
 from bot.narrator import NarrationDispatcher
 from bot.playbooks.playbook import PlaybookSet
@@ -45,6 +45,7 @@ class EngineDeps:
     )
     slots: asyncio.Semaphore | None = None
     in_flight: InFlight = field(default_factory=InFlight)
+    run_ends: RunEnds = field(default_factory=RunEnds)
 
     def integration_ready(self, name: str | None) -> bool:
         """True when actions of integration ``name`` can really run: it is enabled (actions

@@ -18,6 +18,7 @@ def after_commit(deps: EngineDeps, result: IntakeResult) -> None:
     for approval_seq in result.cancelled_approvals:
         deps.hub.notify(approval_seq)
     for run in result.cancelled_runs:
+        deps.run_ends.ended(run.seq)
         deps.narration.run_finished(
             RunEvent(
                 incident_seq=run.incident_seq,

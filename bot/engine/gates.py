@@ -1,4 +1,6 @@
-"""What a step may have to wait for: an approval, the pause switch, a tripped rate limit."""
+"""Approvals a step waits for: requesting one, and waiting until humans or its window decide.
+
+(The pause and the limits are checked where a write step starts: :mod:`bot.engine.write_gate`.)"""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from bot.config.duration import format_duration
 from bot.engine.deps import EngineDeps, slot_released
 from bot.engine.incident_ops import IncidentOps
 from bot.events import ApprovalEvent, RunEvent
@@ -159,38 +160,3 @@ async def _window_passed(deps: EngineDeps, run: RunRow, row: ApprovalRow) -> Non
         deps.narration.approval_decided(
             approval_event(run, row, status.value).model_copy(update={"decided_by": decided_by})
         )
-
-
-async def wait_while_paused(deps: EngineDeps, run: RunRow) -> None:
-    """Hold a write step while the pause switch is on; the run shows ``paused``."""
-    await deps.pause.load()  # the durable switch: another replica may have paused
-    if not deps.pause.paused:
-        return
-    async with deps.db.begin() as conn:
-        await run_store.set_run_status(conn, run.seq, RunStatus.PAUSED, deps.clock.now())
-    deps.narration.run_finished(
-        RunEvent(
-            incident_seq=run.incident_seq,
-            run_id=f"RUN-{run.seq}",
-            playbook=run.playbook,
-            status=RunStatus.PAUSED.value,
-            detail=f"waiting: {deps.pause.reason}",
-        )
-    )
-    async with slot_released(deps):
-        await deps.pause.wait_resumed()
-    async with deps.db.begin() as conn:
-        await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, deps.clock.now())
-
-
-async def limit_tripped(deps: EngineDeps, action: str) -> str | None:
-    """Which ``safety.limits`` entry this use of ``action`` would exceed, if any."""
-    limit = deps.settings.safety.limits.get(action)
-    if limit is None:
-        return None
-    since = deps.clock.now() - limit.per
-    async with deps.db.connect() as conn:
-        used = await run_store.count_recent_steps(conn, action, since)
-    if used < limit.max:
-        return None
-    return f"limit {action}: {used} in the last {format_duration(limit.per)} (max {limit.max})"

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.deps import EngineDeps
@@ -14,22 +15,42 @@ from bot.engine.followups import after_commit
 from bot.engine.intake import MEDIC, IntakeResult, resolve_incident
 from bot.engine.pagerduty_sync import acknowledge_remote, client_of, page_escalation
 from bot.errors import PermanentError
-from bot.events import IncidentChangeKind
+from bot.events import IncidentChange, IncidentChangeKind
 from bot.models import IncidentStatus, Severity
 from bot.store import incidents as incident_store
 from bot.store.audit import record_event
 
+log = structlog.get_logger(__name__)
+
 
 class IncidentOps:
-    """IncidentControl for one run's incident."""
+    """IncidentControl for one run's incident.
+
+    Given ``conn``, its changes join that transaction (a ``control`` step's effect commits
+    with the step's outcome) and are narrated by :meth:`publish` once the caller committed.
+    """
 
     def __init__(
-        self, deps: EngineDeps, incident_seq: int, actor: str = MEDIC, run_seq: int | None = None
+        self,
+        deps: EngineDeps,
+        incident_seq: int,
+        actor: str = MEDIC,
+        run_seq: int | None = None,
+        conn: AsyncConnection | None = None,
     ) -> None:
         self._deps = deps
         self._seq = incident_seq
         self._actor = actor
         self._run = run_seq
+        self._conn = conn
+        self._committed_later: list[tuple[list[IncidentChange], IntakeResult]] = []
+
+    def publish(self) -> None:
+        """Narrate what this joined a transaction for (call once that committed)."""
+        for changes, result in self._committed_later:
+            self._deps.narration.publish(changes)
+            after_commit(self._deps, result)
+        self._committed_later.clear()
 
     async def note(self, text: str) -> None:
         """A timeline note."""
@@ -48,7 +69,13 @@ class IncidentOps:
         return incident.severity.value
 
     async def escalate(self, reason: str) -> bool:
-        """Say it loudly, and page PagerDuty when it is enabled (once per reason)."""
+        """Say it loudly, and page PagerDuty when it is enabled (once per reason). An
+        incident already resolved is never escalated: nobody is paged for it."""
+        async with self._deps.db.connect() as conn:
+            incident = await incident_store.get_incident(conn, self._seq)
+        if incident is None or incident.status is IncidentStatus.RESOLVED:
+            log.info("incident.escalation_skipped", incident=f"INC-{self._seq}", reason=reason)
+            return False
         paged = await page_escalation(self._deps, self._seq, reason)
         suffix = (
             " (PagerDuty paged)"
@@ -121,6 +148,14 @@ class IncidentOps:
     ) -> AsyncIterator[tuple[AsyncConnection, incident_store.IncidentRow, IntakeResult]]:
         """A transaction on the incident; what it noted is narrated once it commits."""
         result = IntakeResult()
+        if self._conn is not None:
+            incident = await incident_store.get_incident(self._conn, self._seq)
+            if incident is None:
+                raise PermanentError(f"INC-{self._seq} does not exist")
+            yield self._conn, incident, result
+            changes = await result.changes(self._conn, self._deps.clock.now())
+            self._committed_later.append((changes, result))
+            return
         async with self._deps.db.begin() as conn:
             incident = await incident_store.get_incident(conn, self._seq)
             if incident is None:

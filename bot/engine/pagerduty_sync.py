@@ -19,6 +19,7 @@ from responders.pagerduty.client import PagerDutyClient
 
 log = structlog.get_logger(__name__)
 PAGED = "pagerduty.paged"
+PAGING = "pagerduty.paging"
 PAGE_ACTION = "pagerduty.page"
 
 
@@ -30,7 +31,9 @@ def client_of(deps: EngineDeps) -> PagerDutyClient | None:
 
 async def page_escalation(deps: EngineDeps, incident_seq: int, reason: str) -> bool:
     """Page PagerDuty about an escalation, once per incident and reason; True when a page
-    stands (sent now or before)."""
+    stands (sent now or before). The intent is committed to the audit trail before the page
+    goes out, so a page is never sent without a trace, nor sent again for the same reason
+    after a crash in between."""
     client = client_of(deps)
     if client is None:
         return False
@@ -38,6 +41,13 @@ async def page_escalation(deps: EngineDeps, incident_seq: int, reason: str) -> b
         if reason in {p["reason"] for p in await _pages(conn, incident_seq)}:
             return True
     key = dedup_key(deps.install, incident_seq)
+    await _record(
+        deps,
+        incident_seq,
+        PAGING,
+        f"Paging PagerDuty (dedup key {key}): {reason}",
+        {"reason": reason, "dedup_key": key, "routing_key_name": None},
+    )
     try:
         await client.trigger(
             client.routing_key_for(None),
@@ -101,7 +111,8 @@ async def _pages(conn: Any, incident_seq: int) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     escalations = await conn.execute(
         sa.select(audit_events.c.detail).where(
-            audit_events.c.incident_seq == incident_seq, audit_events.c.kind == PAGED
+            audit_events.c.incident_seq == incident_seq,
+            audit_events.c.kind.in_([PAGED, PAGING]),
         )
     )
     found += [dict(detail) for (detail,) in escalations]

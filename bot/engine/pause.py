@@ -1,8 +1,16 @@
-"""The global pause switch: no automatic write step starts anywhere while it is on."""
+"""The global pause switch: no ``write`` step starts anywhere while it is on.
+
+The switch lives in the store (the ``pause`` row of ``switches``); the transaction that
+starts a write step locks and reads it (:func:`bot.store.safety.start_write_step`), so a
+pause that has answered holds for every step that starts after it, in any process sharing
+the store. What this class keeps in memory (for status lines and for waking paused runs)
+follows the store; it never decides alone whether a write may start.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -13,7 +21,12 @@ from bot.models import Identity
 from bot.store import Database
 from bot.store.audit import record_event
 from bot.store.incidents import open_incident_seqs
-from bot.store.switches import PAUSE, read_switch, write_switch
+from bot.store.safety import ensure_pause_row, read_pause
+from bot.store.switches import PAUSE, write_switch
+
+CONFIGURED = "safety.paused is set in the configuration"
+POLL_S = 5.0
+"""How often a paused run re-reads the switch (another process may have resumed)."""
 
 
 class PauseSwitch:
@@ -22,34 +35,46 @@ class PauseSwitch:
     def __init__(self, db: Database, clock: Clock, *, configured: bool) -> None:
         self._db = db
         self._clock = clock
-        self._configured = configured
+        self.configured = configured
         self._by_human = False
-        self.reason = "safety.paused is set in the configuration" if configured else ""
+        self.reason = CONFIGURED if configured else ""
         self._resumed = asyncio.Event()
+        self._row_ensured = False
 
     async def load(self) -> None:
-        """Read the durable state (a pause survives restarts; another replica may have
-        paused or resumed since)."""
+        """Read the durable switch (a pause survives restarts; another replica may have
+        paused or resumed since); the first time, make sure its row exists."""
+        if not self._row_ensured:
+            async with self._db.begin() as conn:
+                await ensure_pause_row(conn, self._clock.now())
+            self._row_ensured = True
+        await self.refresh()
+
+    async def refresh(self) -> bool:
+        """Re-read the durable switch; True while paused."""
         async with self._db.connect() as conn:
-            state = await read_switch(conn, PAUSE)
-        self._by_human = state is not None and bool(state.value.get("paused"))
-        if self._by_human and state is not None:
-            self.reason = f"paused by {state.changed_by}: {state.value.get('reason', '')}"
-        elif not self._configured:
-            self.reason = ""
+            reason = await read_pause(conn)
+        self._by_human = reason is not None
+        self.reason = reason or (CONFIGURED if self.configured else "")
         self._sync()
+        return self.paused
 
     @property
     def paused(self) -> bool:
-        """True while automatic write steps must wait."""
-        return self._configured or self._by_human
+        """True while write steps must wait (as last read from the store)."""
+        return self.configured or self._by_human
 
     async def wait_resumed(self) -> None:
-        """Return once the switch is off."""
-        await self._resumed.wait()
+        """Return once the durable switch is off (woken at once by a resume here, and
+        re-reading the store every ``POLL_S`` for a resume elsewhere)."""
+        while await self.refresh():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_S):
+                    await self._resumed.wait()
 
     async def pause(self, who: Identity, reason: str) -> None:
-        """Turn the switch on (committed, audited)."""
+        """Turn the switch on (committed, audited). Updating the row waits for write steps
+        starting right now; every later start sees the pause."""
         user = who.user
         now = self._clock.now()
         async with self._db.begin() as conn:
@@ -68,10 +93,8 @@ class PauseSwitch:
     async def resume(self, who: Identity) -> None:
         """Turn the switch off; refused while the configuration pauses."""
         user = who.user
-        if self._configured:
-            raise DecisionRefused(
-                "conflict", "safety.paused is set in the configuration; change it there"
-            )
+        if self.configured:
+            raise DecisionRefused("conflict", f"{CONFIGURED}; change it there")
         now = self._clock.now()
         async with self._db.begin() as conn:
             await write_switch(conn, PAUSE, {"paused": False}, user, now)

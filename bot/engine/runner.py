@@ -1,9 +1,11 @@
 """The run manager: drives every run step by step, each transition committed.
 
-On start it recovers what a previous process left: a write step found ``running`` may or
-may not have changed the world, so it becomes ``interrupted`` (and its run too), is
-narrated, and is never re-run without a human; a read step found ``running`` runs again.
-Runs then resume from their last committed step.
+On start it recovers what a previous process left. A ``write`` or ``notify`` step found
+``running`` may or may not have acted, so it becomes ``interrupted`` (and its run too), is
+narrated, and is never re-run without a human, unless its action is idempotent by a key the
+other system honours (``ActionSpec.idempotent``, e.g. a PagerDuty dedup key): then it runs
+again, as do ``read`` steps and ``control`` steps (whose effect commits with their outcome,
+so a step found running had none). Runs then resume from their last committed step.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from bot.store import incidents as incident_store
 from bot.store import is_transient, journal
 from bot.store import replicas as replica_store
 from bot.store import runs as run_store
-from bot.store.audit import record_event
+from bot.store.audit import has_event, record_event
 from bot.store.locks import hold_until_commit, key_of
 from bot.store.runs import TERMINAL_STEP, RunRow
 from bot.tasks import cancel_all
@@ -88,6 +90,7 @@ class RunManager:
         """A finished run's task is dropped, so the map only holds live runs."""
         if self._tasks.get(run_seq) is task:
             del self._tasks[run_seq]
+            self._deps.run_ends.forget(run_seq)
 
     def take(self, result: IntakeResult) -> None:
         """Intake committed: its follow-ups, then start the new runs."""
@@ -171,7 +174,7 @@ class RunManager:
                     for s in (await run_store.steps_of_run(conn, run.seq)).values()
                     if s.status is StepStatus.RUNNING
                 ]
-                writes = [s for s in cut if self._is_write(s.action)]
+                writes = [s for s in cut if not self._rerun_after_crash(s.action)]
                 for step in cut:
                     if step in writes:
                         await run_store.save_step(
@@ -182,7 +185,8 @@ class RunManager:
                             action=step.action,
                             status=StepStatus.INTERRUPTED,
                             at=now,
-                            error="Medic stopped while this write step ran; not re-run",
+                            error="Medic stopped while this step ran; it may have acted: "
+                            "not re-run",
                         )
                     else:
                         await run_store.delete_step(conn, run.seq, step.step_id)
@@ -219,13 +223,16 @@ class RunManager:
                 action="",
                 status=StepStatus.INTERRUPTED,
                 at=now,
-                error="the store failed while this write step ran; not re-run",
+                error="the store failed while this step ran; it may have acted: not re-run",
             )
         await self._end(run.seq, RunStatus.INTERRUPTED, detail)
 
-    def _is_write(self, action: str) -> bool:
+    def _rerun_after_crash(self, action: str) -> bool:
+        """Whether a step of ``action`` cut off mid-way may simply run again."""
         spec = self._deps.registry.get(action)
-        return spec is None or spec.kind is ActionKind.WRITE
+        if spec is None:
+            return False
+        return spec.kind in (ActionKind.READ, ActionKind.CONTROL) or spec.idempotent is not None
 
     async def _drive(self, run_seq: int) -> None:
         structlog.contextvars.bind_contextvars(run=f"RUN-{run_seq}")
@@ -284,8 +291,12 @@ class RunManager:
         """Take one step (or pass one already taken); True when the run has ended."""
         if row is not None and row.status in TERMINAL_STEP:
             return await self._verdict(run, step, row.status, None, replay=True)
-        if row is not None and row.status is StepStatus.RUNNING and self._is_write(row.action):
-            # Resumed after a store outage in the middle of this write step: its effect is
+        if (
+            row is not None
+            and row.status is StepStatus.RUNNING
+            and not self._rerun_after_crash(row.action)
+        ):
+            # Resumed after a store outage in the middle of this step: its effect is
             # unknown, so it is never run again without a human.
             await self._interrupt(run, row.step_id)
             return True
@@ -315,12 +326,12 @@ class RunManager:
         if status is StepStatus.SUCCEEDED and step.then is Then.STOP:
             await self._end(run.seq, RunStatus.SUCCEEDED, f"stopped after {step.id}")
             return True
-        if replay or status not in (StepStatus.ABORTED, StepStatus.FAILED):
+        if status not in (StepStatus.ABORTED, StepStatus.FAILED):
             return False
         if status is StepStatus.ABORTED:
             await self._end(run.seq, RunStatus.ABORTED, error or f"{step.id} aborted")
             return True
-        return not await self._survive(run, step, error)
+        return not await self._survive(run, step, error, replay=replay)
 
     async def _begin(self, run: RunRow, playbook: Playbook) -> bool:
         """pending → running, unless the target is locked or in cooldown (→ skipped)."""
@@ -416,16 +427,24 @@ class RunManager:
                 await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, deps.clock.now())
         return status, error, output
 
-    async def _survive(self, run: RunRow, step: StepSpec, error: str | None) -> bool:
-        """``on_failure``: continue → go on; abort → fail the run; escalate → escalate, fail."""
+    async def _survive(
+        self, run: RunRow, step: StepSpec, error: str | None, *, replay: bool = False
+    ) -> bool:
+        """``on_failure``: continue → go on; abort → fail the run; escalate → escalate, fail.
+        A run that has ended meanwhile (its incident resolved) is not escalated; nor is a
+        failure replayed after a restart that was escalated already."""
         if step.on_failure is OnFailure.CONTINUE:
             return True
-        if step.on_failure is OnFailure.ESCALATE:
-            await IncidentOps(self._deps, run.incident_seq).escalate(
-                f"{run.playbook}: step {step.id} failed: {error}"
-            )
+        if step.on_failure is OnFailure.ESCALATE and not await self._finished(run.seq):
+            reason = f"{run.playbook}: step {step.id} failed: {error}"
+            if not (replay and await self._escalated(run.incident_seq, reason)):
+                await IncidentOps(self._deps, run.incident_seq).escalate(reason)
         await self._end(run.seq, RunStatus.FAILED, f"{step.id} failed: {error}")
         return False
+
+    async def _escalated(self, incident_seq: int, reason: str) -> bool:
+        async with self._deps.db.connect() as conn:
+            return await has_event(conn, incident_seq, "incident.escalated", f"ESCALATED: {reason}")
 
     async def _context(
         self, run: RunRow, alert: Alert | None, outputs: dict[str, dict[str, Any]]

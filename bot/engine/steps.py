@@ -1,10 +1,15 @@
-"""Run one action step: render, validate, gate, execute (or record a dry run), commit."""
+"""Run one action step: render, validate, gate, execute (or record a dry run), commit.
+
+By kind: a ``write`` starts only through :mod:`bot.engine.write_gate` (pause, limits, dry
+run); ``read`` and ``notify`` steps start at once, also while paused; a ``control`` step's
+effect commits with its outcome. Any step starts only while its run is on, and stops when
+its run ends.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -12,25 +17,21 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.actions import ActionKind, ActionParams, ActionSpec, StepContext, StepResult
-from bot.engine.cluster import CORDONING_ACTIONS, cordon_over_limit
 from bot.engine.deps import EngineDeps
-from bot.engine.gates import await_decision, limit_tripped, request_approval, wait_while_paused
 from bot.engine.incident_ops import IncidentOps
+from bot.engine.run_watch import RunEnded, until_run_ends
+from bot.engine.write_gate import record_started, start_write
 from bot.errors import MedicError
 from bot.events import StepEvent
-from bot.models import ApprovalStatus, RunStatus, StepStatus
+from bot.models import StepStatus
 from bot.playbooks.models import StepSpec
 from bot.playbooks.templates import TemplateError, render_value
 from bot.store import incidents as incident_store
 from bot.store import runs as run_store
 from bot.store.audit import record_event
-from bot.store.locks import held
 from bot.store.runs import RunRow
 
 log = structlog.get_logger(__name__)
-
-# How long a limit-tripped step waits for its four-eyes consent.
-_LIMIT_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +56,20 @@ async def run_action_step(
         return await _finish(
             deps, run, position, step, StepStatus.FAILED, error=f"parameters: {_short(err)}"
         )
-    if spec.kind is ActionKind.WRITE:
-        await wait_while_paused(deps, run)
-        refused = await _gate_and_start(deps, run, position, step, spec, params)
-        if refused is not None:
-            return await _finish(deps, run, position, step, StepStatus.ABORTED, error=refused)
-    else:
-        await _start(deps, run, position, step)
     simulated = not deps.integration_ready(spec.integration)
     dry_run = simulated or (spec.kind is ActionKind.WRITE and deps.settings.safety.dry_run)
+    if spec.kind is ActionKind.WRITE:
+        refused = await start_write(deps, run, position, step, spec, params, dry_run)
+    else:
+        refused = await _start(deps, run, position, step, dry_run)
+    if refused is not None:
+        return await _finish(deps, run, position, step, StepStatus.ABORTED, error=refused)
+    deps.narration.step_started(_event(run, step, StepStatus.RUNNING))
     if spec.kind is ActionKind.WRITE and not dry_run:
         await IncidentOps(deps, run.incident_seq).mitigating()
     with deps.in_flight.step(run.seq):  # a graceful stop waits for this to commit
+        if spec.kind is ActionKind.CONTROL and not simulated:
+            return await run_control_step(deps, run, position, step, spec, params)
         return await _run_started_step(deps, run, position, step, spec, params, simulated, dry_run)
 
 
@@ -80,13 +83,27 @@ async def _run_started_step(
     simulated: bool,
     dry_run: bool,
 ) -> StepOutcome:
-    """Execute a started step (or record its dry run) and commit how it ended."""
+    """Execute a started step (or record its dry run) and commit how it ended. Should the
+    run end meanwhile (its incident resolved), the action is stopped: its step ends
+    ``aborted`` (a read) or ``interrupted`` (a write or notify that may have acted), and
+    nothing more happens for it."""
     result: StepResult | None = None
     try:
-        result = (
-            _dry_run(spec, params)
-            if simulated
-            else await _execute(deps, run, step, spec, params, dry_run)
+        if simulated:
+            result = _dry_run(spec, params)
+        else:
+            ctx = await _context(deps, run, step, dry_run)
+            result = await until_run_ends(deps, run.seq, _execute(ctx, step, spec, params))
+    except RunEnded:
+        status = StepStatus.ABORTED if spec.kind is ActionKind.READ else StepStatus.INTERRUPTED
+        return await _finish(
+            deps,
+            run,
+            position,
+            step,
+            status,
+            error="stopped: the run ended while this step ran",
+            dry_run=dry_run,
         )
     except TimeoutError:
         error = f"timed out after {step.timeout}"
@@ -96,7 +113,9 @@ async def _run_started_step(
         log.exception("step.crashed", step=step.id, action=step.uses)
         error = f"{type(err).__name__}: {err}"
     if result is None:
-        return await _finish(deps, run, position, step, StepStatus.FAILED, error=error)
+        return await _finish(
+            deps, run, position, step, StepStatus.FAILED, error=error, dry_run=dry_run
+        )
     return await _finish(
         deps,
         run,
@@ -105,8 +124,50 @@ async def _run_started_step(
         StepStatus.SUCCEEDED,
         output=result.output,
         summary=result.summary,
-        dry_run=simulated or result.dry_run,
+        dry_run=dry_run or result.dry_run,
     )
+
+
+async def run_control_step(
+    deps: EngineDeps,
+    run: RunRow,
+    position: int,
+    step: StepSpec,
+    spec: ActionSpec,
+    params: ActionParams,
+) -> StepOutcome:
+    """A ``control`` action (Medic's own bookkeeping): its effect and the step's outcome
+    commit in one transaction, so a crash leaves neither (and the step runs again) or both."""
+    ops: IncidentOps | None = None
+    try:
+        async with deps.db.begin() as conn:
+            ops = IncidentOps(
+                deps, run.incident_seq, actor=run.started_by, run_seq=run.seq, conn=conn
+            )
+            ctx = replace(await _context(deps, run, step, dry_run=False), incident=ops)
+            result = await _execute(ctx, step, spec, params)
+            event = await _record_end(
+                conn,
+                deps,
+                run,
+                position,
+                step,
+                StepStatus.SUCCEEDED,
+                output=result.output,
+                summary=result.summary,
+            )
+    except TimeoutError:
+        error = f"timed out after {step.timeout}"
+    except MedicError as err:
+        error = str(err)
+    except Exception as err:  # an action's bug fails its step, never the engine
+        log.exception("step.crashed", step=step.id, action=step.uses)
+        error = f"{type(err).__name__}: {err}"
+    else:
+        ops.publish()
+        deps.narration.step_finished(event)
+        return StepOutcome(status=StepStatus.SUCCEEDED, output=result.output)
+    return await _finish(deps, run, position, step, StepStatus.FAILED, error=error)
 
 
 def _dry_run(spec: ActionSpec, params: ActionParams) -> StepResult:
@@ -119,18 +180,11 @@ def _dry_run(spec: ActionSpec, params: ActionParams) -> StepResult:
     )
 
 
-async def _execute(
-    deps: EngineDeps,
-    run: RunRow,
-    step: StepSpec,
-    spec: ActionSpec,
-    params: ActionParams,
-    dry_run: bool,
-) -> StepResult:
+async def _context(deps: EngineDeps, run: RunRow, step: StepSpec, dry_run: bool) -> StepContext:
     async with deps.db.connect() as conn:
         pagerduty_incident = await incident_store.pagerduty_link(conn, run.incident_seq)
         slack_channel = await incident_store.slack_link(conn, run.incident_seq)
-    ctx = StepContext(
+    return StepContext(
         settings=deps.settings,
         http=deps.http,
         incident_id=f"INC-{run.incident_seq}",
@@ -145,108 +199,38 @@ async def _execute(
         pagerduty_incident_id=pagerduty_incident,
         slack_channel=slack_channel,
     )
+
+
+async def _execute(
+    ctx: StepContext, step: StepSpec, spec: ActionSpec, params: ActionParams
+) -> StepResult:
     timeout = None if step.timeout is None else step.timeout.total_seconds()
     async with asyncio.timeout(timeout):
         return await spec.run(ctx, params)
 
 
-async def _gate_and_start(
-    deps: EngineDeps,
-    run: RunRow,
-    position: int,
-    step: StepSpec,
-    spec: ActionSpec,
-    params: ActionParams,
+async def _start(
+    deps: EngineDeps, run: RunRow, position: int, step: StepSpec, dry_run: bool
 ) -> str | None:
-    """Start a write step unless it trips ``safety.limits`` or ``max_cordoned_fraction``;
-    then it needs a four-eyes consent saying which limit tripped. The check and the start
-    are one critical section per action, so concurrent runs cannot all slip under a limit.
-    Returns why the step must not run, or None once it is started."""
-    name = "cordoning" if spec.name in CORDONING_ACTIONS else spec.name
-    lock = deps.action_locks[name]
-    async with lock, held(deps.db, f"action:{name}"):  # across replicas too
-        reason = await _limit_reason(deps, spec, params)
-        if reason is None:
-            return await _start_unless_ended(deps, run, position, step)
-    async with deps.db.connect() as conn:
-        row = await run_store.approval_for_step(conn, run.seq, step.id)
-    if row is None:
-        row = await request_approval(
-            deps,
-            run,
-            step_id=step.id,
-            mode="consent",
-            four_eyes=True,
-            prompt=f"{step.id} ({spec.name}) is over its rate limit; approve to run it anyway",
-            reason=reason,
-            on_timeout="reject",
-            expires_at=deps.clock.now() + _LIMIT_WINDOW,
-        )
-    decided = await await_decision(deps, run, row)
-    if decided.status is not ApprovalStatus.APPROVED:
-        return f"{reason}; APR-{row.seq} {decided.status}"
-    async with lock, held(deps.db, f"action:{name}"):
-        return await _start_unless_ended(deps, run, position, step)
-
-
-async def _limit_reason(deps: EngineDeps, spec: ActionSpec, params: ActionParams) -> str | None:
-    reason = await limit_tripped(deps, spec.name)
-    if reason is None and spec.name in CORDONING_ACTIONS:
-        counts = await deps.cluster.node_counts()
-        if counts is not None:
-            async with deps.db.connect() as conn:
-                underway = await run_store.count_running_steps(conn, CORDONING_ACTIONS)
-            counts = replace(counts, cordoned=counts.cordoned + underway)
-        node = getattr(params, "node", None)
-        reason = cordon_over_limit(
-            counts,
-            deps.settings.safety.max_cordoned_fraction,
-            node if isinstance(node, str) else None,
-        )
-    return reason
-
-
-async def _start_unless_ended(
-    deps: EngineDeps, run: RunRow, position: int, step: StepSpec
-) -> str | None:
-    """Commit the step as running (and its run as running) unless the run ended while it
-    waited (its incident resolved, a human rejected)."""
+    """Commit a read, notify or control step as running, unless its run has ended (then
+    nothing is said or done for it); returns why it must not run, or None."""
     now = deps.clock.now()
     async with deps.db.begin() as conn:
-        if not await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, now):
-            return "the run ended while this step waited"
-        await _save_running(conn, run, position, step, now)
-    deps.narration.step_started(_event(run, step, StepStatus.RUNNING))
+        current = await run_store.get_run(conn, run.seq)
+        if current is None or current.status in run_store.TERMINAL_RUN:
+            return "the run ended before this step"
+        await run_store.save_step(
+            conn,
+            run_seq=run.seq,
+            position=position,
+            step_id=step.id,
+            action=step.uses,
+            status=StepStatus.RUNNING,
+            at=now,
+            dry_run=dry_run,
+        )
+        await record_started(conn, run, step, now)
     return None
-
-
-async def _start(deps: EngineDeps, run: RunRow, position: int, step: StepSpec) -> None:
-    async with deps.db.begin() as conn:
-        await _save_running(conn, run, position, step, deps.clock.now())
-    deps.narration.step_started(_event(run, step, StepStatus.RUNNING))
-
-
-async def _save_running(
-    conn: AsyncConnection, run: RunRow, position: int, step: StepSpec, now: datetime
-) -> None:
-    await run_store.save_step(
-        conn,
-        run_seq=run.seq,
-        position=position,
-        step_id=step.id,
-        action=step.uses,
-        status=StepStatus.RUNNING,
-        at=now,
-    )
-    await record_event(
-        conn,
-        at=now,
-        actor=run.started_by,
-        kind="step.running",
-        text=f"RUN-{run.seq} {step.id} ({step.uses}) started",
-        incident_seq=run.incident_seq,
-        detail={"run": run.seq, "step": step.id, "action": step.uses},
-    )
 
 
 async def _finish(
@@ -261,37 +245,65 @@ async def _finish(
     error: str | None = None,
     dry_run: bool = False,
 ) -> StepOutcome:
-    now = deps.clock.now()
     async with deps.db.begin() as conn:
-        await run_store.save_step(
+        event = await _record_end(
             conn,
-            run_seq=run.seq,
-            position=position,
-            step_id=step.id,
-            action=step.uses,
-            status=status,
-            at=now,
-            dry_run=dry_run,
-            output=output or {},
+            deps,
+            run,
+            position,
+            step,
+            status,
+            output=output,
+            summary=summary,
             error=error,
+            dry_run=dry_run,
         )
-        detail = error or summary
-        text = f"RUN-{run.seq} {step.id} ({step.uses}) {status}" + (" (dry run)" if dry_run else "")
-        await record_event(
-            conn,
-            at=now,
-            actor=run.started_by if run.started_by != "medic" else "medic",
-            kind=f"step.{status}",
-            text=text + (f": {detail}" if detail else ""),
-            incident_seq=run.incident_seq,
-            detail={"run": run.seq, "step": step.id, "action": step.uses, "dry_run": dry_run},
-        )
-    deps.narration.step_finished(
-        _event(run, step, status).model_copy(
-            update={"dry_run": dry_run, "summary": summary, "error": error}
-        )
-    )
+    deps.narration.step_finished(event)
     return StepOutcome(status=status, output=output or {}, error=error)
+
+
+async def _record_end(
+    conn: AsyncConnection,
+    deps: EngineDeps,
+    run: RunRow,
+    position: int,
+    step: StepSpec,
+    status: StepStatus,
+    *,
+    output: dict[str, Any] | None = None,
+    summary: str = "",
+    error: str | None = None,
+    dry_run: bool = False,
+) -> StepEvent:
+    """Commit how a step ended (and its audit event) in ``conn``; the narration to send
+    once it committed."""
+    now = deps.clock.now()
+    await run_store.save_step(
+        conn,
+        run_seq=run.seq,
+        position=position,
+        step_id=step.id,
+        action=step.uses,
+        status=status,
+        at=now,
+        dry_run=dry_run,
+        output=output or {},
+        error=error,
+    )
+    detail = error or summary
+    text = f"RUN-{run.seq} {step.id} ({step.uses}) {status}" + (" (dry run)" if dry_run else "")
+    await record_event(
+        conn,
+        at=now,
+        actor=run.started_by if run.started_by != "medic" else "medic",
+        kind=f"step.{status}",
+        text=text + (f": {detail}" if detail else ""),
+        incident_seq=run.incident_seq,
+        detail={"run": run.seq, "step": step.id, "action": step.uses, "dry_run": dry_run},
+    )
+    return _event(run, step, status).model_copy(
+        update={"dry_run": dry_run, "summary": summary, "error": error}
+    )
 
 
 def _event(run: RunRow, step: StepSpec, status: StepStatus) -> StepEvent:

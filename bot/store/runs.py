@@ -240,7 +240,9 @@ async def save_step(
     output: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> None:
-    """Create or move a step (``started_at`` on first save, ``finished_at`` when terminal)."""
+    """Create or move a step (``finished_at`` when terminal). ``started_at`` is when it
+    started (``running``, or waiting for its approval); a step that ended without starting
+    (skipped, refused, bad parameters) has none, and so never counts as an attempt."""
     values: dict[str, Any] = {"status": status.value, "dry_run": dry_run}
     if output is not None:
         values["output"] = output
@@ -258,10 +260,13 @@ async def save_step(
                 position=position,
                 step_id=step_id,
                 action=action,
-                started_at=at,
+                started_at=at if status in _STARTED else None,
                 **values,
             )
         )
+
+
+_STARTED = (StepStatus.RUNNING, StepStatus.WAITING_APPROVAL)
 
 
 async def delete_step(conn: AsyncConnection, run_seq: int, step_id: str) -> None:

@@ -1,6 +1,11 @@
 """``pagerduty.*`` actions: page through the Events API v2, note through REST v2, and
 acknowledge/resolve the alert Medic paged (Events API, by dedup key).
 
+``page`` and ``note`` are ``notify`` (they tell humans: they run while Medic is paused and
+under ``safety.dry_run``); ``acknowledge`` and ``resolve`` are ``write`` (they quiet the
+pager, so the pause and dry run hold them). The Events API calls are idempotent by dedup key,
+so one found running after a crash is sent again; a note is not.
+
 Each takes the process's ``PagerDutyClient`` from ``ctx.clients["pagerduty"]``; in a dry run
 none calls PagerDuty and the output says what would have been done.
 """
@@ -26,6 +31,11 @@ from responders.pagerduty.models import (
 )
 
 WRITE = ActionKind.WRITE
+NOTIFY = ActionKind.NOTIFY
+DEDUP_KEY = (
+    "dedup_key: PagerDuty's Events API folds a repeated event with the same dedup key into "
+    "the same alert"
+)
 
 
 def _incident(dedup_key: str | None) -> str:
@@ -96,10 +106,11 @@ def _dry_run(sentence: str, output: dict[str, Any]) -> StepResult:
 
 @action(
     "pagerduty.page",
-    kind=WRITE,
+    kind=NOTIFY,
     integration=SYSTEM,
     describe=describe_page,
     output=PageOutput,
+    idempotent=DEDUP_KEY,
 )
 async def page(ctx: StepContext, params: PageParams) -> StepResult:
     """Trigger a PagerDuty alert (Events API v2); the output never holds the routing key."""
@@ -132,7 +143,7 @@ async def page(ctx: StepContext, params: PageParams) -> StepResult:
 
 @action(
     "pagerduty.note",
-    kind=WRITE,
+    kind=NOTIFY,
     integration=SYSTEM,
     describe=describe_note,
     output=NoteOutput,
@@ -166,6 +177,7 @@ async def note(ctx: StepContext, params: NoteParams) -> StepResult:
     integration=SYSTEM,
     describe=describe_acknowledge,
     output=AlertOutput,
+    idempotent=DEDUP_KEY,
 )
 async def acknowledge(ctx: StepContext, params: AcknowledgeParams) -> StepResult:
     """Acknowledge the PagerDuty alert (Events API v2, by dedup key)."""
@@ -186,6 +198,7 @@ async def acknowledge(ctx: StepContext, params: AcknowledgeParams) -> StepResult
     integration=SYSTEM,
     describe=describe_resolve,
     output=AlertOutput,
+    idempotent=DEDUP_KEY,
 )
 async def resolve(ctx: StepContext, params: ResolveParams) -> StepResult:
     """Resolve the PagerDuty alert (Events API v2, by dedup key)."""

@@ -26,7 +26,7 @@ def describe_notify(params: NotifyParams) -> str:
 
 @action(
     "slack.notify",
-    kind=ActionKind.WRITE,
+    kind=ActionKind.NOTIFY,
     integration=SYSTEM,
     describe=describe_notify,
     output=NotifyOutput,

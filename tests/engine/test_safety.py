@@ -158,7 +158,9 @@ async def test_rate_limit_turns_the_step_into_a_four_eyes_consent(
     await _fire(client, "fp2", service="web")
     requested = await narrator.wait_for("approval_requested")
     assert (requested.mode, requested.required) == ("consent", 2)
-    assert requested.reason == "limit kubernetes.restart: 1 in the last 1h (max 1)"
+    assert requested.reason == (
+        "limit kubernetes.restart: 1 in the last 1h (max 1; dry runs count against dry runs)"
+    )
     await decide(client, requested.approval_id, "U1", "approve")
     await decide(client, requested.approval_id, "U2", "approve")
     await narrator.run_end("RUN-2", "succeeded")

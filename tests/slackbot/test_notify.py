@@ -3,6 +3,8 @@ to the incident channel; a dry run posts nothing and says what it would post."""
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import bearer
 from enginekit import detail
 from fakes.slack import FakeSlack
@@ -35,11 +37,14 @@ async def run_notify(slack_medic: SlackMedic, fake: FakeSlack, dry_run: bool) ->
     return dict(step)
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["live", "dry-run"])
 async def test_notify_posts_to_the_security_channel_with_a_link_back(
-    slack_medic: SlackMedic, fake_slack: FakeSlack
+    slack_medic: SlackMedic, fake_slack: FakeSlack, dry_run: bool
 ) -> None:
-    """The notice names the incident and links its channel (opened for it if need be)."""
-    step = await run_notify(slack_medic, fake_slack, dry_run=False)
+    """The notice names the incident and links its channel (opened for it if need be).
+    ``slack.notify`` is a ``notify`` action: it tells humans, so it posts under
+    ``safety.dry_run`` too."""
+    step = await run_notify(slack_medic, fake_slack, dry_run=dry_run)
     security = fake_slack.channel_named("security-alerts")
     assert security is not None
     (notice,) = fake_slack.top_level(security.id)
@@ -49,15 +54,3 @@ async def test_notify_posts_to_the_security_channel_with_a_link_back(
     assert f"<#{incident_channel[0].id}>" in notice.text
     assert step["dry_run"] is False
     assert step["output"]["channel"] == security.id
-
-
-async def test_notify_in_dry_run_posts_nothing(
-    slack_medic: SlackMedic, fake_slack: FakeSlack
-) -> None:
-    """With ``safety.dry_run`` the step records what it would post."""
-    step = await run_notify(slack_medic, fake_slack, dry_run=True)
-    security = fake_slack.channel_named("security-alerts")
-    assert security is not None
-    assert fake_slack.top_level(security.id) == []
-    assert step["dry_run"] is True
-    assert "would post to the security channel" in step["output"]["would"]
