@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.engine.deps import EngineDeps, slot_released
 from bot.engine.incident_ops import IncidentOps
-from bot.events import ApprovalEvent, RunEvent
+from bot.events import ApprovalEvent
 from bot.models import ApprovalStatus, RunStatus
 from bot.store import runs as run_store
 from bot.store.audit import record_event
