@@ -274,17 +274,6 @@ async def delete_step(conn: AsyncConnection, run_seq: int, step_id: str) -> None
     await conn.execute(steps.delete().where(steps.c.run_seq == run_seq, steps.c.step_id == step_id))
 
 
-async def count_recent_steps(conn: AsyncConnection, action: str, since: datetime) -> int:
-    """Steps of ``action`` started since ``since`` that succeeded or are running (dry runs
-    included)."""
-    query = sa.select(sa.func.count()).where(
-        steps.c.action == action,
-        steps.c.status.in_([StepStatus.SUCCEEDED.value, StepStatus.RUNNING.value]),
-        steps.c.started_at >= since,
-    )
-    return int((await conn.execute(query)).scalar_one())
-
-
 async def count_running_steps(conn: AsyncConnection, actions: Iterable[str]) -> int:
     """Steps of ``actions`` running right now."""
     query = sa.select(sa.func.count()).where(
