@@ -31,6 +31,7 @@ from bot.events import IncidentChange, IncidentChangeKind
 from bot.http.body import release_bodies
 from bot.http.limits import REQUEST_LIMITS, RequestLimits
 from bot.http.middleware import json_errors, request_context
+from bot.ingress.kafka import KafkaAlertSource
 from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics, MetricsNarrator
 from bot.narrator import NarrationDispatcher, Narrator, terminal_narration
@@ -165,6 +166,8 @@ def _runtime_ctx(
 
 
 class _Service(Protocol):
+    async def start(self) -> None: ...
+
     async def stop(self) -> None: ...
 
 
@@ -244,10 +247,7 @@ async def _start(
         catch_up_s=options.catch_up_s,
     )
     app[RUNTIME] = runtime
-    services: list[_Service] = []
-    peers = PeerWatch(db, switch, hub)
-    await peers.start()
-    services.append(peers)
+    services = await _shared_store_services(runtime, hub)
     watch = SilenceWatch.of(deps, committer.submit, options.silence_poll_s)
     await watch.start()
     services.append(watch)
@@ -261,6 +261,19 @@ async def _start(
             await socket.start()
             services.append(socket)
     return runtime, services
+
+
+async def _shared_store_services(runtime: Runtime, hub: ApprovalHub) -> list[_Service]:
+    """What keeps a replica in step with the others (pause, decisions) and, when
+    ``kafka.alert_topics`` is set, the Kafka alert source; all started."""
+    services: list[_Service] = [PeerWatch(runtime.db, runtime.pause, hub)]
+    if runtime.settings.kafka.alert_topics:
+        services.append(
+            KafkaAlertSource(runtime.settings.kafka, runtime.committer, runtime.metrics)
+        )
+    for service in services:
+        await service.start()
+    return services
 
 
 def _directory(

@@ -98,12 +98,6 @@ class StoreConfig(Section):
         return url
 
 
-class BusConfig(Section):
-    """How ingress hands alerts to the engine."""
-
-    kind: Literal["memory", "kafka"] = "memory"
-
-
 class RateLimit(Section):
     """At most ``max`` uses of an action per rolling ``per`` window."""
 
@@ -208,6 +202,15 @@ class KubernetesConfig(Section):
 
 
 class KafkaConfig(Section):
-    """Kafka brokers for the alert bus and consumer-lag evidence."""
+    """Kafka brokers: topics carrying alerts (Alertmanager v4 bodies, one per message),
+    and consumer-lag evidence."""
 
     bootstrap_servers: str | None = None
+    alert_topics: list[str] = Field(default_factory=list)
+    group_id: str = Field(default="medic", min_length=1)
+
+    @model_validator(mode="after")
+    def _servers_for_topics(self) -> Self:
+        if self.alert_topics and self.bootstrap_servers is None:
+            raise ValueError("kafka.alert_topics needs kafka.bootstrap_servers")
+        return self

@@ -14,7 +14,6 @@ from pydantic_settings import (
 
 from bot.config.models import (
     AlertmanagerConfig,
-    BusConfig,
     KafkaConfig,
     KubernetesConfig,
     PagerDutyConfig,
@@ -43,7 +42,6 @@ class Settings(BaseSettings):
 
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
-    bus: BusConfig = Field(default_factory=BusConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     playbooks: PlaybooksConfig = Field(default_factory=PlaybooksConfig)
     alertmanager: AlertmanagerConfig = Field(default_factory=AlertmanagerConfig)

@@ -29,7 +29,6 @@ DEFAULTS = {
         "max_inflight_bytes": 67108864,
     },
     "store": {"url": "sqlite:///medic.db", "lease_seconds": 15.0},
-    "bus": {"kind": "memory"},
     "safety": {
         "dry_run": True,
         "paused": False,
@@ -70,7 +69,7 @@ DEFAULTS = {
         "webhook_secrets": [],
     },
     "kubernetes": {"mode": "disabled", "kubeconfig": None, "context": None, "namespaces": []},
-    "kafka": {"bootstrap_servers": None},
+    "kafka": {"bootstrap_servers": None, "alert_topics": [], "group_id": "medic"},
 }
 
 
@@ -118,9 +117,7 @@ def test_yaml_then_env_with_double_underscore_nesting(
 
 def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``$MEDIC_CONFIG`` names the file when no path is given."""
-    monkeypatch.setenv(
-        "MEDIC_CONFIG", str(_write(tmp_path, "bus: {kind: memory}\nserver: {port: 1}\n"))
-    )
+    monkeypatch.setenv("MEDIC_CONFIG", str(_write(tmp_path, "server: {port: 1}\n")))
     assert load_settings(None).server.port == 1
 
 
@@ -131,6 +128,11 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
         ("server:\n  host: x\n  prot: 1\n", "medic.yaml:3: server.prot: unknown key"),
         ("nonsense: 1\n", "medic.yaml:1: nonsense: unknown key"),
         ("store: {url: 'mysql://x'}\n", "medic.yaml:1: store.url: must start with sqlite:/// or"),
+        ("bus: {kind: memory}\n", "medic.yaml:1: bus: unknown key"),
+        (
+            "kafka:\n  alert_topics: [alerts]\n",
+            "medic.yaml:1: kafka: kafka.alert_topics needs kafka.bootstrap_servers",
+        ),
         (
             "store:\n  lease_seconds: 0\n",
             "medic.yaml:2: store.lease_seconds: Input should be greater",
@@ -170,6 +172,8 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
         "typo-key",
         "unknown-section",
         "bad-store-scheme",
+        "bus-is-gone",
+        "kafka-topics-need-servers",
         "store-lease-not-positive",
         "bad-duration",
         "bad-enum",
