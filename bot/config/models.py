@@ -85,9 +85,9 @@ class StoreConfig(Section):
     """Where incidents, alerts, runs and the audit trail live."""
 
     url: str = "sqlite:///medic.db"
-    # Several replicas on PostgreSQL: a replica whose heartbeat (every third of this) is
-    # older than this is gone, and another takes its runs over.
     lease_seconds: float = Field(default=15.0, gt=0, le=600)
+    """Several replicas on PostgreSQL: each renews a heartbeat every third of this; the runs
+    of a replica silent this long are taken over by another."""
 
     @field_validator("url")
     @classmethod
@@ -207,7 +207,9 @@ class KafkaConfig(Section):
 
     bootstrap_servers: str | None = None
     alert_topics: list[str] = Field(default_factory=list)
+    """Topics whose messages are alerts (one Alertmanager v4 body each)."""
     group_id: str = Field(default="medic", min_length=1)
+    """The consumer group of every replica: Kafka spreads the partitions over them."""
 
     @model_validator(mode="after")
     def _servers_for_topics(self) -> Self:
