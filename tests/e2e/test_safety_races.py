@@ -86,13 +86,18 @@ def _switch(url: str, action: str) -> int:
 
 def test_no_write_starts_after_the_pause_answered(store_url: str, tmp_path: Path) -> None:
     """Observation 2: 80 runs race for the per-action lock and the 20 concurrency slots;
-    the pause answers in the middle. Every write step that ever starts had started when
-    the pause answered (any read after it sees them all: none may start later); the others
-    wait ``paused``. (Seen failing: steps queued behind the lock started after the pause.)"""
+    the pause answers once the first write has started, with the others queued. Every
+    write step that ever starts had started when the pause answered (any read after it
+    sees them all: none may start later); the others wait ``paused``."""
     alerts = [am_alert(f"fp{n}", alertname="Burst", n=str(n)) for n in range(80)]
     with _medic(tmp_path, store_url, BURST).start() as medic:
         assert (
             post_json(f"{medic.url}/webhooks/alertmanager", am_payload(*alerts), bearer())[0] == 200
+        )
+        wait_until(
+            lambda: _started(get_json(f"{medic.url}/api/incidents/INC-1")["runs"]),
+            WAIT_S,
+            "the first write step",
         )
         assert _switch(medic.url, "pause") == 200
         at_pause = _started(_runs_once_answered(medic.url))
