@@ -19,7 +19,7 @@ $(VENV)/.dev: pyproject.toml examples/medic-echo/pyproject.toml
 	@touch $@
 
 demo: $(BIN)/medic
-	$(BIN)/medic serve
+	$(BIN)/medic serve --config deploy/demo.yaml
 
 test: $(VENV)/.dev
 	bash scripts/install-test-deps.sh

@@ -15,7 +15,6 @@ from aiohttp import web
 from bot.actions import ActionRegistry
 from bot.actions.cluster import ClusterView, UnknownCluster
 from bot.actions.integration import ClientSetup, Integration
-from bot.api.endpoint import Content, Endpoint
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub, ApprovalService
@@ -29,6 +28,7 @@ from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clien
 from bot.engine.worker import IntakeWorker
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.http.body import release_bodies
+from bot.http.endpoint import Content, Endpoint
 from bot.http.limits import REQUEST_LIMITS, RequestLimits
 from bot.http.middleware import json_errors, request_context
 from bot.ingress.kafka import KafkaAlertSource

@@ -128,6 +128,9 @@ def _serve(args: argparse.Namespace) -> int:
         store=settings.store.url.split("://", 1)[0],
         dry_run=settings.safety.dry_run,
     )
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104 -- a comparison
+    console = settings.server.public_url or f"http://{shown}:{port}"
+    print(f"Medic console: {console.rstrip('/')}/ui  (API: /docs)", file=sys.stderr, flush=True)
     try:
         run_server(app, host, port)
     except (StoreUnavailable, StoreRefused) as err:

@@ -20,17 +20,20 @@ from bot.api.decisions import (
     resume,
     start_run,
 )
-from bot.api.endpoint import Auth, Content, Endpoint
 from bot.api.incidents import IncidentFilter, get_incident, get_incidents
 from bot.api.openapi import OPENAPI_DOCUMENT, get_docs, get_openapi, openapi_document
 from bot.api.ops import Health, healthz, metrics, readyz
 from bot.api.report import get_graph, get_report
+from bot.http.endpoint import Auth, Content, Endpoint
+from bot.http.viewer import require_reader
 from bot.ingress.alertmanager import alertmanager_webhook
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
 from bot.ingress.answer import IngestAnswer
 from bot.ingress.pagerduty import SIGNATURE_HEADER, pagerduty_webhook
+from bot.runtime import RUNTIME
 from bot.slack.inbound import slack_events
 from bot.store.views import IncidentDetail, IncidentList
+from bot.web.routes import CONSOLE_ENDPOINTS, console_ctx
 from responders.pagerduty.webhook_models import PagerDutyWebhook
 
 _WRITE_ERRORS = (400, 401, 403, 404, 408, 409, 413, 503)
@@ -201,6 +204,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 def add_routes(app: web.Application, extra: Sequence[Endpoint] = ()) -> None:
     """Route Medic's endpoints and ``extra`` ones (integrations'), and keep the OpenAPI
     document that describes them all."""
-    endpoints = [*ENDPOINTS, *extra]
-    app.router.add_routes([endpoint.route() for endpoint in endpoints])
+    endpoints = [*ENDPOINTS, *CONSOLE_ENDPOINTS, *extra]
+    app.router.add_routes([_route(endpoint) for endpoint in endpoints])
+    app.cleanup_ctx.append(console_ctx)
     app[OPENAPI_DOCUMENT] = json.dumps(openapi_document(endpoints)).encode()
+
+
+def _route(endpoint: Endpoint) -> web.RouteDef:
+    """The endpoint's route; reads check ``server.protect_reads`` before the handler runs."""
+    if endpoint.auth is not Auth.READ:
+        return endpoint.route()
+    handler = endpoint.handler
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        require_reader(request, request.app[RUNTIME].settings.server)
+        return await handler(request)
+
+    return web.route(endpoint.method, endpoint.path, guarded)

@@ -2,13 +2,14 @@
 # Install the Debian packages whose real servers the tests run: Prometheus,
 # Alertmanager, PostgreSQL and etcd (openssl makes the Kubernetes test keys; the
 # Kubernetes binaries themselves come from scripts/kube-testenv.sh build), and buildah and
-# debootstrap, which build and run the container image (scripts/build-image.sh). Idempotent: does nothing (and no
+# debootstrap, which build and run the container image (scripts/build-image.sh), and
+# Chromium for the web console's browser tests (Playwright drives /usr/bin/chromium). Idempotent: does nothing (and no
 # `apt-get update`) when every package is already installed.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(prometheus prometheus-alertmanager postgresql etcd-server openssl buildah debootstrap)
+packages=(prometheus prometheus-alertmanager postgresql etcd-server openssl buildah debootstrap chromium)
 
 missing=()
 for pkg in "${packages[@]}"; do

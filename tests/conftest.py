@@ -37,6 +37,7 @@ pytest_plugins = [
     "evidencekit",
     "pagerdutykit",  # before cataloguekit, which imports it
     "cataloguekit",
+    "consolekit",
 ]
 
 StartMedic = Callable[..., Awaitable[TestClient[Any, Any]]]

@@ -1,11 +1,17 @@
 """A real ``medic serve`` with personal tokens and the console playbooks, for the web
-console, API-CLI and browser tests: alerts fired over HTTP, waits on the API."""
+console, API-CLI and browser tests: alerts fired over HTTP, waits on the API, and Debian's
+Chromium driven by Playwright (a pytest plugin: the ``browser`` fixture)."""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from harness.http import get_json, post_json
 from harness.medic import MedicProcess
@@ -71,3 +77,52 @@ def pending_approval(url: str, incident_id: str) -> str:
 def run_status(url: str, incident_id: str) -> str:
     """The status of the incident's first run."""
     return str(incident(url, incident_id)["runs"][0]["status"])
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+README_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def screenshots() -> list[Path]:
+    """Where screenshots go: ``test-artifacts/`` always; also ``docs/screenshots/`` (the
+    README's) when ``MEDIC_UPDATE_SCREENSHOTS=1``."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    wanted = [ARTIFACTS]
+    if os.environ.get("MEDIC_UPDATE_SCREENSHOTS") == "1":
+        wanted.append(README_SCREENSHOTS)
+    return wanted
+
+
+def signed_in(browser: Browser, url: str, user: str, **options: Any) -> Page:
+    """A new browser session (its own cookies) signed in with ``user``'s personal token."""
+    page = browser.new_context(**options).new_page()
+    page.goto(f"{url}/ui/login")
+    page.fill("#token", TOKENS[user])
+    page.click("button[type=submit]")
+    expect(page.locator("#user")).to_have_text(user)
+    return page
+
+
+def anonymous(browser: Browser, **options: Any) -> Page:
+    """A new browser session nobody signed in to."""
+    return browser.new_context(**options).new_page()

@@ -13,13 +13,14 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from bot import __version__
-from bot.api.endpoint import JSON, Auth, Content, Endpoint
+from bot.http.endpoint import JSON, Auth, Content, Endpoint
 from bot.http.errors import ErrorBody
 
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
 _PATH_PARAMS = {
+    "name": ("a file name", "console.css", r"^[a-z.]+$"),
     "incident_id": ("an incident id, INC-<n>", "INC-1", r"^INC-\d+$"),
     "approval_id": ("an approval id, APR-<n>", "APR-1", r"^APR-\d+$"),
 }
@@ -40,6 +41,7 @@ _AUTH: dict[Auth, list[dict[str, list[str]]] | None] = {
     Auth.TOKEN: [{"token": []}],
     Auth.WEBHOOK: [{}, {"webhook": []}],
     Auth.SIGNED: [{}],
+    Auth.CONSOLE: [{}, {"token": []}],
 }
 
 

@@ -37,6 +37,12 @@ class ServerConfig(Section):
     """Open connections at most; at the cap a new one pushes out the oldest idle one."""
     max_inflight_bytes: int = Field(default=67_108_864, gt=0)
     """Request bodies held in memory at once, all connections together."""
+    protect_reads: bool = False
+    """True: ``GET /api/…`` and ``/ui`` need a token (personal or bridge) or the trusted header."""
+    trusted_user_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    """The header an auth proxy in front of Medic sets to the signed-in user (e.g.
+    ``X-Auth-Request-User`` from oauth2-proxy); off by default. Trusted as is: only set it
+    when every request reaches Medic through that proxy."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -34,6 +34,8 @@ class IncidentSummary(BaseModel):
     playbooks: list[str]
     slack_channel: str | None
     previous: str | None = None
+    commander: str = "medic"
+    pagerduty_incident: str | None = None
 
 
 class AlertView(BaseModel):
@@ -112,10 +114,13 @@ class IncidentList(BaseModel):
 
 
 async def list_incidents(
-    conn: AsyncConnection, status: IncidentStatus | None = None, limit: int | None = None
+    conn: AsyncConnection,
+    status: IncidentStatus | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> IncidentList:
-    """Incidents newest first, optionally only those with ``status``."""
-    query = sa.select(incidents).order_by(incidents.c.seq.desc())
+    """Incidents newest first, optionally only those with ``status``, skipping ``offset``."""
+    query = sa.select(incidents).order_by(incidents.c.seq.desc()).offset(offset)
     if status is not None:
         query = query.where(incidents.c.status == status.value)
     if limit is not None:
@@ -199,6 +204,8 @@ async def _summaries(
             "playbooks": playbooks.get(row["seq"], []),
             "slack_channel": row["slack_channel"],
             "previous": None if row["previous_seq"] is None else incident_id(row["previous_seq"]),
+            "commander": row["commander"],
+            "pagerduty_incident": row["pagerduty_incident_id"],
         }
         for row in rows
     ]

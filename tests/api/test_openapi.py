@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import API_TOKEN, StartMedic, make_settings
 from harness.http import post_json
 from harness.medic import MedicProcess
@@ -15,8 +17,9 @@ from payloads import am_alert, am_payload, sample
 
 SCHEMATHESIS = Path(sys.executable).with_name("st")
 SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
-RUN_OPTIONS = ("--max-examples=25", "--seed=1", "--workers=1", "--no-color")
+RUN_OPTIONS = ("--max-examples=10", "--seed=1", "--workers=1", "--no-color", "--max-redirects=0")
 RUN_OPTIONS += ("--generation-database=none", "--phases=examples,coverage,fuzzing")
+RUN_OPTIONS += ("--suppress-health-check=filter_too_much,too_slow",)
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
     "response_schema_conformance"
@@ -25,7 +28,7 @@ CHECKS = (
 
 async def test_every_route_is_described(start_medic: StartMedic, sqlite_url: str) -> None:
     """Every route the server answers is in /openapi.json with the same method, and every
-    described operation has a success response and a documented error shape."""
+    described operation has a success (or redirect) answer and a documented error shape."""
     client = await start_medic(make_settings(sqlite_url))
     document = await (await client.get("/openapi.json")).json()
     assert document["openapi"] == "3.1.0"
@@ -40,7 +43,7 @@ async def test_every_route_is_described(start_medic: StartMedic, sqlite_url: str
     for path, ops in document["paths"].items():
         for method, op in ops.items():
             codes = [int(code) for code in op["responses"]]
-            assert any(200 <= code < 300 for code in codes), (method, path)
+            assert any(200 <= code < 400 for code in codes), (method, path)
             for code in (c for c in codes if c >= 400):
                 assert op["responses"][str(code)]["content"]["application/json"]["schema"] == (
                     error_ref
@@ -115,6 +118,7 @@ async def test_docs_page_loads_nothing_from_elsewhere(
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
 
 
+@pytest.mark.timeout(900)
 def test_schemathesis_finds_no_server_error_or_schema_break(tmp_path: Path) -> None:
     """schemathesis, driven by /openapi.json against a real `medic serve` (with a real
     Prometheus for the evidence graph, INC-1 with a graphable alert and INC-2 with runs and

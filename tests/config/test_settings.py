@@ -27,6 +27,8 @@ DEFAULTS = {
         "body_timeout": "30s",
         "max_connections": 256,
         "max_inflight_bytes": 67108864,
+        "protect_reads": False,
+        "trusted_user_header": None,
     },
     "store": {"url": "sqlite:///medic.db", "lease_seconds": 15.0},
     "safety": {

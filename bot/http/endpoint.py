@@ -20,6 +20,7 @@ class Auth(StrEnum):
     TOKEN = "token"  # noqa: S105 -- a scheme name, not a secret; a personal (server.api_users) or bridge (server.api_token) token
     WEBHOOK = "webhook"  # alertmanager.bearer_token when it is set
     SIGNED = "signed"  # a signature header (PagerDuty, Slack)
+    CONSOLE = "console"  # web console: the session cookie, a token or the trusted header
 
 
 @dataclass(frozen=True, slots=True)
