@@ -93,9 +93,11 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 README_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    """Debian's headless Chromium driven by Playwright (no browser download). Module-scoped:
+    Playwright's sync API runs an event loop of its own while it is open, so it must be
+    closed before any async test of another module starts."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
