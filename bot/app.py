@@ -35,7 +35,7 @@ from bot.ingress.kafka import KafkaAlertSource
 from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics, MetricsNarrator
 from bot.narrator import NarrationDispatcher, Narrator, terminal_narration
-from bot.playbooks.loader import configured_dirs, load_playbooks
+from bot.playbooks.loader import load_configured
 from bot.playbooks.playbook import PlaybookSet
 from bot.routes import add_routes
 from bot.runtime import CATCH_UP_S, RUNTIME, Runtime
@@ -138,8 +138,7 @@ def _runtime_ctx(
         registry = options.registry or action_registry(options.integrations)
         loaded = options.playbooks
         if loaded is None:
-            dirs = configured_dirs(settings.playbooks.dirs)
-            loaded = await asyncio.to_thread(load_playbooks, dirs, registry)
+            loaded = await asyncio.to_thread(load_configured, settings.playbooks, registry)
         async with AsyncExitStack() as stack:
             sqlite_lock = await SqliteReplicaLock.take(settings.store.url)
             if sqlite_lock is not None:
@@ -212,6 +211,7 @@ async def _start(
         clients=clients,
         enabled=frozenset(i.name for i in options.integrations if i.is_enabled(settings)),
         slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
+        metrics=metrics,
     )
     runs = RunManager(deps, Replica(db, settings.store.lease_seconds))
 

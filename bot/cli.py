@@ -1,6 +1,6 @@
-"""The ``medic`` command: ``serve``, ``demo``, ``check``, ``simulate``, and the API commands
-of :mod:`bot.remote` (``incidents``, ``incident``, ``approve``, ``reject``, ``pause``,
-``resume``).
+"""The ``medic`` command: ``serve``, ``demo``, ``check``, ``simulate``, ``replay``, and the
+API commands of :mod:`bot.remote` (``incidents``, ``incident``, ``approve``, ``reject``,
+``pause``, ``resume``).
 
 Each command imports what it needs when it runs, so ``medic --help`` and ``medic check``
 start fast (the server, Slack, Kubernetes and Kafka clients and matplotlib are not loaded).
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import __version__
-from bot.config import Settings, load_settings
+from bot.config import Settings, load_settings, parse_duration
 from bot.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -72,6 +72,22 @@ def _parser() -> argparse.ArgumentParser:
         "dir", nargs="?", type=Path, default=Path("docs"), help="where to write (default docs/)"
     )
     docs.set_defaults(run=_docs)
+
+    replay = commands.add_parser(
+        "replay",
+        help="past alerts (the journal, or an Alertmanager alert dump) through the current "
+        "playbooks, touching nothing",
+    )
+    replay.add_argument("--config", type=Path, help="YAML config file (default: $MEDIC_CONFIG)")
+    replay.add_argument(
+        "--alerts",
+        type=Path,
+        help="an Alertmanager GET /api/v2/alerts dump (default: the journal of store.url)",
+    )
+    replay.add_argument("--since", type=parse_duration, help="only the last DURATION, e.g. 7d")
+    replay.add_argument("--json", action="store_true", help="the report as JSON")
+    replay.add_argument("dirs", nargs="*", type=Path, help="playbook directories to use")
+    replay.set_defaults(run=_replay)
 
     from bot.remote import add_commands  # noqa: PLC0415 -- see the module docstring
 
@@ -141,12 +157,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet | None:
-    """Load and validate playbooks (``dirs``, else the configured ones); print problems."""
+    """Load and validate playbooks (``dirs`` alone, else the configured catalogues and
+    directories); print problems."""
     from bot.integrations import action_registry  # noqa: PLC0415 -- see the module docstring
-    from bot.playbooks.loader import configured_dirs, load_playbooks  # noqa: PLC0415
+    from bot.playbooks.loader import load_configured, load_playbooks  # noqa: PLC0415
 
     try:
-        return load_playbooks(dirs or configured_dirs(settings.playbooks.dirs), action_registry())
+        registry = action_registry()
+        if dirs:
+            return load_playbooks(dirs, registry)
+        return load_configured(settings.playbooks, registry)
     except ConfigError as err:
         _print_problems(err)
         return None
@@ -168,6 +188,24 @@ def _demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo  # noqa: PLC0415 -- see the module docstring
 
     return run_demo(args.timeout, keep=args.keep)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_INVALID
+    playbooks = _playbooks(settings, list(args.dirs))
+    if playbooks is None:
+        return EXIT_INVALID
+    from bot.replay.run import replay_report  # noqa: PLC0415 -- see the module docstring
+
+    try:
+        text = replay_report(settings, playbooks, args.alerts, args.since, as_json=args.json)
+    except ConfigError as err:
+        _print_problems(err)
+        return EXIT_INVALID
+    sys.stdout.write(text)
+    return EXIT_OK
 
 
 def _docs(args: argparse.Namespace) -> int:

@@ -75,6 +75,12 @@ class Metrics:
             ["mode", "outcome"],
             registry=self.registry,
         )
+        self.breaker_holds = Counter(
+            "medic_remediation_breaker_holds",
+            "Automatic write steps the ineffective-remediation breaker held back, by playbook.",
+            ["playbook"],
+            registry=self.registry,
+        )
         self.slack_failures: Callable[[], int] = lambda: 0
         """Failed Slack deliveries so far (set by the Slack integration when it runs)."""
         self.store = _StoreFigures()

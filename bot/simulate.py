@@ -109,6 +109,12 @@ def describe_alert(
         )
     selection = playbooks.select(alert.labels)
     leader = selection.leader
+    if selection.ignored_by is not None:
+        lines.append(
+            f"  ignored: playbook {selection.ignored_by.name} says so; the alert is journaled, "
+            "opens no incident and runs nothing"
+        )
+        return "\n".join(lines) + "\n"
     if leader is None:
         lines.append("  matches: no playbook, not even a fallback: an incident without runs")
         lines.append(f"  incident key: {alert.group_key} (Alertmanager's groupKey)")

@@ -34,12 +34,14 @@ from harness.kube import KubeApi, eventually
 from harness.kube_fixtures import Kube
 from harness.kubeobjects import create_deployment, create_node, deployment_body, deployment_path
 from harness.kubeobjects import rolled_out as kube_rolled_out
+from harness.kubeworkloads import PATHS, create_workload, delete_workload
 from pagerdutykit import PD_TOKEN, ROUTING_KEY, SECURITY_KEY
 from payloads import sample
 from slackkit import APPROVERS, FAST, click, slack_section
 
-CATALOGUE = Path(__file__).resolve().parents[1] / "playbooks"
-NAMESPACES = ("dwcp-v3-production", "production")
+CATALOGUES = Path(__file__).resolve().parents[1] / "playbooks"
+"""The shipped catalogues (one folder each)."""
+NAMESPACES = ("dwcp-v3-production", "production", "shop")
 """Every namespace the sample alerts name (``kubernetes.namespaces`` of these tests)."""
 CONSENSUS = {"dwcp.io/consensus": "true"}
 WAIT_S = 30.0
@@ -63,6 +65,7 @@ class Catalogue:
     security_channel: str = ""
     _deployments: list[tuple[str, str]] = field(default_factory=list)
     _nodes: list[str] = field(default_factory=list)
+    _workloads: list[tuple[str, str, str]] = field(default_factory=list)
 
     # --- Medic ----------------------------------------------------------------------------
 
@@ -73,12 +76,16 @@ class Catalogue:
         safety: dict[str, Any] | None = None,
         kafka: str | None = None,
     ) -> TestClient[Any, Any]:
-        """Start Medic on the shipped catalogue (``steps``: per playbook, per step id, params
+        """Start Medic on the shipped catalogues (``steps``: per playbook, per step id, params
         to override in a copy, for timeouts that would make a test slow)."""
-        playbooks = CATALOGUE if not steps else self._copy_catalogue(steps)
+        playbooks = (
+            {"catalogues": ["dwcp", "kubernetes"], "dirs": []}
+            if not steps
+            else {"catalogues": [], "dirs": [str(self._copy_catalogue(steps))]}
+        )
         self.security_channel = self.slack.add_channel("security").id
-        sections: dict[str, dict[str, Any]] = {
-            "playbooks": {"dirs": [str(playbooks)]},
+        sections: dict[str, Any] = {
+            "playbooks": playbooks,
             "server": {"api_token": API_TOKEN},
             "safety": {"dry_run": False, **(safety or {})},
             "prometheus": {"url": self.prometheus.url, "timeout": "5s"},
@@ -113,7 +120,7 @@ class Catalogue:
     def _copy_catalogue(self, steps: dict[str, dict[str, dict[str, Any]]]) -> Path:
         target = self._tmp / "playbooks"
         target.mkdir(exist_ok=True)
-        for source in CATALOGUE.glob("*.yaml"):
+        for source in CATALOGUES.glob("*/*.yaml"):
             text = source.read_text()
             overrides = steps.get(source.stem)
             if overrides:
@@ -306,8 +313,30 @@ class Catalogue:
         found = await self.kube.get(f"/api/v1/nodes/{name}")
         return bool(found["spec"].get("unschedulable"))
 
+    async def workload(self, kind: str, namespace: str, name: str, **options: Any) -> Any:
+        """A fresh StatefulSet, DaemonSet, Job, HorizontalPodAutoscaler or
+        PersistentVolumeClaim (see ``harness.kubeworkloads``), removed after the test."""
+        await delete_workload(self.kube, kind, namespace, name)
+        await eventually(
+            lambda: self._absent(kind, namespace, name), f"old {kind} {name} gone", WAIT_S
+        )
+        self._workloads.append((kind, namespace, name))
+        return await create_workload(self.kube, kind, namespace, name, **options)
+
+    async def _absent(self, kind: str, namespace: str, name: str) -> bool:
+        path = PATHS[kind].format(ns=namespace) + f"/{name}"
+        return not await self.kube.exists(path)
+
+    async def pods(self, namespace: str, selector: str) -> list[Any]:
+        """The pods matching the label ``selector``, by name."""
+        found = await self.kube.get(f"/api/v1/namespaces/{namespace}/pods", labelSelector=selector)
+        return sorted(found["items"], key=lambda p: p["metadata"]["name"])
+
     async def cleanup(self) -> None:
-        """Remove what this test created (deployments, nodes) and wait until they are gone."""
+        """Remove what this test created (deployments, workloads, nodes) and wait until they
+        are gone."""
+        for kind, namespace, name in self._workloads:
+            await delete_workload(self.kube, kind, namespace, name)
         for namespace, name in self._deployments:
             await self._delete_deployment(namespace, name)
         for name in self._nodes:

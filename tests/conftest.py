@@ -142,13 +142,13 @@ NO_PLAYBOOKS = Path(__file__).parent / "data" / "no-playbooks"
 
 
 def make_settings(store_url: str, **sections: dict[str, Any]) -> Settings:
-    """Settings for a test: the given store, the test bearer token, no playbooks (alerts
-    group by Alertmanager's groupKey) unless ``playbooks`` says otherwise, overrides per
-    section."""
+    """Settings for a test: the given store, the test bearer token, no playbooks (no shipped
+    catalogue; alerts group by Alertmanager's groupKey) unless ``playbooks`` says
+    otherwise, overrides per section."""
     values: dict[str, Any] = {
         "store": {"url": store_url},
         "alertmanager": {"bearer_token": AM_TOKEN},
-        "playbooks": {"dirs": [str(NO_PLAYBOOKS)]},
+        "playbooks": {"catalogues": [], "dirs": [str(NO_PLAYBOOKS)]},
     }
     for name, overrides in sections.items():
         values[name] = {**values.get(name, {}), **overrides}

@@ -42,7 +42,8 @@ def test_single_alert_object(tmp_path: Path, capsys: pytest.CaptureFixture[str])
             "alertname": "SLAAvailabilityViolation",
             "severity": "critical",
             "namespace": "shop",
-            "deployment": "cart",
+            "deployment": "dwcp-cart",
+            "team": "sre",
         },
         "annotations": {"summary": "cart availability low"},
     }
@@ -50,8 +51,8 @@ def test_single_alert_object(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "Alert 1 of 1: SLAAvailabilityViolation firing" in out
     assert "matches: auto-rollback (priority 100)\n" in out
-    assert "target: deployment/shop/cart\n" in out
-    assert '"namespace": "shop", "deployment": "cart"' in out
+    assert "target: deployment/shop/dwcp-cart\n" in out
+    assert '"namespace": "shop", "deployment": "dwcp-cart"' in out
     assert "→ (depends on earlier steps: " in out
 
 
@@ -65,17 +66,28 @@ def test_skipped_steps_are_not_rendered(capsys: pytest.CaptureFixture[str]) -> N
 
 
 @pytest.mark.parametrize(
-    ("severity", "expected"),
+    ("labels", "expected"),
     [
-        ("critical", "matches: fallback (priority 0) (fallback: no regular playbook matches)\n"),
-        ("warning", "matches: no playbook, not even a fallback: an incident without runs\n"),
+        (
+            {"severity": "critical", "team": "sre"},
+            "matches: fallback (priority 0) (fallback: no regular playbook matches)\n",
+        ),
+        (
+            {"severity": "warning", "team": "sre"},
+            "matches: no playbook, not even a fallback: an incident without runs\n",
+        ),
+        (
+            {"severity": "critical"},
+            "matches: no playbook, not even a fallback: an incident without runs\n",
+        ),
     ],
+    ids=["dwcp-critical", "dwcp-warning", "other-critical"],
 )
 def test_alert_matching_no_playbook(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], severity: str, expected: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], labels: dict[str, str], expected: str
 ) -> None:
-    """Nothing matches: the fallback playbook for critical alerts, else no playbook at all."""
-    alert = {"labels": {"alertname": "SomethingNew", "severity": severity}}
+    """Nothing matches: the fallback playbook for critical DWCP alerts, else no playbook."""
+    alert = {"labels": {"alertname": "SomethingNew", **labels}}
     assert main(["simulate", str(write_json(tmp_path / "alert.json", alert))]) == 0
     assert expected in capsys.readouterr().out
 
@@ -115,7 +127,7 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_playbook_dirs_replace_the_catalogue(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """DIR arguments are the playbooks used, instead of the shipped catalogue."""
+    """DIR arguments are the playbooks used, instead of the shipped catalogues."""
     dirs = tmp_path / "playbooks"
     dirs.mkdir()
     (dirs / "mine.yaml").write_text(
@@ -133,8 +145,7 @@ def test_playbook_dirs_replace_the_catalogue(
     assert "matches: mine (priority 0)\n" in out
     assert "target: host/worker-17\n" in out
     assert (
-        '1. say  incident.note  [control]\n         with: {"text": "node worker-17 in INC-?"}'
-        in out
+        '1. say  incident.note  [notify]\n         with: {"text": "node worker-17 in INC-?"}' in out
     )
     assert "byzantine-isolation" not in out
 
@@ -158,7 +169,6 @@ FIRING_SAMPLES = {
     "high-latency-warning": ("diagnose-only", None, "latency_p99"),
     "message-queue-backlog": ("queue-backlog", "deployment/production/dwcp-workers", "scale"),
     "node-high-memory": ("node-pressure", "node/worker-09", "drain"),
-    "real-am-0.25-firing": ("fallback", None, "escalate"),
     "service-down": ("service-restart", "deployment/production/dwcp-api", "restart"),
     "sla-availability-violation": (
         "auto-rollback",
@@ -196,4 +206,85 @@ def test_the_table_above_covers_every_firing_sample() -> None:
         for path in SAMPLES.glob("*.json")
         if json.loads(path.read_text()).get("status") == "firing"
     }
-    assert firing == set(FIRING_SAMPLES)
+    assert firing == {*FIRING_SAMPLES, "real-am-0.25-firing"}
+
+
+def test_a_real_alertmanager_capture_selects_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    """The real Alertmanager 0.25 capture (a critical AlwaysFiring without DWCP's labels)
+    gets no playbook: the DWCP catalogue matches only DWCP's alerts."""
+    assert main(["simulate", str(SAMPLES / "real-am-0.25-firing.json")]) == 0
+    out = capsys.readouterr().out
+    assert "matches: no playbook, not even a fallback: an incident without runs\n" in out
+
+
+# The kubernetes catalogue: sample (bot/samples/kubernetes) -> (playbook, target, a step).
+KUBE_SAMPLES = {
+    "kube-pod-crashlooping": (
+        "kube-pod-crashlooping",
+        "workload/shop/checkout",
+        "4. history  kubernetes.rollout_history  [read]",
+    ),
+    "kube-pod-not-ready": ("kube-pod-not-ready", "workload/shop/cart", "6. restart  "),
+    "kube-container-waiting": ("kube-container-waiting", None, "1. pod  kubernetes.pod  [read]"),
+    "kube-deployment-replicas-mismatch": (
+        "kube-deployment-replicas",
+        "deployment/shop/payments",
+        "5. restart  kubernetes.restart  [write]",
+    ),
+    "kube-deployment-rollout-stuck": (
+        "kube-rollout-stuck",
+        "deployment/shop/frontend",
+        "6. rollback  kubernetes.rollback  [write]",
+    ),
+    "kube-statefulset-replicas-mismatch": (
+        "kube-statefulset-replicas",
+        None,
+        "1. statefulset  kubernetes.workload  [read]",
+    ),
+    "kube-job-failed": ("kube-job-failed", None, '"selector": "job-name=nightly-report-29145600"'),
+    "kube-node-not-ready": (
+        "kube-node-not-ready",
+        "node/worker-3",
+        '"consensus_selector": "node-role.kubernetes.io/control-plane"',
+    ),
+    "kube-node-unreachable": ("kube-node-not-ready", "node/worker-4", "5. cordon  "),
+    "kube-persistent-volume-filling-up": (
+        "kube-pvc-filling-up",
+        None,
+        'persistentvolumeclaim=\\"data-orders-db-0\\"',
+    ),
+    "kube-hpa-maxed-out": ("kube-hpa-maxed-out", None, '"kind": "HorizontalPodAutoscaler"'),
+    "cpu-throttling-high": ("kube-cpu-throttling", None, "2. throttled  prometheus.query"),
+    "target-down": ("kube-target-down", None, 'up{job=\\"checkout\\"'),
+}
+IGNORED_SAMPLES = ("watchdog", "info-inhibitor")
+
+
+@pytest.mark.parametrize("name", sorted(KUBE_SAMPLES))
+def test_every_kubernetes_sample_selects_its_playbook(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each kube-prometheus-stack sample of bot/samples/kubernetes selects exactly its
+    kubernetes playbook (no DWCP playbook), with its target and a characteristic step."""
+    playbook, target, step = KUBE_SAMPLES[name]
+    assert main(["simulate", str(SAMPLES / "kubernetes" / f"{name}.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"  matches: {playbook} (priority " in out
+    assert out.count("  playbook ") == 1
+    assert f"target: {target or '(none)'}\n" in out
+    assert step in out
+
+
+@pytest.mark.parametrize("name", IGNORED_SAMPLES)
+def test_heartbeat_samples_are_ignored(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Watchdog and InfoInhibitor: ignored, no incident, nothing run."""
+    assert main(["simulate", str(SAMPLES / "kubernetes" / f"{name}.json")]) == 0
+    out = capsys.readouterr().out
+    assert "  ignored: playbook ignore-heartbeats says so" in out
+    assert "  playbook " not in out
+
+
+def test_the_kubernetes_table_covers_every_sample() -> None:
+    """Every sample in bot/samples/kubernetes is checked above."""
+    found = {p.stem for p in (SAMPLES / "kubernetes").glob("*.json")}
+    assert found == {*KUBE_SAMPLES, *IGNORED_SAMPLES}

@@ -59,8 +59,9 @@ class IncidentControl(Protocol):
     async def set_severity(self, severity: str) -> str:
         """Change the severity; returns the previous one."""
 
-    async def escalate(self, reason: str) -> bool:
-        """Escalate loudly; returns True when a pager was reached."""
+    async def escalate(self, reason: str, *, page: bool = True) -> bool:
+        """Escalate loudly (paging only when ``page``); returns True when a pager was
+        reached."""
 
     async def resolve(self, summary: str) -> None:
         """Resolve the incident."""

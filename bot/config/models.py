@@ -122,6 +122,15 @@ def _default_limits() -> dict[str, RateLimit]:
     }
 
 
+class IneffectiveRuns(Section):
+    """The remediation breaker: ``max`` ineffective or failed runs of one playbook on one
+    target within ``per`` (with no effective run since) stop its automatic write steps
+    there."""
+
+    max: int = Field(default=3, ge=1)
+    per: Duration = timedelta(hours=24)
+
+
 class SafetyConfig(Section):
     """Dry run, pause switch and blast-radius limits."""
 
@@ -130,12 +139,28 @@ class SafetyConfig(Section):
     max_concurrent_runs: int = Field(default=20, ge=1)
     max_cordoned_fraction: float = Field(default=0.2, ge=0, le=1)
     limits: dict[str, RateLimit] = Field(default_factory=_default_limits)
+    ineffective_runs: IneffectiveRuns = Field(default_factory=IneffectiveRuns)
+
+
+CatalogueName = Literal["dwcp", "kubernetes"]
+"""The shipped catalogues (folders of ``playbooks/``)."""
+_CATALOGUES: tuple[CatalogueName, ...] = ("dwcp", "kubernetes")
 
 
 class PlaybooksConfig(Section):
-    """Playbook directories; empty means the shipped catalogue."""
+    """The shipped catalogues to load, then the user's own playbook directories."""
 
+    catalogues: list[CatalogueName] = Field(default_factory=lambda: list(_CATALOGUES))
     dirs: list[str] = Field(default_factory=list)
+    flap_window: Duration = timedelta(minutes=10)
+    """An alert firing again this soon after its incident resolved reopens that incident."""
+
+    @field_validator("catalogues")
+    @classmethod
+    def _once_each(cls, names: list[CatalogueName]) -> list[CatalogueName]:
+        if len(set(names)) != len(names):
+            raise ValueError("names a catalogue twice")
+        return names
 
 
 class AlertmanagerConfig(Section):

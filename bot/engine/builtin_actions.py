@@ -92,6 +92,8 @@ class EscalateParams(ActionParams):
     """``incident.escalate``."""
 
     reason: str = Field(min_length=1)
+    page: bool = True
+    """False: say it loudly without paging (the alert already reached PagerDuty)."""
 
 
 class EscalateOutput(ActionOutput):
@@ -103,10 +105,11 @@ class EscalateOutput(ActionOutput):
 
 @action("incident.escalate", kind=ActionKind.NOTIFY, output=EscalateOutput)
 async def escalate(ctx: StepContext, params: EscalateParams) -> StepResult:
-    """Escalate: pages PagerDuty when it is enabled, and always says so loudly."""
+    """Escalate: pages PagerDuty when it is enabled (and ``page`` is true), and always says
+    so loudly."""
     if ctx.incident is None:
         raise PermanentError("incident.escalate needs an incident")
-    paged = await ctx.incident.escalate(params.reason)
+    paged = await ctx.incident.escalate(params.reason, page=params.page)
     return StepResult(
         output={"reason": params.reason, "paged": paged},
         summary=f"ESCALATED: {params.reason}",

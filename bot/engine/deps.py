@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.engine.approvals import ApprovalHub
 from bot.engine.background import BackgroundTasks, InFlight, RunEnds
 from bot.engine.pause import PauseSwitch
+from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database
@@ -46,6 +47,7 @@ class EngineDeps:
     slots: asyncio.Semaphore | None = None
     in_flight: InFlight = field(default_factory=InFlight)
     run_ends: RunEnds = field(default_factory=RunEnds)
+    metrics: Metrics | None = None
 
     def integration_ready(self, name: str | None) -> bool:
         """True when actions of integration ``name`` can really run: it is enabled (actions

@@ -68,18 +68,20 @@ class IncidentOps:
             result.note(updated, IncidentChangeKind.UPDATED, text)
         return incident.severity.value
 
-    async def escalate(self, reason: str) -> bool:
-        """Say it loudly, and page PagerDuty when it is enabled (once per reason). An
-        incident already resolved is never escalated: nobody is paged for it."""
+    async def escalate(self, reason: str, *, page: bool = True) -> bool:
+        """Say it loudly, and page PagerDuty when it is enabled and ``page`` (once per
+        reason). An incident already resolved is never escalated: nobody is paged for it."""
         async with self._deps.db.connect() as conn:
             incident = await incident_store.get_incident(conn, self._seq)
         if incident is None or incident.status is IncidentStatus.RESOLVED:
             log.info("incident.escalation_skipped", incident=f"INC-{self._seq}", reason=reason)
             return False
-        paged = await page_escalation(self._deps, self._seq, reason)
+        paged = page and await page_escalation(self._deps, self._seq, reason)
         suffix = (
             " (PagerDuty paged)"
             if paged
+            else " (not paged: this playbook escalates without paging)"
+            if not page
             else " (PagerDuty is not enabled: nobody was paged)"
             if not self._deps.integration_ready("pagerduty")
             else " (the PagerDuty page failed: see the timeline)"

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.config import format_duration
 from bot.engine.context import template_context
 from bot.engine.intake_batch import IntakeBatch
 from bot.events import IncidentChange, IncidentChangeKind
@@ -177,9 +178,13 @@ class _Step:
 
 async def _take_firing(step: _Step, selection: Selection) -> int | None:
     alert, batch = step.alert, step.batch
+    if selection.ignored_by is not None:
+        return None  # Watchdog and the like: journaled, never an incident
     if batch.resolution_seen(alert, before_id=step.alert_id):
         return None  # a late copy of a firing whose resolution already arrived
     incident = batch.open_incident(step.key)
+    if incident is None:
+        incident = await _reopen_flapping(step)
     if incident is None:
         incident = await _open(step, selection.leader)
     else:
@@ -193,6 +198,29 @@ async def _take_firing(step: _Step, selection: Selection) -> int | None:
             step.result.note(incident, IncidentChangeKind.UPDATED, text)
     await _start_runs(step, incident, selection)
     return incident.seq
+
+
+async def _reopen_flapping(step: _Step) -> incident_store.IncidentRow | None:
+    """An incident of this key that resolved less than ``playbooks.flap_window`` ago is
+    reopened: the flapping alert joins it, and the playbooks that already ran there do not
+    start again (no new run, no new approval request)."""
+    window = step.playbooks.flap_window
+    if window.total_seconds() <= 0:
+        return None
+    found = await incident_store.recently_resolved(step.conn, step.key, step.now - window)
+    if found is None:
+        return None
+    await incident_store.reopen(step.conn, found.seq, step.now)
+    incident = replace(found, status=IncidentStatus.OPEN)
+    await step.batch.reopened(step.key, incident)
+    text = (
+        f"Incident reopened by {describe(step.alert)}: it fired again within "
+        f"{format_duration(window)} of resolving (flapping); runs are not started again, "
+        "use /incident run to start one"
+    )
+    step.record(incident.seq, "incident.reopened", text)
+    step.result.note(incident, IncidentChangeKind.OPENED, text)
+    return incident
 
 
 async def _open(step: _Step, leader: Playbook | None) -> incident_store.IncidentRow:

@@ -138,6 +138,11 @@ class IntakeBatch:
         self._loaded.add(incident.seq)
         self._firing[incident.seq] = 0
 
+    async def reopened(self, key: str, incident: IncidentRow) -> None:
+        """``incident`` (resolved a moment ago) is open again under ``key``."""
+        self._open[key] = incident
+        await self._load_incidents([incident.seq])
+
     def closed(self, key: str) -> None:
         """The incident of ``key`` resolved: a later firing opens a new one."""
         self._open.pop(key, None)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.actions import ActionKind, ActionParams, ActionSpec, StepContext, StepResult
+from bot.engine import breaker
 from bot.engine.deps import EngineDeps
 from bot.engine.incident_ops import IncidentOps
 from bot.engine.run_watch import RunEnded, until_run_ends
@@ -56,6 +57,10 @@ async def run_action_step(
         return await _finish(
             deps, run, position, step, StepStatus.FAILED, error=f"parameters: {_short(err)}"
         )
+    if spec.kind is ActionKind.WRITE:
+        held = await breaker.held(deps, run)
+        if held is not None:
+            return await _finish(deps, run, position, step, StepStatus.ABORTED, error=held)
     simulated = not deps.integration_ready(spec.integration)
     dry_run = simulated or (spec.kind is ActionKind.WRITE and deps.settings.safety.dry_run)
     if spec.kind is ActionKind.WRITE:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from bot.actions import ActionRegistry
+from bot.config.models import PlaybooksConfig
 from bot.errors import ConfigError
-from bot.playbooks.catalogue import catalogue_dir
+from bot.playbooks.catalogue import catalogue_dirs
 from bot.playbooks.matchers import Matcher, MatcherSyntaxError, parse_matcher
 from bot.playbooks.models import PlaybookSpec, StepSpec
 from bot.playbooks.outputs import problems as output_problems
@@ -34,16 +36,36 @@ def playbook_files(dirs: Iterable[Path]) -> list[Path]:
     return [p for d in dirs for p in sorted(d.iterdir()) if p.suffix in SUFFIXES and p.is_file()]
 
 
-def load_playbooks(dirs: Sequence[Path], registry: ActionRegistry) -> PlaybookSet:
-    """Every playbook of ``dirs``; raises :class:`ConfigError` listing all problems."""
-    problems: list[str] = []
-    for directory in dirs:
-        if not directory.is_dir():
-            problems.append(f"{directory}:0: playbooks.dirs: not a directory")
+def load_playbooks(
+    dirs: Sequence[Path],
+    registry: ActionRegistry,
+    *,
+    shipped: Sequence[Path] = (),
+    flap_window: timedelta = timedelta(0),
+) -> PlaybookSet:
+    """Every playbook of the ``shipped`` catalogue folders, then of ``dirs``; a playbook of
+    ``dirs`` replaces the shipped one of the same name (a user's own ``fallback``, say).
+    Raises :class:`ConfigError` listing all problems."""
+    problems = [
+        f"{directory}:0: playbooks.dirs: not a directory"
+        for directory in [*shipped, *dirs]
+        if not directory.is_dir()
+    ]
     if problems:
         raise ConfigError(problems)
+    catalogue = _load_all(playbook_files(shipped), registry, problems)
+    own = _load_all(playbook_files(dirs), registry, problems)
+    if problems:
+        raise ConfigError(problems)
+    return PlaybookSet(list({**catalogue, **own}.values()), flap_window=flap_window)
+
+
+def _load_all(
+    files: list[Path], registry: ActionRegistry, problems: list[str]
+) -> dict[str, Playbook]:
+    """The playbooks of ``files`` by name; problems (and duplicate names) appended."""
     playbooks: dict[str, Playbook] = {}
-    for path in playbook_files(dirs):
+    for path in files:
         try:
             playbook = _load_file(path, registry)
         except ConfigError as err:
@@ -56,9 +78,7 @@ def load_playbooks(dirs: Sequence[Path], registry: ActionRegistry) -> PlaybookSe
             )
             continue
         playbooks[playbook.name] = playbook
-    if problems:
-        raise ConfigError(problems)
-    return PlaybookSet(list(playbooks.values()))
+    return playbooks
 
 
 def _load_file(path: Path, registry: ActionRegistry) -> Playbook:
@@ -180,6 +200,12 @@ def has_template(value: Any) -> bool:
     return False
 
 
-def configured_dirs(dirs: Sequence[str]) -> list[Path]:
-    """``playbooks.dirs``, or the shipped catalogue when it is empty."""
-    return [Path(d) for d in dirs] if dirs else [catalogue_dir()]
+def load_configured(config: PlaybooksConfig, registry: ActionRegistry) -> PlaybookSet:
+    """``playbooks.catalogues`` (shipped), then ``playbooks.dirs`` (the user's own), with
+    ``playbooks.flap_window``."""
+    return load_playbooks(
+        [Path(d) for d in config.dirs],
+        registry,
+        shipped=catalogue_dirs(config.catalogues),
+        flap_window=config.flap_window,
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.config import Duration
 from bot.models import Severity
@@ -52,7 +52,8 @@ class StepSpec(BaseModel):
 
 
 class PlaybookSpec(BaseModel):
-    """A whole playbook. No ``match`` means manual only (``/incident run <name>``)."""
+    """A whole playbook. No ``match`` means manual only (``/incident run <name>``);
+    ``ignore: true`` (no steps) means the alerts it matches open no incident at all."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,7 +67,17 @@ class PlaybookSpec(BaseModel):
     target: str | None = None
     cooldown: Duration = timedelta(0)
     on_resolved: OnResolved = OnResolved.CANCEL_PENDING
-    steps: list[StepSpec] = Field(min_length=1)
+    ignore: bool = False
+    steps: list[StepSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _steps_unless_ignoring(self) -> Self:
+        if self.ignore:
+            if self.steps or self.fallback or not self.match:
+                raise ValueError("ignore: true takes match and no steps (nor fallback)")
+        elif not self.steps:
+            raise ValueError("steps: a playbook needs at least one step (or ignore: true)")
+        return self
 
     @field_validator("group_by")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from bot.playbooks.matchers import Matcher, matches_all
@@ -41,9 +42,11 @@ class Playbook:
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """The playbooks an alert triggers; the first fixes the incident key."""
+    """The playbooks an alert triggers; the first fixes the incident key. ``ignored_by``:
+    an ``ignore`` playbook matched, so the alert opens no incident and runs nothing."""
 
     playbooks: tuple[Playbook, ...]
+    ignored_by: Playbook | None = None
 
     @property
     def leader(self) -> Playbook | None:
@@ -52,16 +55,23 @@ class Selection:
 
 
 class PlaybookSet:
-    """All loaded playbooks."""
+    """All loaded playbooks, with the grouping rule that comes with them: an alert firing
+    again within ``flap_window`` of its incident resolving reopens it (0: never)."""
 
-    def __init__(self, playbooks: list[Playbook]) -> None:
+    def __init__(self, playbooks: list[Playbook], *, flap_window: timedelta = timedelta(0)) -> None:
+        self.flap_window = flap_window
         self._by_name = {p.name: p for p in playbooks}
         ordered = sorted(playbooks, key=lambda p: (-p.spec.priority, p.name))
-        self._regular = [p for p in ordered if not p.spec.fallback]
+        self._ignore = [p for p in ordered if p.spec.ignore]
+        self._regular = [p for p in ordered if not p.spec.fallback and not p.spec.ignore]
         self._fallback = [p for p in ordered if p.spec.fallback]
 
     def select(self, labels: Mapping[str, str]) -> Selection:
-        """Every matching regular playbook; the matching fallbacks only when none did."""
+        """Nothing when an ``ignore`` playbook matches; else every matching regular
+        playbook, and the matching fallbacks only when none did."""
+        ignoring = next((p for p in self._ignore if p.matches(labels)), None)
+        if ignoring is not None:
+            return Selection((), ignored_by=ignoring)
         chosen = [p for p in self._regular if p.matches(labels)]
         if not chosen:
             chosen = [p for p in self._fallback if p.matches(labels)]

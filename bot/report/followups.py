@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.report.models import FollowUp, IncidentReport, RunInfo, StepInfo
+from bot.store.outcomes import BREAKER_KIND
 
 _ACTIVE = {"pending", "running", "waiting_approval", "paused"}
 
@@ -57,6 +58,14 @@ def derive_followups(
         FollowUp(text=f"{event.text} — confirm a human owns the investigation")
         for event in report.timeline
         if event.kind == "incident.escalated"
+    )
+    items.extend(
+        FollowUp(
+            text=f"{event.text}: its automatic write steps are held there until a run of it "
+            "works — find why it did not, fix that, then `/incident run` it by hand"
+        )
+        for event in report.timeline
+        if event.kind == BREAKER_KIND
     )
     for run in report.runs:
         hint = table.get(run.playbook)

@@ -101,6 +101,34 @@ async def last_resolved_seq(conn: AsyncConnection, group_key: str) -> int | None
     return found
 
 
+async def recently_resolved(
+    conn: AsyncConnection, group_key: str, since: datetime
+) -> IncidentRow | None:
+    """The newest incident with ``group_key`` if it resolved at ``since`` or later (a
+    flapping alert reopens it)."""
+    query = (
+        sa.select(*_COLUMNS)
+        .where(
+            incidents.c.group_key == group_key,
+            incidents.c.status == IncidentStatus.RESOLVED.value,
+            incidents.c.resolved_at >= since,
+        )
+        .order_by(incidents.c.seq.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).first()
+    return None if row is None else _row(row)
+
+
+async def reopen(conn: AsyncConnection, incident_seq: int, at: datetime) -> None:
+    """resolved → open again (a flapping alert fired again)."""
+    await conn.execute(
+        incidents.update()
+        .where(incidents.c.seq == incident_seq)
+        .values(status=IncidentStatus.OPEN.value, resolved_at=None, updated_at=at)
+    )
+
+
 async def open_incident(
     conn: AsyncConnection,
     *,

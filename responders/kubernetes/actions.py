@@ -184,7 +184,7 @@ def describe_pods(params: PodsParams) -> str:
     return f"would list {what}{on} with status, restarts and last termination reasons"
 
 
-def _client(ctx: StepContext, namespace: str | None = None) -> KubernetesClient:
+def kube_client(ctx: StepContext, namespace: str | None = None) -> KubernetesClient:
     """The shared client; checks ``namespace`` against ``kubernetes.namespaces`` first."""
     client = ctx.clients.get(SYSTEM)
     if not isinstance(client, KubernetesClient):
@@ -214,7 +214,7 @@ def _arrow(before: object, after: object) -> str:
 )
 async def rollout_history(ctx: StepContext, params: RolloutHistoryParams) -> StepResult:
     """Revisions of the deployment, its current revision and the age of its last change."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     output = await deployments.history(client, params.namespace, params.deployment, ctx.now())
     return StepResult(
         output=output,
@@ -232,7 +232,7 @@ async def rollout_history(ctx: StepContext, params: RolloutHistoryParams) -> Ste
 )
 async def rollback(ctx: StepContext, params: RollbackParams) -> StepResult:
     """``kubectl rollout undo`` with before/after revisions in the output."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     output = await deployments.rollback(
         client, params.namespace, params.deployment, params.revision, ctx.dry_run
     )
@@ -253,7 +253,7 @@ async def rollback(ctx: StepContext, params: RollbackParams) -> StepResult:
 )
 async def scale(ctx: StepContext, params: ScaleParams) -> StepResult:
     """Patch the scale subresource."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     output = await deployments.scale(
         client,
         params.namespace,
@@ -282,7 +282,7 @@ async def scale(ctx: StepContext, params: ScaleParams) -> StepResult:
 )
 async def restart(ctx: StepContext, params: RestartParams) -> StepResult:
     """Rollout restart (``kubectl.kubernetes.io/restartedAt``)."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     output = await deployments.restart(
         client, params.namespace, params.deployment, ctx.now(), ctx.dry_run
     )
@@ -303,7 +303,7 @@ async def restart(ctx: StepContext, params: RestartParams) -> StepResult:
 )
 async def set_env(ctx: StepContext, params: SetEnvParams) -> StepResult:
     """Set (or remove) environment variables on a container of the pod template."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     output = await deployments.set_env(
         client,
         params.namespace,
@@ -334,7 +334,7 @@ async def set_env(ctx: StepContext, params: SetEnvParams) -> StepResult:
 )
 async def set_resources(ctx: StepContext, params: SetResourcesParams) -> StepResult:
     """Set resource limits/requests on a container of the pod template."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     output = await deployments.set_resources(
         client,
         params.namespace,
@@ -361,7 +361,7 @@ async def set_resources(ctx: StepContext, params: SetResourcesParams) -> StepRes
 )
 async def wait_rollout(ctx: StepContext, params: WaitRolloutParams) -> StepResult:
     """Wait until the deployment's rollout completes (kubectl's rollout-status rules)."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     output = await deployments.wait_rollout(
         client, params.namespace, params.deployment, params.timeout.total_seconds()
     )
@@ -378,7 +378,7 @@ async def wait_rollout(ctx: StepContext, params: WaitRolloutParams) -> StepResul
 async def cordon(ctx: StepContext, params: CordonParams) -> StepResult:
     """Mark the node unschedulable (quorum guard first)."""
     output = await nodes.set_unschedulable(
-        _client(ctx), params.node, True, ctx.dry_run, params.consensus_selector
+        kube_client(ctx), params.node, True, ctx.dry_run, params.consensus_selector
     )
     return _write(ctx, output, _node_summary("cordoned", output))
 
@@ -392,7 +392,7 @@ async def cordon(ctx: StepContext, params: CordonParams) -> StepResult:
 )
 async def uncordon(ctx: StepContext, params: UncordonParams) -> StepResult:
     """Mark the node schedulable."""
-    output = await nodes.set_unschedulable(_client(ctx), params.node, False, ctx.dry_run)
+    output = await nodes.set_unschedulable(kube_client(ctx), params.node, False, ctx.dry_run)
     return _write(ctx, output, _node_summary("uncordoned", output))
 
 
@@ -407,7 +407,7 @@ def _node_summary(verb: str, output: dict[str, Any]) -> str:
 async def drain(ctx: StepContext, params: DrainParams) -> StepResult:
     """Cordon and evict every pod of the node (PDB-aware)."""
     output = await nodes.drain(
-        _client(ctx),
+        kube_client(ctx),
         params.node,
         timeout_s=params.timeout.total_seconds(),
         allow_emptydir=params.allow_emptydir,
@@ -438,7 +438,7 @@ async def drain(ctx: StepContext, params: DrainParams) -> StepResult:
 async def delete_node(ctx: StepContext, params: DeleteNodeParams) -> StepResult:
     """Delete the Node object (quorum guard first)."""
     output = await nodes.delete_node(
-        _client(ctx), params.node, ctx.dry_run, params.consensus_selector
+        kube_client(ctx), params.node, ctx.dry_run, params.consensus_selector
     )
     return _write(ctx, output, f"deleted the Node object {params.node}")
 
@@ -452,7 +452,7 @@ async def delete_node(ctx: StepContext, params: DeleteNodeParams) -> StepResult:
 )
 async def logs(ctx: StepContext, params: LogsParams) -> StepResult:
     """The last log lines of the selected pods."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     if params.pod is not None:
         found = await client.request(GET_POD, namespace=params.namespace, name=params.pod)
         pods = [found]
@@ -485,7 +485,7 @@ async def logs(ctx: StepContext, params: LogsParams) -> StepResult:
 )
 async def events(ctx: StepContext, params: EventsParams) -> StepResult:
     """Recent events, newest first."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     found = await evidence.list_events(
         client, params.namespace, params.field_selector, params.involved_object, params.limit
     )
@@ -505,7 +505,7 @@ async def events(ctx: StepContext, params: EventsParams) -> StepResult:
 )
 async def pods(ctx: StepContext, params: PodsParams) -> StepResult:
     """Pods with phase, readiness, restarts and last termination reasons."""
-    client = _client(ctx, params.namespace)
+    client = kube_client(ctx, params.namespace)
     found = [
         evidence.pod_status(pod)
         for pod in await evidence.list_pods(

@@ -82,11 +82,13 @@ def pod_status(pod: Json) -> Json:
     containers = []
     for item in status.get("containerStatuses") or []:
         last = (item.get("lastState") or {}).get("terminated") or {}
+        waiting = (item.get("state") or {}).get("waiting") or {}
         containers.append(
             {
                 "name": item.get("name"),
                 "ready": bool(item.get("ready")),
                 "restarts": item.get("restartCount", 0),
+                "waiting_reason": waiting.get("reason"),
                 "last_termination_reason": last.get("reason"),
                 "last_exit_code": last.get("exitCode"),
                 "last_finished_at": last.get("finishedAt"),

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from bot.actions.cluster import ClusterView
 from bot.actions.integration import ClientSetup, Integration
 from bot.config.models import KubernetesConfig
-from responders.kubernetes import actions
+from responders.kubernetes import actions, inspect_actions
 from responders.kubernetes.client import KubernetesClient
 from responders.kubernetes.cluster import KubernetesCluster
 from responders.kubernetes.const import SYSTEM
@@ -51,6 +51,9 @@ integration = Integration(
         actions.logs,
         actions.events,
         actions.pods,
+        inspect_actions.pod,
+        inspect_actions.node,
+        inspect_actions.workload,
     ],
     client=open_client,
     enabled=_enabled,

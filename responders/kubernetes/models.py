@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, AliasChoices, Field, model_validator
 
@@ -315,5 +315,86 @@ class PodsOutput(ActionOutput):
 
     pods: list[dict[str, Any]] = Field(default_factory=list)
     count: int = 0
+    not_ready: int = 0
+    restarts: int = 0
+
+
+class PodParams(ActionParams):
+    """``kubernetes.pod``: one pod's status, its controller, its revision against its
+    deployment's newest one."""
+
+    namespace: K8sLabelName
+    pod: K8sName
+
+
+class NodeStatusParams(ActionParams):
+    """``kubernetes.node``: a node's conditions, cordon, taints and pods."""
+
+    node: K8sName
+
+
+WorkloadKind = Literal[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "HorizontalPodAutoscaler",
+    "PersistentVolumeClaim",
+]
+
+
+class WorkloadParams(ActionParams):
+    """``kubernetes.workload``: the status of a workload (and its pods) of ``kind``."""
+
+    kind: WorkloadKind
+    namespace: K8sLabelName
+    name: K8sName
+
+
+class PodOutput(ActionOutput):
+    """``kubernetes.pod``: the pod's status, its controller and, for a Deployment's pod, its
+    revision against the deployment's newest one."""
+
+    namespace: str = ""
+    name: str = ""
+    node: str | None = None
+    phase: str | None = None
+    ready: bool = False
+    restarts: int = 0
+    reason: str | None = None
+    containers: list[dict[str, Any]] = Field(default_factory=list)
+    owner: str | None = None
+    """``Kind/name`` of the pod's controller."""
+    crash_looping: bool = False
+    deployment: str | None = None
+    revision: int | None = None
+    newest_revision: int | None = None
+    previous_revision: int | None = None
+    older_revisions_crashing: list[str] = Field(default_factory=list)
+    crashes_began_with_newest_revision: bool = False
+    """The pod crash-loops, is of the newest revision, an older revision exists and no pod
+    of an older revision that is still there crashes."""
+
+
+class NodeOutput(ActionOutput):
+    """``kubernetes.node``: conditions, readiness, cordon, taints and pods of the node."""
+
+    name: str = ""
+    ready: bool = False
+    ready_reason: str | None = None
+    conditions: list[dict[str, Any]] = Field(default_factory=list)
+    unschedulable: bool = False
+    taints: list[str] = Field(default_factory=list)
+    pods: list[str] = Field(default_factory=list)
+
+
+class WorkloadOutput(ActionOutput):
+    """``kubernetes.workload``: the workload's status (fields by kind) and its pods."""
+
+    kind: str = ""
+    namespace: str = ""
+    name: str = ""
+    status: dict[str, Any] = Field(default_factory=dict)
+    pods: list[dict[str, Any]] = Field(default_factory=list)
     not_ready: int = 0
     restarts: int = 0

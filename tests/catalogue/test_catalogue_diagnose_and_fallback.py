@@ -41,16 +41,31 @@ async def test_hostile_label_value_stays_a_quoted_literal(catalogue: Catalogue) 
 
 
 async def test_unmatched_critical_alert_falls_back_and_escalates(catalogue: Catalogue) -> None:
-    """A critical alert no playbook handles: the fallback notes it and escalates, which pages
-    PagerDuty on the default routing key."""
+    """A critical DWCP alert (its runbooks' ``team`` label) no playbook handles: the fallback
+    notes it and escalates in the incident without paging PagerDuty (enabled here): DWCP's
+    Alertmanager pages for critical alerts itself."""
     await catalogue.start()
-    await catalogue.fire("real-am-0.25-firing")
+    await catalogue.fire("real-am-0.25-firing", team="sre")
     await catalogue.run_end("succeeded")
 
     run = await catalogue.run()
     assert run["playbook"] == "fallback"
-    (page,) = await catalogue.wait_pages(1)
-    assert page["event_action"] == "trigger"
-    assert "No playbook matched" in page["payload"]["summary"]
+    assert catalogue.pages() == []
     timeline = (await catalogue.detail())["timeline"]
     assert any("No playbook matched AlwaysFiring" in t["text"] for t in timeline)
+    (escalated,) = [t["text"] for t in timeline if t["kind"] == "incident.escalated"]
+    assert escalated.endswith("(not paged: this playbook escalates without paging)")
+
+
+async def test_a_critical_alert_of_another_service_gets_no_dwcp_playbook(
+    catalogue: Catalogue,
+) -> None:
+    """The real Alertmanager capture (critical, no DWCP label) opens an incident without
+    runs: no DWCP playbook, no page."""
+    await catalogue.start()
+    await catalogue.fire("real-am-0.25-firing")
+    await catalogue.narrator.wait_for("incident", lambda change: change.kind == "opened")
+
+    detail = await catalogue.detail()
+    assert (detail["incident"]["playbooks"], detail["runs"]) == ([], [])
+    assert catalogue.pages() == []

@@ -43,8 +43,9 @@ DEFAULTS = {
             "kubernetes.delete_node": {"max": 1, "per": "1d"},
             "kubernetes.scale": {"max": 6, "per": "1h"},
         },
+        "ineffective_runs": {"max": 3, "per": "1d"},  # the remediation breaker
     },
-    "playbooks": {"dirs": []},
+    "playbooks": {"catalogues": ["dwcp", "kubernetes"], "dirs": [], "flap_window": "10m"},
     "alertmanager": {"url": None, "bearer_token": None},
     "prometheus": {"url": None, "timeout": "10s"},
     "slack": {
@@ -166,6 +167,19 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
             "server:\n  max_inflight_bytes: 1024\n",
             "medic.yaml:1: server: max_inflight_bytes must be at least max_body_bytes",
         ),
+        (
+            "playbooks:\n  catalogues: [dwcp, k8s]\n",
+            "medic.yaml:2: playbooks.catalogues.1: Input should be 'dwcp' or 'kubernetes'",
+        ),
+        (
+            "playbooks:\n  catalogues: [dwcp, dwcp]\n",
+            "medic.yaml:2: playbooks.catalogues: names a catalogue twice",
+        ),
+        ("playbooks:\n  flap_window: often\n", "medic.yaml:2: playbooks.flap_window: 'often'"),
+        (
+            "safety:\n  ineffective_runs: {max: 0}\n",
+            "medic.yaml:2: safety.ineffective_runs.max: Input should be greater than or equal",
+        ),
         ("server: {port: 1\n", "medic.yaml:2: <yaml>: expected ',' or '}'"),
         ("- just\n- a list\n", "medic.yaml:1: <root>: must be a mapping of sections"),
     ],
@@ -189,6 +203,10 @@ def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.M
         "zero-header-timeout",
         "no-connections",
         "budget-below-one-body",
+        "unknown-catalogue",
+        "catalogue-twice",
+        "bad-flap-window",
+        "breaker-max",
         "yaml-syntax",
         "root-not-mapping",
     ],

@@ -1260,8 +1260,9 @@ class Custom:
 
 @pytest.fixture(scope="module")
 def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Custom]:
-    """A server with ``playbooks.dirs`` set to CONTRACT_PLAYBOOKS (replacing the shipped
-    catalogue); the alerts whose approvals must time out are delivered at once."""
+    """A server with ``playbooks.catalogues: []`` (no shipped catalogue) and ``playbooks.dirs``
+    set to CONTRACT_PLAYBOOKS; the alerts whose approvals must time out are delivered at
+    once."""
     root = tmp_path_factory.mktemp("medic-custom")
     catalogue = write_files(root / "playbooks", CONTRACT_PLAYBOOKS)
     with start_medic(
@@ -1269,6 +1270,7 @@ def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Custom]:
         api_token=API_TOKEN,
         bearer_token=None,
         MEDIC_PLAYBOOKS__DIRS=json.dumps([str(catalogue)]),
+        MEDIC_PLAYBOOKS__CATALOGUES="[]",
     ) as server:
         veto = post_alerts(server, delivery(contract_alert("ContractVeto", case="pass")), None)
         consent = post_alerts(
@@ -1277,9 +1279,10 @@ def custom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Custom]:
         yield Custom(server, veto["incident"]["id"], consent["incident"]["id"])
 
 
-def test_playbook_dirs_replace_the_shipped_catalogue(custom: Custom) -> None:
-    """With ``playbooks.dirs`` set, the shipped catalogue is gone: a sample the catalogue
-    would handle opens an incident without playbooks or runs."""
+def test_no_catalogues_turns_the_shipped_playbooks_off(custom: Custom) -> None:
+    """With ``playbooks.catalogues: []`` the shipped catalogues are gone (only
+    ``playbooks.dirs`` is loaded): a sample the DWCP catalogue would handle opens an
+    incident without playbooks or runs."""
     detail = post_alerts(custom.medic, variant("service-down", "nocatalogue"), None)
     assert detail["incident"]["playbooks"] == []
     assert detail["runs"] == []

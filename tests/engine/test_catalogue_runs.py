@@ -22,7 +22,7 @@ from payloads import am_alert, am_payload, sample
 
 URL = "/webhooks/alertmanager"
 START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
-CATALOGUE = Path(__file__).resolve().parents[2] / "playbooks"
+CATALOGUE = Path(__file__).resolve().parents[2] / "playbooks" / "dwcp"
 APPROVERS = ("U1", "U2")
 QUORUM = "dwcp.io/consensus=true"
 
@@ -498,10 +498,11 @@ async def test_sample_runs_its_playbooks(
 async def test_unknown_critical_alert_runs_fallback(
     start_medic: StartMedic, sqlite_url: str
 ) -> None:
-    """A critical alert no playbook matches runs ``fallback``: its steps really run (no dry
-    run): the "no playbook matched" note and the escalation, shown as ESCALATED."""
+    """A critical DWCP alert no playbook matches runs ``fallback``: its steps really run (no
+    dry run): the "no playbook matched" note and the escalation, shown as ESCALATED and
+    saying nobody was paged (DWCP's Alertmanager pages critical alerts itself)."""
     client, narrator, clock = await _start(start_medic, sqlite_url)
-    alert = am_alert("fp-new", alertname="SomethingNew", severity="critical")
+    alert = am_alert("fp-new", alertname="SomethingNew", severity="critical", team="sre")
     await _post(client, am_payload(alert, group_key='{}:{alertname="SomethingNew"}'))
     await approve_until_done(client, narrator, clock, 1)
 
@@ -519,6 +520,35 @@ async def test_unknown_critical_alert_runs_fallback(
     assert len(escalated) == 1
     assert "ESCALATED" in escalated[0]["text"]
     assert "No playbook matched critical alert SomethingNew" in escalated[0]["text"]
+    assert "(not paged: this playbook escalates without paging)" in escalated[0]["text"]
+    assert run["steps"][1]["output"]["paged"] is False
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"alertname": "HighErrorRate", "namespace": "shop", "deployment": "checkout"},
+        {"alertname": "ServiceDown", "job": "checkout", "namespace": "shop", "deployment": "x"},
+        {"alertname": "HighMemoryUsage", "node": "worker-1"},
+        {"alertname": "NodeOOM", "node": "worker-1"},
+        {"alertname": "SomethingNew"},
+    ],
+    ids=["error-rate", "service-down", "memory", "oom", "unknown"],
+)
+async def test_generic_critical_alerts_get_no_dwcp_playbook(
+    start_medic: StartMedic, sqlite_url: str, labels: dict[str, str]
+) -> None:
+    """An ordinary critical alert of another service (no DWCP ``team`` label, no DWCP
+    workload) gets no DWCP playbook, not even ``fallback``: it opens a visible incident with
+    no runs, so nothing is rolled back, restarted, cordoned or paged."""
+    client, narrator, _ = await _start(start_medic, sqlite_url)
+    name = labels.pop("alertname")
+    alert = am_alert("fp-generic", alertname=name, severity="critical", **labels)
+    await _post(client, am_payload(alert, group_key=f'{{}}:{{alertname="{name}"}}'))
+    await narrator.wait_for("incident", lambda change: change.kind == "opened")
+
+    body = await detail(client)
+    assert (body["incident"]["playbooks"], body["runs"]) == ([], [])
 
 
 async def test_unknown_warning_alert_opens_an_incident_without_runs(

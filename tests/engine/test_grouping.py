@@ -69,8 +69,9 @@ async def test_incident_resolves_when_all_its_alerts_have(
 async def test_firing_again_opens_a_new_incident_linking_the_old(
     start_medic: StartMedic, sqlite_url: str
 ) -> None:
-    """After its incident resolved, the same alert firing again (new startsAt) opens a new one."""
-    client = await start_medic(make_settings(sqlite_url))
+    """After its incident resolved, the same alert firing again (new startsAt) opens a new one
+    (flap reopening off: ``tests/engine/test_flapping.py`` has the window)."""
+    client = await start_medic(make_settings(sqlite_url, playbooks={"flap_window": "0s"}))
     await _post(client, am_alert("fp1"))
     await _post(
         client, am_alert("fp1", status="resolved", ends_at=BASE_TIME + timedelta(minutes=1))
@@ -95,6 +96,18 @@ async def test_late_firing_copy_after_resolution_changes_nothing(
     answer = await _post(client, am_alert("fp1"))
     assert answer == {"accepted": 1, "duplicates": 0}
     assert await _incidents(client) == []
+
+
+async def test_an_ignored_alert_opens_no_incident(start_medic: StartMedic, sqlite_url: str) -> None:
+    """Watchdog (ignored by the kubernetes catalogue) is accepted and journaled but opens no
+    incident; an alert beside it in the same delivery still does."""
+    client = await start_medic(make_settings(sqlite_url, playbooks={"catalogues": ["kubernetes"]}))
+    answer = await _post(
+        client, am_alert("fp-dog", alertname="Watchdog", severity="none"), am_alert("fp1")
+    )
+    assert answer == {"accepted": 2, "duplicates": 0}
+    incidents = await _incidents(client)
+    assert [(i["id"], i["title"]) for i in incidents] == [("INC-1", "HighErrorRate is firing")]
 
 
 async def test_late_resolution_of_an_older_episode_keeps_the_new_incident_open(

@@ -66,7 +66,11 @@ async def _start(
     playbooks = settings.pop("playbooks", {"restart": RESTART, "hold": HOLD})
     config = make_settings(
         url,
-        playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", **playbooks))]},
+        # flap_window 0s: each episode of an alert is its own incident (test_flapping.py)
+        playbooks={
+            "dirs": [str(write_playbooks(tmp_path / "pb", **playbooks))],
+            "flap_window": "0s",
+        },
         server={"api_token": API_TOKEN},
         slack={"approvers": ["U1", "U2"], "admins": ["ADMIN"]},
         **settings,

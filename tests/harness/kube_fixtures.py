@@ -95,7 +95,7 @@ class Runner:
         self._registry = action_registry()
 
     async def __call__(
-        self, client: KubernetesClient, name: str, dry_run: bool = False, **params: Any
+        self, client: KubernetesClient, name: str, /, dry_run: bool = False, **params: Any
     ) -> StepResult:
         spec = self._registry.get(name)
         assert spec is not None, name

@@ -1,5 +1,6 @@
-"""The shipped catalogue (PLAYBOOKS.md): it loads, the sample alerts select the right playbooks,
-the guards sit where the runbooks want them, and every step renders and validates."""
+"""The shipped DWCP catalogue (playbooks/dwcp, PLAYBOOKS.md): it loads, matches only DWCP's
+alerts, the sample alerts select the right playbooks, the guards sit where the runbooks want
+them, and every step renders and validates."""
 
 import json
 import re
@@ -45,7 +46,7 @@ SAMPLE_SELECTIONS = {
     "high-latency-warning": ["diagnose-only"],
     "message-queue-backlog": ["queue-backlog"],
     "node-high-memory": ["node-pressure"],
-    "real-am-0.25-firing": ["fallback"],
+    "real-am-0.25-firing": [],
     "service-down": ["service-restart"],
     "sla-availability-violation": ["auto-rollback"],
     "sla-latency-violation": ["auto-rollback"],
@@ -53,18 +54,53 @@ SAMPLE_SELECTIONS = {
 
 # Alerts of the catalogue without a sample file.
 SYNTHETIC = {
-    "node-oom": {"alertname": "NodeOOM", "severity": "critical", "node": "worker-02"},
-    "throughput": {"alertname": "ThroughputDegradation", "severity": "warning", "instance": "n1"},
-    "slow-response": {"alertname": "SlowResponseTime", "severity": "warning", "instance": "n1"},
-    "unknown-critical": {"alertname": "SomethingNew", "severity": "critical"},
-    "unknown-emergency": {"alertname": "SomethingNew", "severity": "emergency"},
-    "unknown-warning": {"alertname": "SomethingNew", "severity": "warning"},
+    "node-oom": {
+        "alertname": "NodeOOM",
+        "severity": "critical",
+        "node": "worker-02",
+        "team": "platform",
+    },
+    "throughput": {
+        "alertname": "ThroughputDegradation",
+        "severity": "warning",
+        "instance": "n1",
+        "team": "platform",
+    },
+    "slow-response": {
+        "alertname": "SlowResponseTime",
+        "severity": "warning",
+        "instance": "n1",
+        "team": "application",
+    },
+    "unknown-critical": {"alertname": "SomethingNew", "severity": "critical", "team": "sre"},
+    "unknown-emergency": {"alertname": "SomethingNew", "severity": "emergency", "team": "sre"},
+    "unknown-warning": {"alertname": "SomethingNew", "severity": "warning", "team": "sre"},
     "error-rate-warning": {
         "alertname": "HighErrorRate",
         "severity": "warning",
         "namespace": "production",
         "deployment": "dwcp-api",
+        "team": "sre",
     },
+    # Not DWCP's: the same alert names without the runbooks' labels, as any cluster has them.
+    "generic-error-rate": {
+        "alertname": "HighErrorRate",
+        "severity": "critical",
+        "namespace": "shop",
+        "deployment": "checkout",
+    },
+    "other-team-error-rate": {
+        "alertname": "HighErrorRate",
+        "severity": "critical",
+        "namespace": "shop",
+        "deployment": "checkout",
+        "team": "sre",
+    },
+    "generic-service-down": {"alertname": "ServiceDown", "severity": "critical", "job": "shop"},
+    "generic-memory": {"alertname": "HighMemoryUsage", "severity": "critical", "node": "n1"},
+    "generic-byzantine": {"alertname": "ByzantineNodeDetected", "node": "n1"},
+    "generic-disk": {"alertname": "DiskSpaceLow", "severity": "critical", "instance": "n1"},
+    "generic-critical": {"alertname": "SomethingNew", "severity": "critical"},
 }
 
 
@@ -95,8 +131,8 @@ def firing_samples() -> set[str]:
 
 @pytest.fixture(scope="module")
 def catalogue() -> PlaybookSet:
-    """The catalogue as Medic ships it."""
-    return load_playbooks([catalogue_dir()], REGISTRY)
+    """The DWCP catalogue as Medic ships it."""
+    return load_playbooks([catalogue_dir("dwcp")], REGISTRY)
 
 
 def spec_of(catalogue: PlaybookSet, name: str) -> PlaybookSpec:
@@ -185,10 +221,11 @@ def test_every_firing_sample_has_a_selection_case() -> None:
 
 @pytest.mark.parametrize(("name", "expected"), sorted(SAMPLE_SELECTIONS.items()))
 def test_sample_selects(catalogue: PlaybookSet, name: str, expected: list[str]) -> None:
-    """Each sample alert selects its playbooks; the first (highest priority) leads the incident."""
+    """Each sample alert selects its playbooks; the first (highest priority) leads the incident
+    (the real Alertmanager captures carry no DWCP label and select nothing)."""
     selection = catalogue.select(alert_of(name)["labels"])
     assert [playbook.name for playbook in selection.playbooks] == expected
-    assert selection.leader is selection.playbooks[0]
+    assert selection.leader is (selection.playbooks[0] if expected else None)
 
 
 @pytest.mark.parametrize(
@@ -201,11 +238,20 @@ def test_sample_selects(catalogue: PlaybookSet, name: str, expected: list[str]) 
         ("unknown-emergency", ["fallback"]),
         ("unknown-warning", []),
         ("error-rate-warning", []),
+        ("generic-error-rate", []),
+        ("other-team-error-rate", ["fallback"]),
+        ("generic-service-down", []),
+        ("generic-memory", []),
+        ("generic-byzantine", []),
+        ("generic-disk", []),
+        ("generic-critical", []),
     ],
 )
 def test_synthetic_alert_selects(catalogue: PlaybookSet, name: str, expected: list[str]) -> None:
-    """Alerts without samples: fallback takes only unmatched critical or emergency alerts,
-    auto-rollback only critical ones, and an unknown warning selects nothing."""
+    """Alerts without samples: fallback takes only unmatched critical or emergency DWCP
+    alerts, auto-rollback only critical ones, an unknown warning selects nothing, and the
+    same alert names without DWCP's labels (its runbooks' ``team``, a ``dwcp-`` workload)
+    select nothing at all."""
     selection = catalogue.select(SYNTHETIC[name])
     assert [playbook.name for playbook in selection.playbooks] == expected
 
@@ -223,7 +269,6 @@ def test_synthetic_alert_selects(catalogue: PlaybookSet, name: str, expected: li
             'queue-backlog:{"consumergroup":"dwcp-workers","namespace":"production"}',
         ),
         ("disk-space-low", 'diagnose-only:{"alertname":"DiskSpaceLow","instance":"worker-03"}'),
-        ("real-am-0.25-firing", 'fallback:{"alertname":"AlwaysFiring"}'),
     ],
 )
 def test_leader_fixes_incident_key(catalogue: PlaybookSet, name: str, key: str) -> None:
@@ -457,7 +502,7 @@ RENDER_CASES = [
         "",
         ["raise_severity", "disk", "certificate_days", "latency_p99", "throughput_mbps"],
     ),
-    ("fallback", "real-am-0.25-firing", None, "", []),
+    ("fallback", "unknown-critical", None, "", []),
     ("fallback", "unknown-emergency", None, "", []),
 ]
 

@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.errors import PermanentError
 from bot.integrations import action_registry, installed_integrations
 
-READ, WRITE = ActionKind.READ, ActionKind.WRITE
+READ, WRITE, NOTIFY = ActionKind.READ, ActionKind.WRITE, ActionKind.NOTIFY
 SYSTEMS = ("alertmanager", "kafka", "kubernetes", "pagerduty", "prometheus", "slack")
 NS, DEPLOY, NODE = "{{ labels.namespace }}", "{{ labels.deployment }}", "{{ labels.node }}"
 
@@ -75,18 +75,26 @@ ACTIONS: dict[str, tuple[ActionKind, str, dict[str, Any]]] = {
     ),
     "kubernetes.events": (READ, "kubernetes", {"namespace": NS, "involved_object": "Node/x"}),
     "kubernetes.pods": (READ, "kubernetes", {"node": NODE}),
+    # Issue 18's evidence for kube-prometheus-stack alerts (an addition to DESIGN §6's list).
+    "kubernetes.pod": (READ, "kubernetes", {"namespace": NS, "pod": "api-5d9f-x2"}),
+    "kubernetes.node": (READ, "kubernetes", {"node": NODE}),
+    "kubernetes.workload": (
+        READ,
+        "kubernetes",
+        {"kind": "StatefulSet", "namespace": NS, "name": "{{ labels.statefulset }}"},
+    ),
     "pagerduty.page": (
-        WRITE,
+        NOTIFY,
         "pagerduty",
         {"summary": "{{ incident.title }}", "routing_key_name": "security"},
     ),
-    "pagerduty.note": (WRITE, "pagerduty", {"content": "rolled back {{ target }}"}),
+    "pagerduty.note": (NOTIFY, "pagerduty", {"content": "rolled back {{ target }}"}),
     "pagerduty.acknowledge": (WRITE, "pagerduty", {}),
     "pagerduty.resolve": (WRITE, "pagerduty", {"dedup_key": "{{ incident.id }}"}),
     "prometheus.query": (READ, "prometheus", {"query": "up", "expect": "> 0"}),
     "prometheus.wait": (READ, "prometheus", {"query": "up", "condition": "== 1"}),
     "slack.notify": (
-        WRITE,
+        NOTIFY,
         "slack",
         {"text": "Byzantine node {{ labels.node }}", "channel": "security"},
     ),

@@ -28,7 +28,7 @@ from harness.kafka import TansuBroker
 from harness.ports import free_port
 from payloads import sample
 
-CATALOGUE = Path(__file__).resolve().parents[3] / "playbooks"
+CATALOGUE = Path(__file__).resolve().parents[3] / "playbooks" / "dwcp"
 
 PARTITIONS = 3
 _names = itertools.count(1)

@@ -25,6 +25,7 @@ from harness.kubeobjects import (
     rolled_out,
     set_image,
 )
+from harness.kubeworkloads import PATHS, create_workload
 
 RBAC = Path(__file__).parents[3] / "deploy" / "rbac.yaml"
 
@@ -127,6 +128,11 @@ async def test_every_action_runs_as_a_user_bound_to_the_role(
         return any("/pinned-" in pod for pod in await pods_on(kube, node))
 
     await eventually(pinned_bound, f"the pinned pod bound to {node}")
+    kinds = [kind for kind in PATHS if kind != "HorizontalPodAutoscaler"]
+    for kind in kinds:
+        await create_workload(kube, kind, namespace, f"{kind.lower()}-x")
+    await create_workload(kube, "HorizontalPodAutoscaler", namespace, name)
+    pinned = next(p for p in await pods_on(kube, node) if "/pinned-" in p).split("/")[1]
     client = await connect(
         kube_stack.stack, [namespace], kubeconfig=str(kube_stack.stack.rbac_kubeconfig)
     )
@@ -142,6 +148,23 @@ async def test_every_action_runs_as_a_user_bound_to_the_role(
         await run_action(client, "kubernetes.pods", **where)
         await run_action(client, "kubernetes.logs", **where)
         await run_action(client, "kubernetes.events", namespace=namespace)
+        await run_action(client, "kubernetes.pod", namespace=namespace, pod=pinned)
+        await run_action(client, "kubernetes.node", node=node)
+        for kind in kinds:
+            await run_action(
+                client,
+                "kubernetes.workload",
+                kind=kind,
+                namespace=namespace,
+                name=f"{kind.lower()}-x",
+            )
+        await run_action(
+            client,
+            "kubernetes.workload",
+            kind="HorizontalPodAutoscaler",
+            namespace=namespace,
+            name=name,
+        )
         selector = f"dwcp.io/consensus={node}"  # no node matches: the guard reads, allows
         drained = await run_action(client, "kubernetes.drain", node=node, quorum_selector=selector)
         assert any("/pinned-" in pod for pod in drained.output["evicted"])

@@ -1,0 +1,1 @@
+"""``medic replay``: past alerts through the current playbooks, touching nothing."""
