@@ -61,6 +61,16 @@ class Replica:
         await self._take_over(adopt)
         self._task = asyncio.create_task(self._beat(adopt, lost), name="replica-heartbeat")
 
+    async def holds(self, lease: str) -> bool:
+        """Take (or keep) the lease ``lease`` unless another live replica holds it."""
+        async with self._db.begin() as conn:
+            return await replica_store.take_lease(conn, lease, self.id, self.alive_since(), _now())
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a silent replica keeps its runs and leases."""
+        return self._lease.total_seconds()
+
     async def stop(self) -> None:
         """Stop beating and hand this replica's unfinished runs back for others."""
         await cancel_all([self._task])

@@ -66,6 +66,11 @@ class RunManager:
         from then on, take over the runs of replicas that die."""
         await self._replica.start(self.adopt, self._drop_all)
 
+    @property
+    def replica(self) -> Replica:
+        """This process among the replicas sharing the store."""
+        return self._replica
+
     async def adopt(self, run_seqs: list[int]) -> None:
         """Runs this replica just took over (at start, or from a replica that died)."""
         taken = [seq for seq in run_seqs if seq not in self._tasks]

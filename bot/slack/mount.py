@@ -38,6 +38,8 @@ def mount_slack(
             clock=clock,
         ),
         timing=timing,
+        narrates=runtime.runs.replica.holds,
+        recheck_s=runtime.runs.replica.lease_seconds,
     )
     runtime.narration.add(SlackNarrator(sync))
     runtime.engine.hub.shown = sync.approval_shown

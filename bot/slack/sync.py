@@ -16,6 +16,7 @@ import contextlib
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import structlog
@@ -91,7 +92,14 @@ class SlackSync:
         clock: Clock,
         attachments: Attachments,
         timing: SlackTiming | None = None,
+        narrates: Callable[[str], Awaitable[bool]] | None = None,
+        recheck_s: float = 5.0,
     ) -> None:
+        # Replicas: an incident's channel is narrated by the replica holding its lease
+        # (``narrates``); every ``recheck_s`` the others look for channels left behind.
+        self._narrates = narrates
+        self._recheck_s = recheck_s
+        self._rechecked = time.monotonic()
         self._attachments = attachments
         self._db = db
         self._client = client
@@ -183,6 +191,8 @@ class SlackSync:
             self._dispatch()
 
     async def _find_behind(self) -> None:
+        if time.monotonic() - self._rechecked >= self._recheck_s:
+            self._rechecked, self._last_top = time.monotonic(), -1  # a narrator may be gone
         async with self._db.connect() as conn:
             top = await slack_store.newest_event_seq(conn)
             if top == self._last_top:
@@ -201,6 +211,8 @@ class SlackSync:
 
     async def _deliver(self, seq: int) -> None:
         try:
+            if self._narrates is not None and not await self._narrates(f"slack:{seq}"):
+                return  # another live replica narrates this channel
             async with self._limit:
                 more = await self._sync(seq)
         except PermanentError as err:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import ApprovalStatus, RunStatus
@@ -110,3 +111,30 @@ async def closed_approvals(conn: AsyncConnection, approval_seqs: list[int]) -> l
         approvals.c.seq.in_(approval_seqs), approvals.c.status != ApprovalStatus.PENDING.value
     )
     return list((await conn.execute(query)).scalars())
+
+
+async def take_lease(
+    conn: AsyncConnection, name: str, replica: str, alive_since: datetime | None, at: datetime
+) -> bool:
+    """Hold the lease ``name`` unless another live replica holds it; True when this one
+    does (with ``alive_since`` None every other holder counts as gone)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = await conn.execute(
+        dialect.insert(leases)
+        .values(name=name, owner=replica, taken_at=at)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    if inserted.rowcount == 1:
+        return True
+    condition = sa.or_(leases.c.owner == replica, _holder_gone(alive_since))
+    taken = await conn.execute(
+        leases.update().where(leases.c.name == name, condition).values(owner=replica, taken_at=at)
+    )
+    return taken.rowcount == 1
+
+
+def _holder_gone(alive_since: datetime | None) -> sa.ColumnElement[bool]:
+    if alive_since is None:
+        return sa.true()
+    live = sa.select(replicas.c.id).where(replicas.c.heartbeat_at >= alive_since)
+    return leases.c.owner.not_in(live)
