@@ -8,13 +8,14 @@ incident page with its reason.
 from __future__ import annotations
 
 from typing import Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.engine.approvals import Decision
 from bot.errors import DecisionRefused
+from bot.http.body import read_body
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.identity import match_token
 from bot.http.viewer import viewer
@@ -61,6 +62,7 @@ _STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 400}
 
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_BYTES = 16_384
 
 
 async def _form(request: web.Request, model: type[FormT]) -> FormT:
@@ -68,8 +70,11 @@ async def _form(request: web.Request, model: type[FormT]) -> FormT:
     (the pages send nothing else) or a form that is not ``model``."""
     if request.content_type != FORM_TYPE:
         raise HttpError(ErrorCode.INVALID_PAYLOAD, f"send the form as {FORM_TYPE}")
-    data = await request.post()
-    fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    body = await read_body(request, MAX_FORM_BYTES)
+    try:
+        fields = dict(parse_qsl(body.decode(), max_num_fields=16))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise HttpError(ErrorCode.INVALID_PAYLOAD, "the form is not URL-encoded UTF-8") from err
     check_csrf(request, fields.get(CSRF_FIELD, ""))
     try:
         return model.model_validate(fields)

@@ -33,7 +33,7 @@ def _form(model: type[CsrfForm]) -> Content:
     return Content(media=FORM_TYPE, model=model, description="the page's form, with its csrf")
 
 
-_FORM_ERRORS = (400, 401, 403, 404, 409, 413, 503)
+_FORM_ERRORS = (400, 401, 403, 404, 408, 409, 413, 503)
 
 CONSOLE_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
@@ -68,11 +68,11 @@ CONSOLE_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/ui/login", login_page, "Console: sign-in form", "console", HTML),
     Endpoint(
         "POST", "/ui/login", login, "Console: sign in with a personal token", "console",
-        HTML, status=303, request=_form(LoginForm), errors=(400, 401, 403, 413),
+        HTML, status=303, request=_form(LoginForm), errors=(400, 401, 403, 408, 413),
     ),
     Endpoint(
         "POST", "/ui/logout", logout, "Console: sign out", "console", HTML, status=303,
-        request=_form(CsrfForm), errors=(400, 403, 413),
+        request=_form(CsrfForm), errors=(400, 403, 408, 413),
     ),
     Endpoint(
         "GET", "/ui/static/{name}", static_file, "Console: stylesheet and script", "console",
