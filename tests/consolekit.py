@@ -27,12 +27,13 @@ WAIT_S = 30.0
 
 def console_env(**extra: str) -> dict[str, str]:
     """``medic serve`` settings: personal tokens for alice, bob (approvers; alice admin) and
-    mallory (neither), the console playbooks, a live dry run."""
+    mallory (neither), only the console playbooks (no shipped catalogue), a live dry run."""
     return {
         "MEDIC_SERVER__API_USERS": json.dumps(TOKENS),
         "MEDIC_SLACK__APPROVERS": json.dumps(APPROVERS),
         "MEDIC_SLACK__ADMINS": json.dumps(ADMINS),
         "MEDIC_PLAYBOOKS__DIRS": json.dumps([str(PLAYBOOKS)]),
+        "MEDIC_PLAYBOOKS__CATALOGUES": "[]",
         **extra,
     }
 
