@@ -668,7 +668,7 @@ def test_dry_runs_never_make_an_incident_mitigating(everything: list[dict[str, A
         ("service-down", "service-restart", False),
         ("all-replicas-down", "v1-fallback", False),
         ("high-latency-warning", "diagnose-only", False),
-        ("real-am-0.25-firing", "fallback", True),
+        ("kubernetes/kube-pod-crashlooping", "kube-pod-crashlooping", False),
     ],
 )
 def test_alert_opens_an_incident_running_its_playbook(
