@@ -143,10 +143,10 @@ def _serve(args: argparse.Namespace) -> int:
         playbooks=len(playbooks),
         store=settings.store.url.split("://", 1)[0],
         dry_run=settings.safety.dry_run,
+        console=_console_url(settings),
     )
-    shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104 -- a comparison
-    console = settings.server.public_url or f"http://{shown}:{port}"
-    print(f"Medic console: {console.rstrip('/')}/ui  (API: /docs)", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():  # a person at a terminal; a pipe or container keeps JSON lines only
+        print(f"Medic console: {_console_url(settings)}  (API: /docs)", file=sys.stderr)
     try:
         run_server(app, host, port)
     except (StoreUnavailable, StoreRefused) as err:
@@ -154,6 +154,13 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     log.info("server.stopped")
     return EXIT_OK
+
+
+def _console_url(settings: Settings) -> str:
+    """Where a browser finds the web console of this server."""
+    host, port = settings.server.host, settings.server.port
+    shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host  # noqa: S104 -- a comparison
+    return f"{(settings.server.public_url or f'http://{shown}:{port}').rstrip('/')}/ui"
 
 
 def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet | None:

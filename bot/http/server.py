@@ -19,8 +19,8 @@ aiohttp server with its connection class swapped) differs in three ways:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+import signal
 from typing import Any
 
 import structlog
@@ -251,18 +251,27 @@ class GuardedAppRunner(web.AppRunner):
 
 
 async def serve(app: web.Application, host: str, port: int) -> None:
-    """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT, then shut down cleanly."""
-    runner = GuardedAppRunner(app, handle_signals=True, access_log=None)
+    """Serve ``app`` on ``host:port`` until SIGTERM or SIGINT, then shut down cleanly.
+
+    The signal only ends the wait: the app's cleanup (which lets intake take what was
+    acknowledged) runs while every other task still runs, before the loop closes.
+    """
+    runner = GuardedAppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
-        await asyncio.Event().wait()  # until a signal raises GracefulExit out of the loop
+        await stop.wait()
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
         await runner.cleanup()
 
 
 def run(app: web.Application, host: str, port: int) -> None:
     """Run :func:`serve` on a new event loop (``medic serve``)."""
-    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(serve(app, host, port))
+    asyncio.run(serve(app, host, port))

@@ -51,10 +51,10 @@ def _live(page: Page) -> None:
 def test_list_then_incident_then_approve_continues_the_run_and_pages_update_live(
     medic: MedicProcess, browser: Browser, screenshots: list[Path]
 ) -> None:
-    """``medic serve`` prints the console's URL; a watcher finds the incident in the list
+    """``medic serve`` logs the console's URL; a watcher finds the incident in the list
     and opens it; an approver approves from their own page; the run continues to success and
     the watcher's page (never reloaded) shows it. Screenshots of both pages are saved."""
-    assert f"Medic console: {medic.url}/ui" in medic.log_text()
+    assert f'"console": "{medic.url}/ui"' in medic.log_text()
     fire(medic.url, "ConsoleGuarded", "fp-guarded", summary="api answers 502")
     approval = pending_approval(medic.url, "INC-1")
 
