@@ -97,6 +97,7 @@ def alert_body(tag: str, index: int) -> bytes:
         "namespace": "bench",
         "deployment": deployment,
         "severity": "critical",
+        "team": "sre",  # the shipped v1-fallback matches the SRE team's DWCP alerts
     }
     alert = {
         "status": "firing",
