@@ -40,12 +40,13 @@ steps:
 
 
 def config_file(directory: Path, store: str, echo: str) -> Path:
-    """A medic.yaml using the playbooks in ``directory/pb`` with the given ``echo:`` body."""
+    """A medic.yaml using only the playbooks in ``directory/pb`` (no shipped catalogue) with
+    the given ``echo:`` body."""
     path = directory / "medic.yaml"
     path.write_text(
         f"store: {{url: '{store}'}}\n"
         f"alertmanager: {{bearer_token: {AM_TOKEN}}}\n"
-        f"playbooks: {{dirs: ['{directory / 'pb'}']}}\n"
+        f"playbooks: {{dirs: ['{directory / 'pb'}'], catalogues: []}}\n"
         f"echo:\n{echo}"
     )
     return path
