@@ -32,13 +32,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import secrets
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from ingest import two_cpus
 from servers import (
     API_TOKEN,
     APPROVER,
@@ -60,6 +55,7 @@ from servers import (
     load_average,
     parse_build,
     percentile_ms,
+    run_bench,
     running,
     wait_ready,
     write_config,
@@ -398,32 +394,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure; 0 when measured (targets met or not), 1 when it could not be."""
-    args = parse_args(argv)
-    builds = args.build or [parse_build(f"this={Path(__file__).resolve().parent.parent}")]
-    signal.signal(signal.SIGTERM, _terminate)
-    cpus = two_cpus() if args.pin else None
-    args.server_cpu = cpus[1] if cpus else None
-    args.pinned = f"bench on CPU {cpus[0]}, Medic on CPU {cpus[1]}" if cpus else "no"
-    if cpus:
-        os.sched_setaffinity(0, {cpus[0]})
-    print(f"builds: {', '.join(f'{b.label}={b.root}' for b in builds)}; {load_average()}")
-    with contextlib.ExitStack() as stack:
-        tmp = args.workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="medic-"))
-        try:
-            with Stores(args.store, Path(tmp)) as stores:
-                args.stores_label = stores.label
-                results = asyncio.run(measure(builds, stores, args, Path(tmp)))
-        except (BenchError, aiohttp.ClientError, TimeoutError) as err:
-            print(f"bench failed: {type(err).__name__}: {err}", file=sys.stderr)
-            return 1
-    report(results, args)
-    return 0
+    return run_bench(parse_args(argv), measure, report)
 
 
 if __name__ == "__main__":

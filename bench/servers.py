@@ -15,19 +15,34 @@ the URL's user needs CREATEDB).
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, TypeVar
 
+import aiohttp
 import asyncpg
 import sqlalchemy as sa
-from ingest import HOST, TOKEN, BenchError, Target, free_port, log_tail, stop, wait_ready
+from ingest import (
+    HOST,
+    TOKEN,
+    BenchError,
+    Target,
+    free_port,
+    log_tail,
+    stop,
+    two_cpus,
+    wait_ready,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -250,3 +265,40 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise BenchError(f"no VmRSS for process {pid}")
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+Results = TypeVar("Results")
+
+
+def run_bench(
+    args: argparse.Namespace,
+    measure: Callable[
+        [list[Build], Stores, argparse.Namespace, Path], Coroutine[Any, Any, Results]
+    ],
+    report: Callable[[Results, argparse.Namespace], None],
+) -> int:
+    """Pin the CPUs, start the stores, ``measure`` every ``--build`` and ``report``; 0 when
+    measured (targets met or not), 1 when it could not be."""
+    builds = args.build or [parse_build(f"this={Path(__file__).resolve().parent.parent}")]
+    signal.signal(signal.SIGTERM, _terminate)
+    cpus = two_cpus() if args.pin else None
+    args.server_cpu = cpus[1] if cpus else None
+    args.pinned = f"bench on CPU {cpus[0]}, Medic on CPU {cpus[1]}" if cpus else "no"
+    if cpus:
+        os.sched_setaffinity(0, {cpus[0]})
+    print(f"builds: {', '.join(f'{b.label}={b.root}' for b in builds)}; {load_average()}")
+    with contextlib.ExitStack() as stack:
+        tmp = args.workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="medic-"))
+        try:
+            with Stores(args.store, Path(tmp)) as stores:
+                args.stores_label = stores.label
+                results = asyncio.run(measure(builds, stores, args, Path(tmp)))
+        except (BenchError, aiohttp.ClientError, TimeoutError) as err:
+            print(f"bench failed: {type(err).__name__}: {err}", file=sys.stderr)
+            return 1
+    report(results, args)
+    return 0
