@@ -9,25 +9,10 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(prometheus prometheus-alertmanager postgresql etcd-server openssl buildah debootstrap chromium)
+log() { echo "install-test-deps: $*" >&2; }
 
-missing=()
-for pkg in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-  if [[ "$status" != "install ok installed" ]]; then
-    missing+=("$pkg")
-  fi
-done
+# shellcheck source=scripts/debian-packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-packages.sh"
 
-if ((${#missing[@]} == 0)); then
-  exit 0
-fi
-
-as_root=()
-if ((EUID != 0)); then
-  as_root=(sudo --preserve-env=DEBIAN_FRONTEND)
-fi
-
-echo "install-test-deps: installing ${missing[*]}" >&2
-"${as_root[@]}" apt-get update -qq
-"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+ensure_packages prometheus prometheus-alertmanager postgresql etcd-server openssl buildah \
+  debootstrap chromium

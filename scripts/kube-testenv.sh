@@ -21,9 +21,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 log() { echo "kube-testenv: $*" >&2; }
 
-as_root() {
-  if ((EUID == 0)); then "$@"; else sudo --preserve-env=DEBIAN_FRONTEND "$@"; fi
-}
+# shellcheck source=scripts/debian-packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-packages.sh"
 
 # The newest complete cache directory, if any.
 cached_bindir() {
@@ -32,18 +31,6 @@ cached_bindir() {
     [[ -f "${dir}.complete" ]] && best="${dir%/}"
   done
   [[ -n "$best" ]] && echo "$best"
-}
-
-ensure_packages() {
-  local missing=() pkg status
-  for pkg in "$@"; do
-    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-    [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
-  done
-  ((${#missing[@]} == 0)) && return 0
-  log "installing ${missing[*]}"
-  as_root apt-get update -qq
-  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 build() {
