@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.engine.clock import ManualClock
+from bot.clock import ManualClock
 
 from conftest import StartMedic, bearer, make_settings
 from harness.alertmanager import AlertmanagerServer

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.engine.clock import ManualClock
+from bot.clock import ManualClock
 
 from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks

@@ -15,7 +15,7 @@ import pytest
 from bot.actions import ActionKind, ActionParams, ActionRegistry, ActionSpec, StepContext
 from bot.actions import StepResult as Result
 from bot.cli import main
-from bot.engine.clock import ManualClock
+from bot.clock import ManualClock
 from bot.errors import PermanentError
 from bot.integrations import action_registry
 
