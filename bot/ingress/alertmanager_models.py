@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,8 +11,18 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from bot.models import Alert, AlertSource, AlertStatus
 from bot.timestamps import UtcTime, in_utc_range
 
-# Alertmanager's "no end" value (Go's zero time).
-_ZERO_TIME_YEAR = 1
+# Alertmanager's "no end" value: Go's zero time, 0001-01-01T00:00:00Z.
+_GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _is_go_zero_time(value: datetime) -> bool:
+    """True when ``value`` is the instant of Go's zero time, whatever its offset
+    (``0001-01-01T05:00:00+05:00`` is; ``0001-01-01T01:00:00+05:00`` is earlier)."""
+    offset = value.utcoffset() or timedelta(0)
+    try:
+        return value.replace(tzinfo=UTC) == _GO_ZERO_TIME + offset  # its local time, compared
+    except OverflowError:  # a negative offset: that local time would be in year 0
+        return False
 
 
 class AlertmanagerAlert(BaseModel):
@@ -33,7 +43,7 @@ class AlertmanagerAlert(BaseModel):
     def _no_end_or_in_range(cls, value: datetime | None) -> datetime | None:
         """Alertmanager's "no end" (Go's zero time, in any offset) is None; any other end
         is a storable UTC time."""
-        if value is None or value.year <= _ZERO_TIME_YEAR:
+        if value is None or _is_go_zero_time(value):
             return None
         return in_utc_range(value)
 

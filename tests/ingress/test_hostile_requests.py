@@ -144,10 +144,18 @@ async def test_small_protocols_have_small_body_limits(
         ("startsAt", "9999-12-31T23:00:00-05:00"),
         ("endsAt", "9999-12-31T23:00:00-05:00"),
         ("startsAt", "0001-01-01T01:00:00+05:00"),
+        ("endsAt", "0001-01-01T01:00:00+05:00"),
         ("startsAt", 7),
         ("startsAt", "2026-11-24T03:00:00"),
     ],
-    ids=["starts-after-9999", "ends-after-9999", "starts-before-year-1", "number", "naive"],
+    ids=[
+        "starts-after-9999",
+        "ends-after-9999",
+        "starts-before-year-1",
+        "ends-before-year-1",
+        "number",
+        "naive",
+    ],
 )
 async def test_bad_timestamps_are_400_naming_the_field(
     start_medic: StartMedic, sqlite_url: str, field: str, value: object
@@ -161,6 +169,18 @@ async def test_bad_timestamps_are_400_naming_the_field(
     assert (response.status, body["error"]) == (400, "invalid_payload")
     assert f"alerts.0.{field}" in body["detail"]
     await _nothing_stored(client)
+
+
+@pytest.mark.parametrize("ends_at", ["0001-01-01T00:00:00Z", "0001-01-01T05:00:00+05:00"])
+async def test_go_zero_time_in_any_offset_is_no_end(
+    start_medic: StartMedic, sqlite_url: str, ends_at: str
+) -> None:
+    """Alertmanager's "no end" is Go's zero instant, in whatever offset it is written: the
+    alert is accepted and firing (only an earlier instant, unstorable, is a 400)."""
+    client = await start_medic(_settings(sqlite_url))
+    alert = am_alert("fp1") | {"endsAt": ends_at}
+    response = await client.post(AM, json=am_payload(alert), headers=bearer())
+    assert (response.status, await response.json()) == (200, {"accepted": 1, "duplicates": 0})
 
 
 async def test_truncated_alerts_must_be_a_number(start_medic: StartMedic, sqlite_url: str) -> None:
