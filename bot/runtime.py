@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 
 import aiohttp
@@ -20,7 +18,7 @@ from bot.engine.worker import IntakeWorker
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher
 from bot.playbooks.playbook import PlaybookSet
-from bot.store import Database
+from bot.store import STORE_ERRORS, Database
 from bot.store.committer import AlertCommitter
 
 # Readers wait at most this long for intake to catch up with what was acknowledged.
@@ -48,13 +46,13 @@ class Runtime:
     catch_up_s: float = CATCH_UP_S
 
     async def caught_up(self) -> bool:
-        """Wait (at most ``catch_up_s``) until every alert and event acknowledged so far is
-        in its incident; False when the wait ran out first."""
-        target, events = self.committer.last_committed_id, self.intake.events_target
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.catch_up_s):
-                await self.intake.wait_processed(target, events)
-        return self.intake.processed_through >= target and self.intake.events_through >= events
+        """Wait (at most ``catch_up_s``) until every alert and event acknowledged so far, by
+        any replica, is in its incident; False when the wait ran out first, or the store
+        could not say (the read that follows reports the store's state itself)."""
+        try:
+            return await self.intake.barrier.wait(self.catch_up_s)
+        except STORE_ERRORS:
+            return False
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -4,7 +4,7 @@ Replicas sharing a PostgreSQL store take turns (an advisory lock held by each in
 transaction), so each alert is taken once and grouped exactly as one replica would.
 
 Ingress wakes it after each commit; on start it drains whatever a previous process left
-unprocessed. Readers that want to see their own writes wait for :meth:`wait_processed`.
+unprocessed. Readers that want to see their own writes wait at its :attr:`barrier`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import structlog
 from bot.clock import Now
 from bot.engine.intake import IntakeResult, take_batch
 from bot.engine.pagerduty_events import take_inbound_events
+from bot.engine.read_barrier import ReadBarrier
 from bot.events import IncidentChange
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database, inbound, is_transient, journal
@@ -55,17 +56,12 @@ class IntakeWorker:
         self._clock = clock
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
-        self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._limit = batch_size
-        self.processed_through = 0
-        self.events_through = 0
-        self.events_target = 0
+        self.barrier = ReadBarrier(db)
 
     async def start(self) -> None:
         """Start processing; anything left unprocessed by an earlier process goes first."""
-        async with self._db.connect() as conn:
-            self.events_target = await inbound.max_event_seq(conn)
         self._wakeup.set()
         self._task = asyncio.create_task(self._run(), name="intake-worker")
 
@@ -83,17 +79,8 @@ class IntakeWorker:
         self._wakeup.set()
 
     def event_journaled(self, seq: int) -> None:
-        """An inbound event was journaled: readers will wait for it too."""
-        self.events_target = max(self.events_target, seq)
+        """Inbound event ``seq`` was journaled."""
         self.wake()
-
-    async def wait_processed(self, alert_id: int, event_seq: int = 0) -> None:
-        """Wait until every alert up to ``alert_id`` and every inbound event up to
-        ``event_seq`` is processed."""
-        async with self._progress:
-            await self._progress.wait_for(
-                lambda: self.processed_through >= alert_id and self.events_through >= event_seq
-            )
 
     async def _run(self) -> None:
         while True:
@@ -152,16 +139,12 @@ class IntakeWorker:
         now = self._clock()
         async with self._db.begin() as conn:
             await hold_until_commit(conn, INTAKE)
-            # Read the journal's end first: when nothing is pending afterwards, every alert
-            # up to it is processed (read after, it could count one committed in between).
-            end = await journal.max_alert_id(conn)
             pending = await journal.unprocessed(conn, self._limit)
             if pending:
                 await take_batch(conn, pending, now, result, self._playbooks)
             changes = await result.changes(conn, now)
-        async with self._progress:
-            self.processed_through = max(self.processed_through, pending[-1][0] if pending else end)
-            self._progress.notify_all()
+        if pending:
+            self.barrier.progressed()
         self._on_changes(changes)
         self._on_runs(result)
         return bool(pending)
@@ -172,14 +155,12 @@ class IntakeWorker:
         now = self._clock()
         async with self._db.begin() as conn:
             await hold_until_commit(conn, INTAKE)
-            end = await inbound.max_event_seq(conn)
             last = await take_inbound_events(
                 conn, now, result, self._playbooks, self._install, self._limit
             )
             changes = await result.changes(conn, now)
-        async with self._progress:
-            self.events_through = max(self.events_through, end if last is None else last)
-            self._progress.notify_all()
+        if last is not None:
+            self.barrier.progressed()
         self._on_changes(changes)
         self._on_runs(result)
         return last is not None

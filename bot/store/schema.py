@@ -78,6 +78,13 @@ alerts = sa.Table(
     sa.Column("incident_seq", sa.Integer, sa.ForeignKey("incidents.seq")),
     sa.Column("processed_at", UTCDateTime),
     sa.UniqueConstraint("source", "fingerprint", "starts_at", "status", name="uq_alerts_identity"),
+    # The engine's backlog: intake and the read barrier look only at unprocessed rows.
+    sa.Index(
+        "ix_alerts_unprocessed",
+        "id",
+        postgresql_where=sa.text("processed_at IS NULL"),
+        sqlite_where=sa.text("processed_at IS NULL"),
+    ),
 )
 
 # The current state of each distinct alert (fingerprint) inside an incident.
@@ -196,6 +203,12 @@ inbound_events = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("processed_at", UTCDateTime),
     sa.UniqueConstraint("source", "event_id", name="uq_inbound_events_identity"),
+    sa.Index(
+        "ix_inbound_events_unprocessed",
+        "seq",
+        postgresql_where=sa.text("processed_at IS NULL"),
+        sqlite_where=sa.text("processed_at IS NULL"),
+    ),
 )
 
 # Small durable switches (the global pause) that must survive a restart.
