@@ -23,6 +23,7 @@ from bot.engine.directory import GroupDirectory, NoGroups
 from bot.engine.pause import PauseSwitch
 from bot.engine.peers import PeerWatch
 from bot.engine.replica import Replica
+from bot.engine.run_slots import run_slots
 from bot.engine.runner import RunManager
 from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clients
 from bot.engine.worker import IntakeWorker
@@ -196,6 +197,7 @@ async def _start(
     hub = ApprovalHub()
     clients = clients | alertmanager_clients(settings, http, db, clock)
     slack_client = clients.get("slack")
+    replica = Replica(db, settings.store.lease_seconds)
     deps = EngineDeps(
         db=db,
         settings=settings,
@@ -210,10 +212,10 @@ async def _start(
         install=install,
         clients=clients,
         enabled=frozenset(i.name for i in options.integrations if i.is_enabled(settings)),
-        slots=asyncio.Semaphore(settings.safety.max_concurrent_runs),
+        slots=run_slots(db, replica, settings.safety.max_concurrent_runs),
         metrics=metrics,
     )
-    runs = RunManager(deps, Replica(db, settings.store.lease_seconds))
+    runs = RunManager(deps, replica)
 
     def changed(changes: Sequence[IncidentChange]) -> None:
         opened = sum(1 for c in changes if c.kind is IncidentChangeKind.OPENED)

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.engine.approvals import ApprovalHub
 from bot.engine.background import BackgroundTasks, InFlight, RunEnds
 from bot.engine.pause import PauseSwitch
+from bot.engine.run_slots import RunSlots
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher
 from bot.playbooks.playbook import PlaybookSet
@@ -44,7 +45,7 @@ class EngineDeps:
     action_locks: defaultdict[str, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
-    slots: asyncio.Semaphore | None = None
+    slots: RunSlots | None = None
     in_flight: InFlight = field(default_factory=InFlight)
     run_ends: RunEnds = field(default_factory=RunEnds)
     metrics: Metrics | None = None
@@ -56,14 +57,14 @@ class EngineDeps:
 
 
 @asynccontextmanager
-async def slot_released(deps: EngineDeps) -> AsyncIterator[None]:
+async def slot_released(deps: EngineDeps, run_seq: int) -> AsyncIterator[None]:
     """While a run waits on a human or the pause, its ``max_concurrent_runs`` slot is free
     for other runs (evidence gathering goes on); it is taken back before the run continues."""
     if deps.slots is None:
         yield
         return
-    deps.slots.release()
+    await deps.slots.give_back(run_seq)
     try:
         yield
     finally:
-        await deps.slots.acquire()
+        await deps.slots.take(run_seq)

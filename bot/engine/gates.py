@@ -95,7 +95,7 @@ async def await_decision(deps: EngineDeps, run: RunRow, row: ApprovalRow) -> App
             deps.hub.forget(row.seq)
             return current or row
         deadline = None if current.escalated else current.expires_at
-        async with slot_released(deps):
+        async with slot_released(deps, run.seq):
             woken = await _woken_before(deps, event, deadline)
         if woken:
             event.clear()

@@ -17,6 +17,7 @@ from bot.engine.replica import Replica
 from bot.engine.run_end import end_run
 from bot.engine.run_execution import RunExecutor
 from bot.engine.run_recovery import recover_runs
+from bot.engine.run_slots import LocalSlots, slot_held
 from bot.models import Identity, RunStatus
 from bot.playbooks.playbook import Playbook
 from bot.store import is_transient
@@ -35,7 +36,7 @@ class RunManager:
     def __init__(self, deps: EngineDeps, replica: Replica) -> None:
         self._deps = deps
         self._replica = replica
-        self._slots = deps.slots or asyncio.Semaphore(deps.settings.safety.max_concurrent_runs)
+        self._slots = deps.slots or LocalSlots(deps.settings.safety.max_concurrent_runs)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.stopping = asyncio.Event()
         self._executor = RunExecutor(deps, replica, self.stopping)
@@ -107,24 +108,22 @@ class RunManager:
 
     async def _drive(self, run_seq: int) -> None:
         structlog.contextvars.bind_contextvars(run=f"RUN-{run_seq}")
-        async with self._slots:
-            while True:
-                try:
-                    if not await self._claim(run_seq):
-                        return  # another live replica drives it
+        while True:
+            try:
+                if not await self._claim(run_seq):
+                    return  # another live replica drives it
+                async with slot_held(self._slots, run_seq):
                     await self._executor.execute(run_seq)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as err:
-                    if is_transient(err):  # the store is away: resume from what is committed
-                        log.warning("run.store_unavailable", error=type(err).__name__)
-                        await asyncio.sleep(STORE_RETRY_S)
-                        continue
-                    log.exception("run.crashed")  # a bug in one run must not stop the engine
-                    await end_run(
-                        self._deps, run_seq, RunStatus.FAILED, f"{type(err).__name__}: {err}"
-                    )
-                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                if is_transient(err):  # the store is away: resume from what is committed
+                    log.warning("run.store_unavailable", error=type(err).__name__)
+                    await asyncio.sleep(STORE_RETRY_S)
+                    continue
+                log.exception("run.crashed")  # a bug in one run must not stop the engine
+                await end_run(self._deps, run_seq, RunStatus.FAILED, f"{type(err).__name__}: {err}")
+            return
 
     async def _claim(self, run_seq: int) -> bool:
         """Own the run (created here, or handed back) unless a live replica does."""

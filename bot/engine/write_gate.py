@@ -172,7 +172,7 @@ async def _hold_while_paused(deps: EngineDeps, run: RunRow, reason: str) -> None
             detail=f"waiting: {reason}",
         )
     )
-    async with slot_released(deps):
+    async with slot_released(deps, run.seq):
         await deps.pause.wait_resumed()
     async with deps.db.begin() as conn:
         await run_store.set_run_status(conn, run.seq, RunStatus.RUNNING, deps.clock.now())

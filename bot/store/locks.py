@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 # Keys are fixed 64-bit numbers (ASCII of a short name) so every replica agrees on them.
 MIGRATION = 0x6D656469632D6D69  # "medic-mi": replicas migrate one after the other
 INTAKE = 0x6D656469632D696E  # "medic-in": one replica at a time groups alerts into incidents
+RUN_SLOTS = 0x6D656469632D736C  # "medic-sl": max_concurrent_runs slots are taken one at a time
 
 
 async def hold_until_commit(conn: AsyncConnection, key: int) -> None:

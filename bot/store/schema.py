@@ -119,8 +119,16 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
     # The replica driving this run; another takes it over once the owner's heartbeat lapses.
     sa.Column("owner", sa.Text),
+    # Set while the run holds one of the ``max_concurrent_runs`` slots all replicas share.
+    sa.Column("slot_taken_at", UTCDateTime),
     sa.Index("ix_runs_target_status", "target", "status"),
     sa.Index("ix_runs_owner", "owner"),
+    sa.Index(
+        "ix_runs_slot_taken",
+        "seq",
+        postgresql_where=sa.text("slot_taken_at IS NOT NULL"),
+        sqlite_where=sa.text("slot_taken_at IS NOT NULL"),
+    ),
 )
 
 steps = sa.Table(
