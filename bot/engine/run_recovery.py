@@ -44,15 +44,12 @@ async def recover_runs(deps: EngineDeps, run_seqs: list[int]) -> list[int]:
             writes = [s for s in cut if not rerun_after_crash(deps, s.action)]
             for step in cut:
                 if step in writes:
-                    await run_store.save_step(
+                    await run_store.interrupt_step(
                         conn,
-                        run_seq=run.seq,
-                        position=0,
-                        step_id=step.step_id,
-                        action=step.action,
-                        status=StepStatus.INTERRUPTED,
-                        at=now,
-                        error="Medic stopped while this step ran; it may have acted: not re-run",
+                        run.seq,
+                        step.step_id,
+                        now,
+                        "Medic stopped while this step ran; it may have acted: not re-run",
                     )
                 else:
                     await run_store.delete_step(conn, run.seq, step.step_id)
@@ -84,14 +81,11 @@ async def interrupt_run(deps: EngineDeps, run: RunRow, step_id: str) -> None:
     now = deps.clock.now()
     detail = f"interrupted during {step_id}: check the target, then /incident run"
     async with deps.db.begin() as conn:
-        await run_store.save_step(
+        await run_store.interrupt_step(
             conn,
-            run_seq=run.seq,
-            position=0,
-            step_id=step_id,
-            action="",
-            status=StepStatus.INTERRUPTED,
-            at=now,
-            error="the store failed while this step ran; it may have acted: not re-run",
+            run.seq,
+            step_id,
+            now,
+            "the store failed while this step ran; it may have acted: not re-run",
         )
     await end_run(deps, run.seq, RunStatus.INTERRUPTED, detail)

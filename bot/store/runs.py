@@ -269,6 +269,19 @@ async def save_step(
 _STARTED = (StepStatus.RUNNING, StepStatus.WAITING_APPROVAL)
 
 
+async def interrupt_step(
+    conn: AsyncConnection, run_seq: int, step_id: str, at: datetime, error: str
+) -> None:
+    """A step cut off mid-way that may have acted: ``interrupted``, keeping what it was (its
+    action, whether it was a dry run, when it started) so it still counts as the attempt it
+    was."""
+    await conn.execute(
+        steps.update()
+        .where(steps.c.run_seq == run_seq, steps.c.step_id == step_id)
+        .values(status=StepStatus.INTERRUPTED.value, finished_at=at, error=error)
+    )
+
+
 async def delete_step(conn: AsyncConnection, run_seq: int, step_id: str) -> None:
     """Forget a read step that was cut off, so it runs again."""
     await conn.execute(steps.delete().where(steps.c.run_seq == run_seq, steps.c.step_id == step_id))

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import bot.engine.runner
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
 from bot.models import RunStatus, StepStatus
 from bot.runtime import RUNTIME
@@ -196,3 +199,45 @@ async def test_graceful_stop_lets_a_write_step_finish(
         ("hold", "succeeded"),
         ("after", "succeeded"),
     ]
+
+
+HELD = """
+name: held
+match: ['alertname="Held"']
+group_by: [n]
+steps:
+  - id: hold
+    uses: test.hold
+    with: {name: "{{ labels.n }}"}
+"""
+
+
+async def test_a_dry_run_cut_off_by_a_crash_stays_a_dry_run(
+    start_medic: StartMedic, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dry-run write step cut off by a crash is ``interrupted`` and still a dry run: it
+    counts against the dry runs' limit (``max: 1``), so the next dry run asks a four-eyes
+    consent. (Seen failing: marking it interrupted rewrote it as a real attempt, so the
+    next dry run started on its own, over the limit.)"""
+    monkeypatch.setattr(bot.engine.runner, "STOP_GRACE_S", 0.0)  # a stop is a crash here
+    HOLD_GATE["release"] = asyncio.Event()
+    settings = make_settings(
+        store_url,
+        playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", held=HELD))]},
+        safety={"limits": {"test.hold": {"max": 1, "per": "1h"}}},
+    )
+    narrator = RecordingNarrator()
+    client = await start_medic(settings, narrators=[narrator], registry=HOLD_REGISTRY)
+    payload = am_payload(am_alert("fp1", alertname="Held", n="1"))
+    assert (await client.post(URL, json=payload, headers=bearer())).status == 200
+    await narrator.wait_for("step_started", lambda e: e.step_id == "hold")
+    await client.close()
+    again = RecordingNarrator()
+    client = await start_medic(settings, narrators=[again], registry=HOLD_REGISTRY)
+    await again.run_end("RUN-1", "interrupted")
+    payload = am_payload(am_alert("fp2", alertname="Held", n="2"))
+    assert (await client.post(URL, json=payload, headers=bearer())).status == 200
+    consent = await again.wait_for("approval_requested")
+    (cut,) = (await detail(client))["runs"][0]["steps"]
+    assert (cut["status"], cut["dry_run"]) == ("interrupted", True)
+    assert consent.reason.startswith("limit test.hold: 1 in the last 1h (max 1; dry runs")
