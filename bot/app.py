@@ -4,53 +4,50 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 
 from bot.actions import ActionRegistry
 from bot.actions.cluster import ClusterView, UnknownCluster
+from bot.actions.hooks import INBOX, HookContext, Service
 from bot.actions.integration import ClientSetup, Integration
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub, ApprovalService
+from bot.engine.background import BackgroundTasks
 from bot.engine.deps import EngineDeps
-from bot.engine.directory import GroupDirectory, NoGroups
+from bot.engine.desk import StoreDesk
+from bot.engine.directory import GroupDirectory
+from bot.engine.integration_hooks import IntegrationHooks
 from bot.engine.pause import PauseSwitch
 from bot.engine.peers import PeerWatch
 from bot.engine.replica import Replica
 from bot.engine.run_slots import run_slots
 from bot.engine.runner import RunManager
-from bot.engine.silences import SILENCE_POLL_S, SilenceWatch, alertmanager_clients
 from bot.engine.worker import IntakeWorker
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.http.body import release_bodies
-from bot.http.endpoint import Content, Endpoint
 from bot.http.limits import REQUEST_LIMITS, RequestLimits
 from bot.http.middleware import json_errors, request_context
+from bot.ingress.inbox import RuntimeInbox
 from bot.ingress.kafka import KafkaAlertSource
 from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics, MetricsNarrator
 from bot.narrator import NarrationDispatcher, Narrator, terminal_narration
 from bot.playbooks.loader import load_configured
 from bot.playbooks.playbook import PlaybookSet
-from bot.routes import add_routes
+from bot.routes import add_routes, integration_endpoints
 from bot.runtime import CATCH_UP_S, RUNTIME, Runtime
-from bot.slack.directory import SlackGroupDirectory
-from bot.slack.inbound import SLACK
-from bot.slack.mount import mount_slack
-from bot.slack.socket_mode import SlackSocket
+from bot.slack.frontend import client_tuning, group_directory, start_slack
 from bot.slack.sync import SlackTiming
 from bot.store import Database
 from bot.store.committer import AlertCommitter
 from bot.store.sqlite_lock import SqliteReplicaLock
 from bot.store.switches import install_id
-from responders.slack.client import SlackClient
-from responders.slack.integration import CALL_TIMEOUT, POST_INTERVAL
 
 installed_integrations()  # reads package metadata once, before any event loop runs
 
@@ -67,7 +64,7 @@ class AppOptions:
     directory: GroupDirectory | None = None
     tls: ssl.SSLContext | None = None
     slack_timing: SlackTiming = field(default_factory=SlackTiming)
-    silence_poll_s: float = SILENCE_POLL_S
+    tuning: Mapping[str, float] = field(default_factory=dict)
     integrations: Sequence[Integration] = ()
     catch_up_s: float = CATCH_UP_S
 
@@ -83,7 +80,7 @@ def build_app(
     directory: GroupDirectory | None = None,
     tls: ssl.SSLContext | None = None,
     slack_timing: SlackTiming | None = None,
-    silence_poll_s: float = SILENCE_POLL_S,
+    tuning: Mapping[str, float] | None = None,
     integrations: Sequence[Integration] | None = None,
     catch_up_s: float = CATCH_UP_S,
 ) -> web.Application:
@@ -91,7 +88,7 @@ def build_app(
 
     ``playbooks`` defaults to those of ``playbooks.dirs`` (or the shipped catalogue);
     ``integrations`` to the installed ones; ``registry`` to Medic's own actions and theirs;
-    ``silence_poll_s`` is how often Alertmanager is asked about alerts Medic silenced;
+    ``tuning`` sets integrations' knobs by name (e.g. ``alertmanager.silence_poll_s``);
     ``catch_up_s`` how long reads wait for intake to take what was acknowledged.
     """
     chosen = installed_integrations() if integrations is None else tuple(integrations)
@@ -104,7 +101,7 @@ def build_app(
         directory=directory,
         tls=tls,
         slack_timing=slack_timing or SlackTiming(),
-        silence_poll_s=silence_poll_s,
+        tuning=dict(tuning or {}),
         integrations=chosen,
         catch_up_s=catch_up_s,
     )
@@ -114,21 +111,7 @@ def build_app(
     )
     app[REQUEST_LIMITS] = RequestLimits.of(settings)
     app.cleanup_ctx.append(_runtime_ctx(settings, options))
-    add_routes(
-        app,
-        extra=[
-            Endpoint(
-                route.method,
-                route.path,
-                route.handler,
-                f"served by the {integration.name} integration",
-                integration.name,
-                Content(description="as the integration answers"),
-            )
-            for integration in chosen
-            for route in integration.routes
-        ],
-    )
+    add_routes(app, extra=integration_endpoints(chosen))
     return app
 
 
@@ -145,12 +128,15 @@ def _runtime_ctx(
             if sqlite_lock is not None:
                 stack.push_async_callback(sqlite_lock.release)
             http = await stack.enter_async_context(aiohttp.ClientSession())
-            clients = await _open_clients(stack, settings, options, http)
             db = Database(settings.store.url)
             stack.push_async_callback(db.close)
             await db.create_schema()
+            async with db.begin() as conn:
+                install = await install_id(conn, options.clock.now())
+            desk = StoreDesk(db, options.clock, install)
+            clients = await _open_clients(stack, settings, options, http, desk)
             runtime, services = await _start(
-                app, settings, options, loaded, registry, clients, db, http
+                app, settings, options, loaded, registry, clients, db, http, desk
             )
             yield
             for service in reversed(services):
@@ -165,12 +151,6 @@ def _runtime_ctx(
     return runtime_ctx
 
 
-class _Service(Protocol):
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
 async def _start(
     app: web.Application,
     settings: Settings,
@@ -180,7 +160,8 @@ async def _start(
     clients: dict[str, object],
     db: Database,
     http: aiohttp.ClientSession,
-) -> tuple[Runtime, list[_Service]]:
+    desk: StoreDesk,
+) -> tuple[Runtime, list[Service]]:
     """Start the engine and the services around it; the runtime and what to stop first."""
     clock = options.clock
     metrics = Metrics()
@@ -190,14 +171,34 @@ async def _start(
         narrators, log_events = terminal_narration()
         narration = NarrationDispatcher(narrators, log_events=log_events)
     narration.add(MetricsNarrator(metrics))
-    async with db.begin() as conn:
-        install = await install_id(conn, clock.now())
     switch = PauseSwitch(db, clock, configured=settings.safety.paused)
     await switch.load()
     hub = ApprovalHub()
-    clients = clients | alertmanager_clients(settings, http, db, clock)
-    slack_client = clients.get("slack")
     replica = Replica(db, settings.store.lease_seconds)
+    intake: IntakeWorker | None = None
+
+    def journaled(_last_id: int) -> None:
+        if intake is not None:
+            intake.wake()
+
+    committer = AlertCommitter(db, journaled, clock=clock.now)
+    background = BackgroundTasks()
+    hooks = IntegrationHooks(
+        options.integrations,
+        {
+            integration.name: HookContext(
+                config=integration.section(settings),
+                client=clients.get(integration.name),
+                desk=desk,
+                settings=settings,
+                submit=committer.submit,
+                tuning=options.tuning,
+            )
+            for integration in options.integrations
+            if integration.is_enabled(settings)
+        },
+        background,
+    )
     deps = EngineDeps(
         db=db,
         settings=settings,
@@ -209,9 +210,11 @@ async def _start(
         pause=switch,
         http=http,
         cluster=options.cluster or _cluster_view(options.integrations, clients),
-        install=install,
+        install=desk.install,
         clients=clients,
         enabled=frozenset(i.name for i in options.integrations if i.is_enabled(settings)),
+        background=background,
+        hooks=hooks,
         slots=run_slots(db, replica, settings.safety.max_concurrent_runs),
         metrics=metrics,
     )
@@ -223,14 +226,19 @@ async def _start(
         narration.publish(changes)
 
     intake = IntakeWorker(
-        db, changed, clock=clock.now, playbooks=playbooks, on_runs=runs.take, install=install
+        db,
+        changed,
+        clock=clock.now,
+        playbooks=playbooks,
+        on_runs=runs.take,
+        install=desk.install,
+        mappers=hooks.mappers(),
     )
-    committer = AlertCommitter(db, lambda _last_id: intake.wake(), clock=clock.now)
     await narration.start()
     await runs.start()
     await intake.start()
     await committer.start()
-    directory = _directory(options.directory, slack_client, options.slack_timing)
+    directory = group_directory(options.directory, clients, options.slack_timing)
     runtime = Runtime(
         settings=settings,
         db=db,
@@ -249,26 +257,19 @@ async def _start(
         catch_up_s=options.catch_up_s,
     )
     app[RUNTIME] = runtime
+    app[INBOX] = RuntimeInbox(runtime)
     services = await _shared_store_services(runtime, hub)
-    watch = SilenceWatch.of(deps, committer.submit, options.silence_poll_s)
-    await watch.start()
-    services.append(watch)
-    if isinstance(slack_client, SlackClient):
-        slack_sync = mount_slack(app, runtime, slack_client, clock, options.slack_timing)
-        metrics.slack_failures = lambda: slack_sync.failed_deliveries
-        await slack_sync.start()
-        services.append(slack_sync)
-        if settings.slack.app_token is not None:
-            socket = SlackSocket(app[SLACK].bolt, settings.slack.app_token.get_secret_value())
-            await socket.start()
-            services.append(socket)
+    for service in hooks.services():
+        await service.start()
+        services.append(service)
+    services += await start_slack(app, runtime, clients, clock, options.slack_timing)
     return runtime, services
 
 
-async def _shared_store_services(runtime: Runtime, hub: ApprovalHub) -> list[_Service]:
+async def _shared_store_services(runtime: Runtime, hub: ApprovalHub) -> list[Service]:
     """What keeps a replica in step with the others (pause, decisions) and, when
     ``kafka.alert_topics`` is set, the Kafka alert source; all started."""
-    services: list[_Service] = [PeerWatch(runtime.db, runtime.pause, hub)]
+    services: list[Service] = [PeerWatch(runtime.db, runtime.pause, hub)]
     if runtime.settings.kafka.alert_topics:
         services.append(
             KafkaAlertSource(runtime.settings.kafka, runtime.committer, runtime.metrics)
@@ -278,25 +279,15 @@ async def _shared_store_services(runtime: Runtime, hub: ApprovalHub) -> list[_Se
     return services
 
 
-def _directory(
-    given: GroupDirectory | None, slack_client: object, timing: SlackTiming
-) -> GroupDirectory:
-    """The directory for ``slack.approver_groups``: the one given, else Slack's when enabled."""
-    if given is not None:
-        return given
-    if isinstance(slack_client, SlackClient):
-        return SlackGroupDirectory(slack_client, timing.group_cache_s)
-    return NoGroups()
-
-
 async def _open_clients(
-    stack: AsyncExitStack, settings: Settings, options: AppOptions, http: aiohttp.ClientSession
+    stack: AsyncExitStack,
+    settings: Settings,
+    options: AppOptions,
+    http: aiohttp.ClientSession,
+    desk: StoreDesk,
 ) -> dict[str, object]:
     """One shared client per enabled integration that has one, closed by ``stack``."""
-    tuning = {
-        POST_INTERVAL: options.slack_timing.post_interval_s,
-        CALL_TIMEOUT: options.slack_timing.call_timeout_s,
-    }
+    tuning = {**client_tuning(options.slack_timing), **options.tuning}
     clients: dict[str, object] = {}
     for integration in options.integrations:
         if integration.client is None or not integration.is_enabled(settings):
@@ -304,7 +295,7 @@ async def _open_clients(
         section = integration.section(settings)
         if section is None:
             continue
-        setup = ClientSetup(section, settings, http, tls=options.tls, tuning=tuning)
+        setup = ClientSetup(section, settings, http, tls=options.tls, tuning=tuning, desk=desk)
         clients[integration.name] = await stack.enter_async_context(integration.client(setup))
     return clients
 

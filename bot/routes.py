@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from bot.actions.integration import Integration
 from bot.api.decisions import (
     DecisionAnswer,
     DecisionBody,
@@ -24,17 +25,16 @@ from bot.api.incidents import IncidentFilter, get_incident, get_incidents
 from bot.api.openapi import OPENAPI_DOCUMENT, get_docs, get_openapi, openapi_document
 from bot.api.ops import Health, healthz, metrics, readyz
 from bot.api.report import get_graph, get_report
+from bot.http.answer import IngestAnswer
 from bot.http.endpoint import Auth, Content, Endpoint
 from bot.http.viewer import require_reader
 from bot.ingress.alertmanager import alertmanager_webhook
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
-from bot.ingress.answer import IngestAnswer
-from bot.ingress.pagerduty import SIGNATURE_HEADER, pagerduty_webhook
+from bot.ingress.rejections import counts_rejections
 from bot.runtime import RUNTIME
 from bot.slack.inbound import slack_events
 from bot.store.views import IncidentDetail, IncidentList
 from bot.web.routes import CONSOLE_ENDPOINTS, console_ctx
-from responders.pagerduty.webhook_models import PagerDutyWebhook
 
 _WRITE_ERRORS = (400, 401, 403, 404, 408, 409, 413, 503)
 
@@ -49,22 +49,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         request=Content(model=AlertmanagerWebhook),
         errors=(400, 401, 408, 413, 503),
         auth=Auth.WEBHOOK,
-    ),
-    Endpoint(
-        "POST",
-        "/webhooks/pagerduty",
-        pagerduty_webhook,
-        "PagerDuty v3 webhook: journal the event, then answer 202",
-        "ingress",
-        Content(model=IngestAnswer),
-        status=202,
-        request=Content(model=PagerDutyWebhook),
-        errors=(400, 403, 408, 413, 503),
-        auth=Auth.SIGNED,
-        headers={
-            SIGNATURE_HEADER: "v1=<hex HMAC-SHA256 of the body> (required)",
-            "X-Webhook-Id": "the delivery id; a repeated one is ignored",
-        },
     ),
     Endpoint(
         "POST",
@@ -199,6 +183,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         Content(media="text/html", description="the page"),
     ),
 )
+
+
+def integration_endpoints(integrations: Sequence[Integration]) -> list[Endpoint]:
+    """The integrations' routes; an ``HttpError`` they raise is counted as a rejected
+    delivery of the integration."""
+    return [
+        Endpoint(
+            route.method,
+            route.path,
+            counts_rejections(integration.name)(route.handler),
+            route.summary or f"served by the {integration.name} integration",
+            route.tag or integration.name,
+            route.answer,
+            status=route.status,
+            request=route.request,
+            errors=route.errors,
+            auth=route.auth,
+            headers=dict(route.headers),
+        )
+        for integration in integrations
+        for route in integration.routes
+    ]
 
 
 def add_routes(app: web.Application, extra: Sequence[Endpoint] = ()) -> None:

@@ -19,11 +19,11 @@ from bot.actions import ActionRegistry
 from bot.app import build_app
 from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.silences import SILENCE_POLL_S
 from bot.http.server import GuardedAppRunner
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator
 from bot.runtime import CATCH_UP_S
+from responders.alertmanager.watch import SILENCE_POLL, SILENCE_POLL_S
 
 from harness.kafka import TansuBroker
 from harness.postgres import PostgresServer
@@ -187,7 +187,7 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
             directory=directory,
             tls=tls,
             slack_timing=slack_timing,
-            silence_poll_s=silence_poll_s,
+            tuning={SILENCE_POLL: silence_poll_s},
             catch_up_s=catch_up_s,
         )
 

@@ -18,8 +18,10 @@ from pydantic import BaseModel
 
 from bot.actions.cluster import ClusterView
 from bot.actions.contract import ActionFunction, ActionSpec
+from bot.actions.hooks import InboundMapper, IncidentDesk, IncidentHook, Pager, ServicesFactory
 from bot.actions.registry import spec_of
 from bot.config import Settings
+from bot.http.endpoint import Auth, Content
 
 ENTRY_POINT_GROUP = "medic.integrations"
 
@@ -36,6 +38,7 @@ class ClientSetup:
     http: aiohttp.ClientSession
     tls: ssl.SSLContext | None = None
     tuning: Mapping[str, float] = field(default_factory=dict)
+    desk: IncidentDesk | None = None
 
     def config_as(self, model: type[M]) -> M:
         """The section, typed as the integration's config ``model``."""
@@ -50,11 +53,23 @@ ClientFactory = Callable[[ClientSetup], AbstractAsyncContextManager[object]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """An HTTP route the integration serves (e.g. its inbound webhook)."""
+    """An HTTP route the integration serves (e.g. its inbound webhook), and how /openapi.json
+    describes it. Its handler reaches Medic through ``inbox_of(request)``; every
+    ``HttpError`` it raises is counted as a rejected delivery of the integration."""
 
     method: str
     path: str
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    summary: str = ""
+    tag: str = ""
+    answer: Content = field(
+        default_factory=lambda: Content(description="as the integration answers")
+    )
+    status: int = 200
+    request: Content | None = None
+    errors: tuple[int, ...] = ()
+    auth: Auth = Auth.NONE
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def _enabled_switch(config: BaseModel | None) -> bool:
@@ -72,6 +87,12 @@ class Integration:
     really run (else they are recorded as dry runs); ``routes`` are served by Medic's HTTP
     server; ``cluster_view`` turns its open client into the node counts the engine's
     ``safety.max_cordoned_fraction`` guard reads (for an integration that manages nodes).
+
+    Hooks: ``inbound`` maps the events its routes journaled onto incidents (in the intake
+    transaction); while it is enabled, ``on_resolved`` and
+    ``on_acknowledged`` follow an incident resolved (not by the integration itself) or
+    acknowledged in Medic; ``pager`` pages a human when a playbook escalates; ``services``
+    are started with Medic and stopped before it stops. ``title`` is how texts name it.
     """
 
     name: str
@@ -81,6 +102,17 @@ class Integration:
     enabled: Callable[[Any], bool] = _enabled_switch
     routes: Sequence[Route] = ()
     cluster_view: Callable[[Any], ClusterView | None] | None = None
+    title: str = ""
+    inbound: InboundMapper | None = None
+    on_resolved: IncidentHook | None = None
+    on_acknowledged: IncidentHook | None = None
+    pager: Pager | None = None
+    services: ServicesFactory | None = None
+
+    @property
+    def display_name(self) -> str:
+        """Its title, else its name."""
+        return self.title or self.name
 
     def specs(self) -> list[ActionSpec]:
         """The declared contract of each of its actions."""

@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.engine.approvals import ApprovalHub
 from bot.engine.background import BackgroundTasks, InFlight, RunEnds
+from bot.engine.integration_hooks import IntegrationHooks
 from bot.engine.pause import PauseSwitch
 from bot.engine.run_slots import RunSlots
 from bot.metrics import Metrics
@@ -42,6 +43,7 @@ class EngineDeps:
     clients: dict[str, object] = field(default_factory=dict)
     enabled: frozenset[str] = frozenset()
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    hooks: IntegrationHooks = field(default_factory=IntegrationHooks.none)
     action_locks: defaultdict[str, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )

@@ -1,14 +1,12 @@
 """What follows a committed intake result, wherever it was committed: wake runs whose
-approvals were cancelled, narrate runs the resolution aborted, resolve in PagerDuty, expire
-the Alertmanager silences Medic holds for resolved incidents."""
+approvals were cancelled, narrate runs the resolution aborted, and call the integrations'
+``on_resolved`` hooks (PagerDuty resolves what Medic paged, Alertmanager's silences are
+expired)."""
 
 from __future__ import annotations
 
 from bot.engine.deps import EngineDeps
 from bot.engine.intake import IntakeResult
-from bot.engine.pagerduty_events import ACTOR as PAGERDUTY
-from bot.engine.pagerduty_sync import client_of, resolve_remote
-from bot.engine.silences import expire_after_resolution
 from bot.events import RunEvent
 from bot.models import RunStatus
 
@@ -28,11 +26,4 @@ def after_commit(deps: EngineDeps, result: IntakeResult) -> None:
                 detail="the incident resolved",
             )
         )
-    expire_after_resolution(deps, result)
-    if client_of(deps) is None:
-        return
-    for incident_seq, actor in result.resolved:
-        if actor != PAGERDUTY:  # never echo PagerDuty's own resolution back to it
-            deps.background.spawn(
-                resolve_remote(deps, incident_seq), name=f"pagerduty-resolve-{incident_seq}"
-            )
+    deps.hooks.resolved(result.resolved)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.engine.deps import EngineDeps
 from bot.engine.followups import after_commit
 from bot.engine.intake import MEDIC, IntakeResult, resolve_incident
-from bot.engine.pagerduty_sync import acknowledge_remote, client_of, page_escalation
+from bot.engine.integration_hooks import PageOutcome
 from bot.errors import PermanentError
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.models import IncidentStatus, Severity
@@ -69,28 +69,31 @@ class IncidentOps:
         return incident.severity.value
 
     async def escalate(self, reason: str, *, page: bool = True) -> bool:
-        """Say it loudly, and page PagerDuty when it is enabled and ``page`` (once per
-        reason). An incident already resolved is never escalated: nobody is paged for it."""
+        """Say it loudly, and page through the enabled integration that pages (PagerDuty)
+        when ``page`` (once per reason). An incident already resolved is never escalated:
+        nobody is paged for it."""
         async with self._deps.db.connect() as conn:
             incident = await incident_store.get_incident(conn, self._seq)
         if incident is None or incident.status is IncidentStatus.RESOLVED:
             log.info("incident.escalation_skipped", incident=f"INC-{self._seq}", reason=reason)
             return False
-        paged = page and await page_escalation(self._deps, self._seq, reason)
-        suffix = (
-            " (PagerDuty paged)"
-            if paged
-            else " (not paged: this playbook escalates without paging)"
-            if not page
-            else " (PagerDuty is not enabled: nobody was paged)"
-            if not self._deps.integration_ready("pagerduty")
-            else " (the PagerDuty page failed: see the timeline)"
-        )
-        text = f"ESCALATED: {reason}{suffix}"
+        outcome = await self._deps.hooks.page(self._seq, reason) if page else None
+        paged = outcome is not None and outcome.paged
+        text = f"ESCALATED: {reason}{self._page_suffix(outcome)}"
         async with self._change() as (conn, incident, result):
             await self._record(conn, "incident.escalated", text)
             result.note(incident, IncidentChangeKind.UPDATED, text)
         return paged
+
+    def _page_suffix(self, outcome: PageOutcome | None) -> str:
+        if outcome is None:
+            return " (not paged: this playbook escalates without paging)"
+        if outcome.pager is None:
+            pagers = " or ".join(self._deps.hooks.pager_names()) or "no pager"
+            return f" ({pagers} is not enabled: nobody was paged)"
+        if outcome.paged:
+            return f" ({outcome.pager} paged)"
+        return f" (the {outcome.pager} page failed: see the timeline)"
 
     async def resolve(self, summary: str) -> None:
         """Resolve the incident (cancelling what its playbooks say to cancel)."""
@@ -123,10 +126,7 @@ class IncidentOps:
                 await incident_store.set_status(conn, self._seq, now_status, now)
             await self._record(conn, "incident.acknowledged", text)
             result.note(replace(incident, status=now_status), IncidentChangeKind.UPDATED, text)
-        if client_of(self._deps) is not None:
-            self._deps.background.spawn(
-                acknowledge_remote(self._deps, self._seq), name=f"pagerduty-ack-{self._seq}"
-            )
+        self._deps.hooks.acknowledged(self._seq, self._actor)
         return True
 
     async def mitigating(self) -> None:

@@ -10,14 +10,15 @@ unprocessed. Readers that want to see their own writes wait at its :attr:`barrie
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 
 import structlog
 
+from bot.actions.hooks import InboundMapper
 from bot.clock import Now
+from bot.engine.external_events import TransactionDesk, take_external_events
 from bot.engine.intake import IntakeResult, take_batch
-from bot.engine.pagerduty_events import take_inbound_events
 from bot.engine.read_barrier import ReadBarrier
 from bot.events import IncidentChange
 from bot.playbooks.playbook import PlaybookSet
@@ -46,9 +47,11 @@ class IntakeWorker:
         playbooks: PlaybookSet,
         on_runs: Callable[[IntakeResult], None] = lambda _result: None,
         install: str = "",
+        mappers: Mapping[str, InboundMapper] | None = None,
         batch_size: int = 50,
     ) -> None:
         self._install = install
+        self._mappers = dict(mappers or {})
         self._playbooks = playbooks
         self._on_runs = on_runs
         self._db = db
@@ -129,7 +132,7 @@ class IntakeWorker:
     async def _skip_next_event(self) -> None:
         async with self._db.begin() as conn:
             await hold_until_commit(conn, INTAKE)
-            for seq, _ in await inbound.unprocessed_events(conn, 1):
+            for seq, _, _ in await inbound.unprocessed_events(conn, 1):
                 await inbound.mark_event_processed(conn, seq, self._clock())
                 log.error("intake.event_skipped", inbound_event=seq)
 
@@ -150,14 +153,14 @@ class IntakeWorker:
         return bool(pending)
 
     async def _process_events(self) -> bool:
-        """Map a batch of journaled PagerDuty events; False when none was pending."""
+        """Map a batch of journaled inbound events (integrations' webhooks) through their
+        integration's ``inbound`` hook; False when none was pending."""
         result = IntakeResult()
         now = self._clock()
         async with self._db.begin() as conn:
             await hold_until_commit(conn, INTAKE)
-            last = await take_inbound_events(
-                conn, now, result, self._playbooks, self._install, self._limit
-            )
+            desk = TransactionDesk(conn, now, result, self._playbooks, self._install)
+            last = await take_external_events(conn, self._mappers, desk, self._limit)
             changes = await result.changes(conn, now)
         if last is not None:
             self.barrier.progressed()

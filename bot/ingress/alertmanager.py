@@ -8,11 +8,11 @@ import structlog
 from aiohttp import web
 
 from bot.errors import StoreUnavailable
+from bot.http.answer import IngestAnswer
 from bot.http.auth import require_bearer
 from bot.http.body import read_body, validate_json
 from bot.http.errors import ErrorCode, HttpError
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
-from bot.ingress.answer import IngestAnswer
 from bot.ingress.rejections import counts_rejections
 from bot.models import AlertSource
 from bot.runtime import RUNTIME

@@ -13,7 +13,7 @@ from bot.runtime import RUNTIME
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def counts_rejections(source: str) -> Callable[[Handler], Handler]:
@@ -22,7 +22,7 @@ def counts_rejections(source: str) -> Callable[[Handler], Handler]:
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def counted(request: web.Request) -> web.Response:
+        async def counted(request: web.Request) -> web.StreamResponse:
             try:
                 return await handler(request)
             except HttpError as err:

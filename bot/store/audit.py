@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.schema import audit_events
+from bot.store.schema import audit_events, runs, steps
 
 
 async def record_event(
@@ -46,3 +47,32 @@ async def has_event(conn: AsyncConnection, incident_seq: int, kind: str, text_pr
         .limit(1)
     )
     return (await conn.execute(query)).first() is not None
+
+
+async def details_of(
+    conn: AsyncConnection, incident_seq: int, kinds: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The ``detail`` of each of the incident's audit events of ``kinds``, oldest first."""
+    query = (
+        sa.select(audit_events.c.detail)
+        .where(audit_events.c.incident_seq == incident_seq, audit_events.c.kind.in_(list(kinds)))
+        .order_by(audit_events.c.seq)
+    )
+    return [dict(detail) for (detail,) in await conn.execute(query)]
+
+
+async def real_step_outputs(
+    conn: AsyncConnection, incident_seq: int, action: str
+) -> list[dict[str, Any]]:
+    """The outputs of the incident's steps of ``action`` that really ran and succeeded."""
+    query = (
+        sa.select(steps.c.output)
+        .join(runs, runs.c.seq == steps.c.run_seq)
+        .where(
+            runs.c.incident_seq == incident_seq,
+            steps.c.action == action,
+            steps.c.status == "succeeded",
+            steps.c.dry_run.is_(False),
+        )
+    )
+    return [dict(output) for (output,) in await conn.execute(query) if output]

@@ -1,4 +1,5 @@
-"""The inbound-event journal (PagerDuty webhooks): each event once, by event and delivery id."""
+"""The inbound-event journal (integrations' webhooks): each event once, by event and delivery
+id."""
 
 from __future__ import annotations
 
@@ -62,15 +63,17 @@ async def journal_event(
     return seq
 
 
-async def unprocessed_events(conn: AsyncConnection, limit: int) -> list[tuple[int, dict[str, Any]]]:
-    """The oldest unprocessed inbound events, in arrival order."""
+async def unprocessed_events(
+    conn: AsyncConnection, limit: int
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """The oldest unprocessed inbound events (number, source, payload), in arrival order."""
     query = (
-        sa.select(inbound_events.c.seq, inbound_events.c.payload)
+        sa.select(inbound_events.c.seq, inbound_events.c.source, inbound_events.c.payload)
         .where(inbound_events.c.processed_at.is_(None))
         .order_by(inbound_events.c.seq)
         .limit(limit)
     )
-    return [(int(seq), payload) for seq, payload in await conn.execute(query)]
+    return [(int(seq), source, payload) for seq, source, payload in await conn.execute(query)]
 
 
 async def mark_event_processed(conn: AsyncConnection, seq: int, at: datetime) -> None:

@@ -1,4 +1,6 @@
-"""PagerDuty as an integration: pages, notes, acknowledgements and resolutions."""
+"""PagerDuty as an integration: pages, notes, acknowledgements and resolutions, both ways:
+its webhook and event mapping (PagerDuty → Medic), escalation pages and status sync
+(Medic → PagerDuty)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ from contextlib import asynccontextmanager
 
 from bot.actions.integration import ClientSetup, Integration
 from bot.config.models import PagerDutyConfig
-from responders.pagerduty import actions
+from responders.pagerduty import actions, events, sync
 from responders.pagerduty.client import PagerDutyClient
 from responders.pagerduty.const import SYSTEM
+from responders.pagerduty.webhook import WEBHOOK_ROUTE
 
 
 @asynccontextmanager
@@ -27,4 +30,10 @@ integration = Integration(
     config=PagerDutyConfig,
     actions=[actions.page, actions.note, actions.acknowledge, actions.resolve],
     client=open_client,
+    title="PagerDuty",
+    routes=[WEBHOOK_ROUTE],
+    inbound=events.take_event,
+    on_resolved=sync.resolve_remote,
+    on_acknowledged=sync.acknowledge_remote,
+    pager=sync.page_escalation,
 )

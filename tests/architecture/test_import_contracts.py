@@ -56,6 +56,11 @@ def test_the_code_keeps_every_contract(tmp_path: Path) -> None:
         ),
         ("bot/store/audit.py", "import bot.engine.deps", "The store knows nothing above it"),
         ("bot/narrator/base.py", "import bot.engine.runner", "Narration is told what happened"),
+        (
+            "bot/engine/followups.py",
+            "import responders.pagerduty.sync",
+            "The core reaches integrations only through their hooks",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_a_contract(
