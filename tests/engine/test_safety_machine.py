@@ -494,7 +494,7 @@ class SafetyMachine(RuleBasedStateMachine):
         self.loop.close()
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(max(900, EXAMPLES * STEPS * 4))  # a longer search gets longer
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_safety_model_holds_under_random_interleavings(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
