@@ -28,6 +28,26 @@ _DRY_RUN = {
 }
 
 
+_KINDS = [
+    "Every action has a kind, and safety acts by kind:",
+    "",
+    "| kind | what | pause | `safety.dry_run` | `safety.limits` | found `running` after a crash |",
+    "|---|---|---|---|---|---|",
+    "| `read` | gathers evidence, changes nothing | runs | runs | not counted | runs again |",
+    "| `notify` | tells humans (pages, chat posts, notes, escalations); changes nothing "
+    "being repaired | runs | runs | not counted | `interrupted` (with its run), never re-run "
+    "without a human, unless idempotent by a key the other system honours (below) |",
+    "| `write` | changes the world (Kubernetes writes, silences, PagerDuty acknowledge and "
+    "resolve) | waits: checked in the transaction that starts the step | the integration's "
+    "dry run | counted: every attempt that may have reached the world; over the limit it asks "
+    "a four-eyes consent | `interrupted` (with its run), never re-run without a human, unless "
+    "idempotent by a key the other system honours (below) |",
+    "| `control` | Medic's own bookkeeping (approvals, incident severity and status) | runs | "
+    "runs | not counted | runs again: its effect is committed with the step's outcome, so a "
+    "step cut off left none (an approval waits on, asking nobody twice) |",
+]
+
+
 def _action(spec: ActionSpec) -> list[str]:
     lines = [f"### `{spec.name}`", "", summary(spec.run) or "", ""]
     lines += [
@@ -48,6 +68,9 @@ def _action(spec: ActionSpec) -> list[str]:
                 "not idempotent: found `running` after a crash, the step becomes "
                 "`interrupted` and is never re-run without a human"
                 if spec.kind in (ActionKind.WRITE, ActionKind.NOTIFY)
+                else "committed with the step's outcome: one cut off by a crash left no "
+                "effect and runs again"
+                if spec.kind is ActionKind.CONTROL
                 else "safe to repeat"
             )
         ),
@@ -74,6 +97,8 @@ def actions_page() -> str:
         "model when playbooks load (`medic check`), and `steps.<id>.output.<field>` in later",
         "`when`, `unless` and templates against the output model. Installed integrations add",
         "their own (see `examples/medic-echo`).",
+        "",
+        *_KINDS,
         "",
         "## Medic's own",
         "",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.actions import ActionKind
 from bot.cli import main
 from bot.reference import DOCS, render_docs
 
@@ -35,3 +36,21 @@ def test_the_reference_covers_every_action_and_section() -> None:
     for section in ("server", "safety", "slack", "pagerduty", "kubernetes", "kafka"):
         assert f"## `{section}`" in pages["configuration.md"]
     assert "echo.say" not in pages["actions.md"]  # installed here, but not Medic's own
+
+
+def test_the_action_reference_says_what_each_kind_does() -> None:
+    """The action reference has a row per action kind saying what the pause, dry run and
+    limits do to it and what happens to one found ``running`` after a crash; each action
+    then names its kind."""
+    page = render_docs()["actions.md"]
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in page.splitlines()
+        if line.startswith("| `") and line.split("|")[1].strip().strip("`") in set(ActionKind)
+    }
+    assert sorted(rows) == sorted(f"`{kind.value}`" for kind in ActionKind)
+    assert "waits" in rows["`write`"]
+    assert "counted" in rows["`write`"]
+    assert "runs again" in rows["`control`"]
+    assert "committed with" in rows["`control`"]
+    assert "`interrupted`" in rows["`notify`"]
