@@ -26,7 +26,7 @@ from bot.engine.integration_hooks import IntegrationHooks
 from bot.engine.pause import PauseSwitch
 from bot.engine.peers import PeerWatch
 from bot.engine.replica import Replica
-from bot.engine.run_slots import run_slots
+from bot.engine.run_slots import SharedSlots, run_slots
 from bot.engine.runner import RunManager
 from bot.engine.worker import IntakeWorker
 from bot.events import IncidentChange, IncidentChangeKind
@@ -267,9 +267,19 @@ async def _start(
 
 
 async def _shared_store_services(runtime: Runtime, hub: ApprovalHub) -> list[Service]:
-    """What keeps a replica in step with the others (pause, decisions) and, when
-    ``kafka.alert_topics`` is set, the Kafka alert source; all started."""
-    services: list[Service] = [PeerWatch(runtime.db, runtime.pause, hub)]
+    """What keeps a replica in step with the others (pause, decisions, intake, run slots,
+    runs handed back) and, when ``kafka.alert_topics`` is set, the Kafka alert source; all
+    started."""
+    slots = runtime.engine.slots
+    peers = PeerWatch(
+        runtime.db,
+        runtime.pause,
+        hub,
+        on_intake=runtime.intake.barrier.progressed,
+        on_slot_freed=slots.freed if isinstance(slots, SharedSlots) else lambda: None,
+        on_runs_handed_back=runtime.runs.replica.adopt_orphans,
+    )
+    services: list[Service] = [peers]
     if runtime.settings.kafka.alert_topics:
         services.append(
             KafkaAlertSource(runtime.settings.kafka, runtime.committer, runtime.metrics)

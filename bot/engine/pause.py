@@ -21,6 +21,7 @@ from bot.models import Identity
 from bot.store import Database
 from bot.store.audit import record_event
 from bot.store.incidents import open_incident_seqs
+from bot.store.notify import Topic, announce
 from bot.store.safety import ensure_pause_row, read_pause
 from bot.store.switches import PAUSE, write_switch
 
@@ -79,6 +80,7 @@ class PauseSwitch:
         now = self._clock.now()
         async with self._db.begin() as conn:
             await write_switch(conn, PAUSE, {"paused": True, "reason": reason}, user, now)
+            await announce(conn, Topic.PAUSE)
             await _announce(
                 conn,
                 now,
@@ -98,6 +100,7 @@ class PauseSwitch:
         now = self._clock.now()
         async with self._db.begin() as conn:
             await write_switch(conn, PAUSE, {"paused": False}, user, now)
+            await announce(conn, Topic.PAUSE)
             await _announce(
                 conn, now, who, "safety.resumed", f"Resumed by {user}: automatic steps may run"
             )

@@ -1,12 +1,19 @@
-"""What other replicas changed, heard on PostgreSQL by polling the store twice a second: the
-pause switch (a pause through one replica holds write steps on all of them), and decisions
-on the approvals this replica's runs wait on (taken through another replica). A replica
-alone on SQLite hears every change in-process and runs no watch.
+"""What other replicas changed, heard on PostgreSQL: the pause switch (a pause through one
+replica holds write steps on all of them), decisions on the approvals this replica's runs
+wait on, intake batches (reads waiting for them), freed run slots and runs handed back by a
+replica that stopped.
+
+Word arrives at once through ``LISTEN``/``NOTIFY`` (:mod:`bot.store.notify`); as a fallback
+for a notification lost while the listening connection was down, the pause and the awaited
+approvals are also polled every ``POLL_S`` (reads and slots poll on their own, orphaned runs
+are looked for on every heartbeat). A replica alone on SQLite hears every change
+in-process and runs no watch.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -14,6 +21,7 @@ from bot.engine.approvals import ApprovalHub
 from bot.engine.pause import PauseSwitch
 from bot.store import Database, is_transient
 from bot.store import replicas as replica_store
+from bot.store.notify import Topic, listen
 from bot.tasks import cancel_all
 
 log = structlog.get_logger(__name__)
@@ -22,34 +30,91 @@ POLL_S = 0.5
 
 
 class PeerWatch:
-    """One task polling the pause switch and the awaited approvals."""
+    """A listener for other replicas' word, and a task acting on it (and polling)."""
 
-    def __init__(self, db: Database, pause: PauseSwitch, hub: ApprovalHub) -> None:
+    def __init__(
+        self,
+        db: Database,
+        pause: PauseSwitch,
+        hub: ApprovalHub,
+        *,
+        on_intake: Callable[[], None],
+        on_slot_freed: Callable[[], None],
+        on_runs_handed_back: Callable[[], Awaitable[None]],
+        poll_s: float = POLL_S,
+    ) -> None:
         self._db = db
         self._pause = pause
         self._hub = hub
-        self._task: asyncio.Task[None] | None = None
+        self._on_intake = on_intake
+        self._on_slot_freed = on_slot_freed
+        self._on_runs = on_runs_handed_back
+        self._poll_s = poll_s
+        self._heard = asyncio.Event()
+        self._pause_changed = False
+        self._runs_handed_back = False
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Start polling (PostgreSQL only)."""
+        """Listen and poll (PostgreSQL only)."""
         if self._db.backend == "postgresql":
-            self._task = asyncio.create_task(self._poll(), name="peer-watch")
+            self._tasks = [
+                asyncio.create_task(listen(self._db, self._hear, self._reconnected), name="peers"),
+                asyncio.create_task(self._act(), name="peer-watch"),
+            ]
 
     async def stop(self) -> None:
-        """Stop polling."""
-        await cancel_all([self._task])
-        self._task = None
+        """Stop listening and polling."""
+        await cancel_all(self._tasks)
+        self._tasks = []
 
-    async def _poll(self) -> None:
+    def _hear(self, topic: Topic, detail: str) -> None:
+        """One notification (called by the driver: only flags and wake-ups here)."""
+        if topic is Topic.INTAKE:
+            self._on_intake()
+        elif topic is Topic.SLOT:
+            self._on_slot_freed()
+        elif topic is Topic.APPROVAL:
+            if detail.isdigit() and int(detail) in self._hub.waiting():
+                self._hub.notify(int(detail))
+        else:
+            self._pause_changed |= topic is Topic.PAUSE
+            self._runs_handed_back |= topic is Topic.RUNS
+            self._heard.set()
+
+    def _reconnected(self) -> None:
+        """Listening (again): what was sent before may be lost, so look at everything."""
+        self._pause_changed = self._runs_handed_back = True
+        self._heard.set()
+        self._on_intake()
+        self._on_slot_freed()
+
+    async def _act(self) -> None:
         while True:
-            await asyncio.sleep(POLL_S)
             try:
-                await self._pause.load()
-                async with self._db.connect() as conn:
-                    closed = await replica_store.closed_approvals(conn, self._hub.waiting())
-                for approval_seq in closed:
-                    self._hub.notify(approval_seq)
-            except Exception as err:
-                if not is_transient(err):
-                    raise
-                log.warning("peers.store_unavailable", error=type(err).__name__)
+                async with asyncio.timeout(self._poll_s):
+                    await self._heard.wait()
+            except TimeoutError:
+                self._pause_changed = True  # the fallback poll
+                await self._guarded(self._poll_approvals)
+            self._heard.clear()
+            if self._pause_changed:
+                self._pause_changed = False
+                await self._guarded(self._pause.load)
+            if self._runs_handed_back:
+                self._runs_handed_back = False
+                await self._guarded(self._on_runs)
+
+    async def _poll_approvals(self) -> None:
+        async with self._db.connect() as conn:
+            closed = await replica_store.closed_approvals(conn, self._hub.waiting())
+        for approval_seq in closed:
+            self._hub.notify(approval_seq)
+
+    async def _guarded(self, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            log.warning("peers.store_unavailable", error=type(err).__name__)

@@ -42,6 +42,7 @@ class Replica:
         self._exclusive = db.backend == "sqlite"
         self._beat_at = _now()
         self._task: asyncio.Task[None] | None = None
+        self._adopt: Callable[[list[int]], Awaitable[None]] | None = None
 
     def alive_since(self) -> datetime | None:
         """Replicas whose heartbeat is older than this are gone (None: all others are)."""
@@ -55,6 +56,7 @@ class Replica:
         """Register, then beat: ``adopt`` gets runs taken over; ``lost`` is called when this
         replica's heartbeat lapsed (its runs may be elsewhere now)."""
         self._beat_at = _now()
+        self._adopt = adopt
         async with self._db.begin() as conn:
             await replica_store.register(conn, self.id, socket.gethostname(), self._beat_at)
         log.info("replica.started", replica=self.id, lease_s=self._lease.total_seconds())
@@ -82,6 +84,11 @@ class Replica:
             if not is_transient(err):
                 raise
             log.warning("replica.retire_failed", error=type(err).__name__)  # the lease lapses
+
+    async def adopt_orphans(self) -> None:
+        """Claim the runs nobody alive owns now (another replica handed its runs back)."""
+        if self._adopt is not None and self._task is not None:
+            await self._take_over(self._adopt)
 
     async def _take_over(self, adopt: Callable[[list[int]], Awaitable[None]]) -> None:
         """Claim the runs nobody alive owns and hand them to the run manager."""

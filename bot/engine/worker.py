@@ -24,6 +24,7 @@ from bot.events import IncidentChange
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database, inbound, is_transient, journal
 from bot.store.locks import INTAKE, hold_until_commit
+from bot.store.notify import Topic, announce
 from bot.tasks import cancel_all
 
 log = structlog.get_logger(__name__)
@@ -145,6 +146,7 @@ class IntakeWorker:
             pending = await journal.unprocessed(conn, self._limit)
             if pending:
                 await take_batch(conn, pending, now, result, self._playbooks)
+                await announce(conn, Topic.INTAKE)  # reads waiting on other replicas
             changes = await result.changes(conn, now)
         if pending:
             self.barrier.progressed()
@@ -161,6 +163,8 @@ class IntakeWorker:
             await hold_until_commit(conn, INTAKE)
             desk = TransactionDesk(conn, now, result, self._playbooks, self._install)
             last = await take_external_events(conn, self._mappers, desk, self._limit)
+            if last is not None:
+                await announce(conn, Topic.INTAKE)
             changes = await result.changes(conn, now)
         if last is not None:
             self.barrier.progressed()

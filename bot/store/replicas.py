@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import ApprovalStatus, RunStatus
+from bot.store.notify import Topic, announce
 from bot.store.schema import approvals, leases, replicas, runs
 
 UNFINISHED = [
@@ -49,6 +50,7 @@ async def retire(conn: AsyncConnection, replica: str) -> None:
     )
     await conn.execute(leases.delete().where(leases.c.owner == replica))
     await conn.execute(replicas.delete().where(replicas.c.id == replica))
+    await announce(conn, Topic.RUNS)
 
 
 async def forget_dead(conn: AsyncConnection, alive_since: datetime) -> None:

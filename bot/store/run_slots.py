@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import RunStatus
+from bot.store.notify import Topic, announce
 from bot.store.schema import replicas, runs
 
 EXECUTING = [RunStatus.PENDING.value, RunStatus.RUNNING.value]
@@ -45,3 +46,4 @@ async def take(
 async def give_back(conn: AsyncConnection, run_seq: int) -> None:
     """``run_seq`` no longer holds a slot."""
     await conn.execute(runs.update().where(runs.c.seq == run_seq).values(slot_taken_at=None))
+    await announce(conn, Topic.SLOT)

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import ApprovalStatus, RunStatus, StepStatus
+from bot.store.notify import Topic, announce
 from bot.store.schema import approval_decisions, approvals, runs, steps
 
 TERMINAL_RUN = (
@@ -388,7 +389,10 @@ async def finish_approval(
         .where(approvals.c.seq == approval_seq, approvals.c.status == ApprovalStatus.PENDING.value)
         .values(status=status.value, decided_by=decided_by, decided_at=at)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    await announce(conn, Topic.APPROVAL, str(approval_seq))  # its run may wait elsewhere
+    return True
 
 
 async def mark_escalated(conn: AsyncConnection, approval_seq: int) -> None:
