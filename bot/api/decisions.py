@@ -156,8 +156,9 @@ async def start_run(request: web.Request) -> web.Response:
     seq = parse_incident_id(request.match_info["incident_id"])
     if seq is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {request.match_info['incident_id']!r}")
-    allowed = set(runtime.settings.slack.approvers) | set(runtime.settings.slack.admins)
-    if who.user not in allowed:
+    # The same people as ``/incident run``: admins, approvers, members of approver groups.
+    admin = who.user in runtime.settings.slack.admins
+    if not admin and not await runtime.approvals.authorized(who.user):
         raise HttpError(ErrorCode.FORBIDDEN, f"{who.user} may not start runs")
     playbook = runtime.playbooks.get(body.playbook)
     if playbook is None:

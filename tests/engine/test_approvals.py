@@ -311,6 +311,29 @@ async def test_approver_groups_authorize_their_members(
     assert (await decide(client, approval, user, "approve"))[0] == status
 
 
+@pytest.mark.parametrize(
+    ("user", "status"), [("G1", 201), ("G2", 403)], ids=["group-member", "not-a-member"]
+)
+async def test_approver_groups_members_start_runs_over_the_api_as_in_slack(
+    start_medic: StartMedic, sqlite_url: str, tmp_path: Path, user: str, status: int
+) -> None:
+    """Who may start a run is the same on every surface: a member of a
+    ``slack.approver_groups`` group may over the API (as with ``/incident run``); others may
+    not. (Seen failing: the API checked only the listed approvers and admins, 403.)"""
+    narrator = RecordingNarrator()
+    config = make_settings(
+        sqlite_url,
+        playbooks={"dirs": [str(write_playbooks(tmp_path / "pb", guarded=_playbook()))]},
+        server={"api_token": API_TOKEN},
+        slack={"approvers": ["U1"], "approver_groups": ["S-ONCALL"]},
+    )
+    client = await start_medic(config, narrators=[narrator], directory=FixedDirectory())
+    await _fire(client, narrator)
+    body = {"playbook": "guarded", "user": user}
+    response = await client.post("/api/incidents/INC-1/runs", json=body, headers=api())
+    assert response.status == status, await response.text()
+
+
 async def test_double_click_is_one_decision(
     start_medic: StartMedic, store_url: str, tmp_path: Path
 ) -> None:
