@@ -131,8 +131,9 @@ def limit_held(recorded: Recorded, write_action: str, limit: int) -> None:
         assert len([s for s in attempts if s["dry_run"] is dry_run]) <= limit, attempts
 
 
-def no_escalation_after_resolution(recorded: Recorded) -> None:
-    """No escalation and no page for an incident after it resolved."""
+def nothing_after_resolution(recorded: Recorded, write_action: str) -> None:
+    """No escalation, no page and no step of ``write_action`` starting for an incident after
+    it resolved."""
     resolved: set[int] = set()
     for event in recorded.events:
         seq = event["incident_seq"]
@@ -140,6 +141,8 @@ def no_escalation_after_resolution(recorded: Recorded) -> None:
             resolved.add(seq)
         elif event["kind"] in {"incident.escalated", "pagerduty.paging"}:
             assert seq not in resolved, event["text"]
+        elif event["kind"] == "step.running" and event["detail"].get("action") == write_action:
+            assert seq not in resolved, f"a write started after resolution: {event['text']}"
 
 
 def approvals_asked_once(recorded: Recorded) -> None:

@@ -3,9 +3,10 @@
 resolving; decisions by authorized users (approvers and a member of an approver group),
 an unauthorized user and repeated users, as signed Slack button clicks (Slack's retries
 included) and over the HTTP API (personal tokens, the bridge token, a personal token naming
-someone else); pause and resume; limit-tripping bursts; manual runs by humans; and crashes
-(Medic stopped mid-step and started again on the same store). After every step it checks
-that:
+someone else); pause and resume (over the API and with ``/incident pause|resume``);
+limit-tripping bursts; manual runs by humans (over the API and with ``/incident run``); and
+crashes (Medic stopped mid-step and started again on the same store). After every step it
+checks that:
 
 - no ``write`` step started while the pause was on;
 - no ``write`` step started without each approval it needed (its playbook's four-eyes step,
@@ -19,7 +20,7 @@ that:
 - no step's effect happened twice, across crashes too: test actions' effects, each approval
   step asking once, each ``incident.set_severity`` (a ``control`` step) changing the
   incident once;
-- nothing was escalated after its incident resolved.
+- nothing was escalated, paged or written for an incident after it resolved.
 
 CI runs a few examples: ``MEDIC_SAFETY_EXAMPLES`` (default 10) examples of
 ``MEDIC_SAFETY_STEPS`` (default 15) rules, on each store. Search longer with, e.g.,
@@ -69,7 +70,16 @@ from enginekit import write_playbooks
 from fakes.slack import FakeSlack
 from harness.waiting import eventually
 from payloads import BASE_TIME, am_alert, am_payload
-from slackkit import BOT_TOKEN, FAST, asks_for, click_body, send, signed, slack_section
+from slackkit import (
+    BOT_TOKEN,
+    FAST,
+    asks_for,
+    click_body,
+    command,
+    send,
+    signed,
+    slack_section,
+)
 
 EXAMPLES = int(os.environ.get("MEDIC_SAFETY_EXAMPLES", "10"))
 STEPS = int(os.environ.get("MEDIC_SAFETY_STEPS", "15"))
@@ -362,16 +372,25 @@ class SafetyMachine(RuleBasedStateMachine):
             assert all(NOT_COUNTED in r["text"] for r in self.slack.responses[key])
         self._run(self._settle())
 
-    @rule()
-    def pause(self) -> None:
-        """An admin pauses."""
-        assert self._run(self._post("/api/pause", {"reason": "freeze"}, TOKENS["U1"])) == 200
-        self._run(self._settle())
+    @rule(via=st.sampled_from(["api", "slack"]))
+    def pause(self, via: str) -> None:
+        """An admin pauses (``POST /api/pause`` or ``/incident pause``)."""
+        self._switch("pause freeze", via)
 
-    @rule()
-    def resume(self) -> None:
-        """An admin resumes."""
-        assert self._run(self._post("/api/resume", {}, TOKENS["U1"])) == 200
+    @rule(via=st.sampled_from(["api", "slack"]))
+    def resume(self, via: str) -> None:
+        """An admin resumes (``POST /api/resume`` or ``/incident resume``)."""
+        self._switch("resume", via)
+
+    def _switch(self, text: str, via: str) -> None:
+        assert self.client is not None
+        if via == "slack":
+            reply = self._run(command(self.client, text, user="U1", channel=NOWHERE))
+            assert reply["response_type"] == "in_channel", reply
+        else:
+            action, _, reason = text.partition(" ")
+            body = {"reason": reason} if reason else {}
+            assert self._run(self._post(f"/api/{action}", body, TOKENS["U1"])) == 200
         self._run(self._settle())
 
     @rule()
@@ -383,18 +402,25 @@ class SafetyMachine(RuleBasedStateMachine):
 
     @rule(
         playbook=st.sampled_from(["plain", "guarded"]),
-        user=st.sampled_from(APPROVERS),
+        user=st.sampled_from(sorted(AUTHORIZED)),
         where=st.sampled_from(TARGETS),
+        via=st.sampled_from(["api", "slack"]),
     )
-    def manual_run(self, playbook: str, user: str, where: str) -> None:
-        """A human starts a playbook on an open incident (a guarded run then needs one
-        approver who is not them)."""
+    def manual_run(self, playbook: str, user: str, where: str, via: str) -> None:
+        """A human starts a playbook on an open incident, over the API or with
+        ``/incident run`` (a guarded run then needs one approver who is not them)."""
         incident = self._run(self._open_incident())
         if incident is None:
             return
-        body = {"playbook": playbook, "params": {"n": where}}
-        path = f"/api/incidents/{incident}/runs"
-        assert self._run(self._post(path, body, TOKENS[user])) in {201, 404}
+        assert self.client is not None
+        if via == "slack":
+            text = f"run {incident} {playbook} n={where}"
+            reply = self._run(command(self.client, text, user=user, channel=NOWHERE))
+            assert "started on" in reply["text"], reply
+        else:
+            body = {"playbook": playbook, "params": {"n": where}}
+            path = f"/api/incidents/{incident}/runs"
+            assert self._run(self._post(path, body, TOKENS[user])) == 201
         self._run(self._settle())
 
     @rule()
@@ -422,7 +448,7 @@ class SafetyMachine(RuleBasedStateMachine):
             recorded, "test.effect", {"guarded": "approve"}, AUTHORIZED
         )
         safetykit.limit_held(recorded, "test.effect", LIMIT)
-        safetykit.no_escalation_after_resolution(recorded)
+        safetykit.nothing_after_resolution(recorded, "test.effect")
         safetykit.approvals_asked_once(recorded)
         safetykit.control_effects_once(recorded, "incident.set_severity", "incident.severity")
 
