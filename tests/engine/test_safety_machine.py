@@ -18,8 +18,8 @@ checks that:
 - every decision was answered as the rules say (counted, or refused and told so);
 - the limit was never exceeded, counting every attempt (consented ones aside);
 - no step's effect happened twice, across crashes too: test actions' effects, each approval
-  step asking once, each ``incident.set_severity`` (a ``control`` step) changing the
-  incident once;
+  step asking once (and its Slack buttons posted once), each ``incident.set_severity`` (a
+  ``control`` step) changing the incident once;
 - nothing was escalated, paged or written for an incident after it resolved.
 
 CI runs a few examples: ``MEDIC_SAFETY_EXAMPLES`` (default 10) examples of
@@ -33,9 +33,11 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import json
 import os
 from collections import Counter
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -439,6 +441,13 @@ class SafetyMachine(RuleBasedStateMachine):
         """Every promise of the safety model, read from the store."""
         self._run(self._check())
         assert all(count == 1 for count in WORLD.effects.values()), WORLD.effects
+        asked = Counter(
+            value
+            for call in self.slack.calls_to("chat.postMessage")
+            if call.status == HTTPStatus.OK and not call.args.get("thread_ts")
+            for value in _button_values(call.args.get("blocks"))
+        )
+        assert all(n == 1 for n in asked.values()), f"approval buttons posted twice: {asked}"
 
     async def _check(self) -> None:
         async with self.db.connect() as conn:
@@ -518,6 +527,19 @@ class SafetyMachine(RuleBasedStateMachine):
         self._run(self.slack.close())
         self._run(self.db.close())
         self.loop.close()
+
+
+def _button_values(blocks: Any) -> set[str]:
+    """The approvals a posted Slack message has buttons for."""
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    return {
+        element["value"]
+        for block in blocks or []
+        if block.get("type") == "actions"
+        for element in block.get("elements", [])
+        if "value" in element
+    }
 
 
 @pytest.mark.timeout(max(900, EXAMPLES * STEPS * 4))  # a longer search gets longer
