@@ -26,9 +26,9 @@ from bot.playbooks.playbook import Playbook
 from bot.playbooks.templates import TemplateError, evaluate, render_value
 from bot.store import incidents as incident_store
 from bot.store import journal
-from bot.store import replicas as replica_store
 from bot.store import runs as run_store
 from bot.store.audit import has_event
+from bot.store.incidents import IncidentRow
 from bot.store.locks import hold_until_commit, key_of
 from bot.store.runs import TERMINAL_STEP, RunRow
 
@@ -90,9 +90,12 @@ class RunExecutor:
             # unknown, so it is never run again without a human.
             await interrupt_run(self._deps, run, row.step_id)
             return True
-        if self._stopping.is_set() or await self._finished(run.seq):
+        if self._stopping.is_set():
             return True  # stopping: the run stays as committed and resumes after a restart
-        context = await self._context(run, alert, outputs)
+        progress = await self._progress(run.seq)
+        if progress is None or progress.over_for(self._replica.id):
+            return True  # ended, or another replica's now
+        context = await self._context(run, alert, outputs, progress.incident)
         status, error, output = await self._step(run, position, step, context)
         outputs[step.id] = {"output": self._typed(step.uses, output)}
         return await self._verdict(run, step, status, error)
@@ -237,20 +240,22 @@ class RunExecutor:
             return await has_event(conn, incident_seq, "incident.escalated", f"ESCALATED: {reason}")
 
     async def _context(
-        self, run: RunRow, alert: Alert | None, outputs: dict[str, dict[str, Any]]
+        self,
+        run: RunRow,
+        alert: Alert | None,
+        outputs: dict[str, dict[str, Any]],
+        incident: IncidentRow,
     ) -> dict[str, Any]:
-        async with self._deps.db.connect() as conn:
-            incident = await incident_store.get_incident(conn, run.incident_seq)
+        labels = None
+        if alert is None:
             # A manual run sees the labels its target was rendered with (create_manual_run):
             # the incident's first alert's labels, overridden by the run's params.
-            labels = (
-                {**await incident_store.first_alert_labels(conn, run.incident_seq), **run.params}
-                if alert is None
-                else None
-            )
+            async with self._deps.db.connect() as conn:
+                first = await incident_store.first_alert_labels(conn, run.incident_seq)
+            labels = {**first, **run.params}
         context = template_context(
             alert=alert,
-            incident={} if incident is None else incident.as_context(),
+            incident=incident.as_context(),
             now=self._deps.clock.now(),
             target=run.target,
             steps=outputs,
@@ -260,9 +265,12 @@ class RunExecutor:
             context["labels"] = context["alert"]["labels"] = labels
         return context
 
+    async def _progress(self, run_seq: int) -> run_store.RunProgress | None:
+        """The run's status, owner and incident, read before each step (one statement)."""
+        async with self._deps.db.connect() as conn:
+            return await run_store.run_progress(conn, run_seq)
+
     async def _finished(self, run_seq: int) -> bool:
         """The run ended, or is no longer this replica's to drive."""
-        async with self._deps.db.connect() as conn:
-            run = await run_store.get_run(conn, run_seq)
-            mine = await replica_store.owns(conn, self._replica.id, run_seq)
-        return run is None or run.status in run_store.TERMINAL_RUN or not mine
+        progress = await self._progress(run_seq)
+        return progress is None or progress.over_for(self._replica.id)

@@ -24,15 +24,19 @@ async def record_event(
 ) -> None:
     """Append one audit event inside the caller's transaction."""
     await conn.execute(
-        audit_events.insert().values(
-            at=at,
-            actor=actor,
-            kind=kind,
-            incident_seq=incident_seq,
-            text=text,
-            detail=detail or {},
-        )
+        _INSERT,
+        {
+            "at": at,
+            "actor": actor,
+            "kind": kind,
+            "incident_seq": incident_seq,
+            "text": text,
+            "detail": detail or {},
+        },
     )
+
+
+_INSERT = audit_events.insert()  # built once: the columns come from the parameters
 
 
 async def has_event(conn: AsyncConnection, incident_seq: int, kind: str, text_prefix: str) -> bool:

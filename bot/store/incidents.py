@@ -51,19 +51,20 @@ class AlertState:
     starts_at: datetime
 
 
-def _row(row: Sequence[Any]) -> IncidentRow:
+def incident_row(row: Sequence[Any]) -> IncidentRow:
+    """An :class:`IncidentRow` from a row of :data:`INCIDENT_COLUMNS`."""
     return IncidentRow(
         seq=row[0], title=row[1], severity=Severity(row[2]), status=IncidentStatus(row[3])
     )
 
 
-_COLUMNS = (incidents.c.seq, incidents.c.title, incidents.c.severity, incidents.c.status)
+INCIDENT_COLUMNS = (incidents.c.seq, incidents.c.title, incidents.c.severity, incidents.c.status)
 
 
 async def find_open_incident(conn: AsyncConnection, group_key: str) -> IncidentRow | None:
     """The newest not-yet-resolved incident with ``group_key``."""
     query = (
-        sa.select(*_COLUMNS)
+        sa.select(*INCIDENT_COLUMNS)
         .where(
             incidents.c.group_key == group_key,
             incidents.c.status != IncidentStatus.RESOLVED.value,
@@ -72,13 +73,13 @@ async def find_open_incident(conn: AsyncConnection, group_key: str) -> IncidentR
         .limit(1)
     )
     row = (await conn.execute(query)).first()
-    return None if row is None else _row(row)
+    return None if row is None else incident_row(row)
 
 
 async def find_incident_holding(conn: AsyncConnection, alert: Alert) -> IncidentRow | None:
     """The newest incident that holds ``alert``'s fingerprint, whatever its status."""
     query = (
-        sa.select(*_COLUMNS)
+        sa.select(*INCIDENT_COLUMNS)
         .join(incident_alerts, incident_alerts.c.incident_seq == incidents.c.seq)
         .where(
             incident_alerts.c.source == alert.source.value,
@@ -88,7 +89,7 @@ async def find_incident_holding(conn: AsyncConnection, alert: Alert) -> Incident
         .limit(1)
     )
     row = (await conn.execute(query)).first()
-    return None if row is None else _row(row)
+    return None if row is None else incident_row(row)
 
 
 async def last_resolved_seq(conn: AsyncConnection, group_key: str) -> int | None:
@@ -107,7 +108,7 @@ async def recently_resolved(
     """The newest incident with ``group_key`` if it resolved at ``since`` or later (a
     flapping alert reopens it)."""
     query = (
-        sa.select(*_COLUMNS)
+        sa.select(*INCIDENT_COLUMNS)
         .where(
             incidents.c.group_key == group_key,
             incidents.c.status == IncidentStatus.RESOLVED.value,
@@ -117,7 +118,7 @@ async def recently_resolved(
         .limit(1)
     )
     row = (await conn.execute(query)).first()
-    return None if row is None else _row(row)
+    return None if row is None else incident_row(row)
 
 
 async def reopen(conn: AsyncConnection, incident_seq: int, at: datetime) -> None:
@@ -249,9 +250,9 @@ async def touch(conn: AsyncConnection, incident_seqs: Sequence[int], at: datetim
 
 async def get_incident(conn: AsyncConnection, incident_seq: int) -> IncidentRow | None:
     """One incident."""
-    query = sa.select(*_COLUMNS).where(incidents.c.seq == incident_seq)
+    query = sa.select(*INCIDENT_COLUMNS).where(incidents.c.seq == incident_seq)
     row = (await conn.execute(query)).first()
-    return None if row is None else _row(row)
+    return None if row is None else incident_row(row)
 
 
 async def set_severity(
@@ -268,13 +269,13 @@ async def set_severity(
 async def find_by_pagerduty(conn: AsyncConnection, pd_incident_id: str) -> IncidentRow | None:
     """The newest incident linked to a PagerDuty incident."""
     query = (
-        sa.select(*_COLUMNS)
+        sa.select(*INCIDENT_COLUMNS)
         .where(incidents.c.pagerduty_incident_id == pd_incident_id)
         .order_by(incidents.c.seq.desc())
         .limit(1)
     )
     row = (await conn.execute(query)).first()
-    return None if row is None else _row(row)
+    return None if row is None else incident_row(row)
 
 
 async def link_pagerduty(

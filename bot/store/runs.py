@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import ApprovalStatus, RunStatus, StepStatus
+from bot.store.incidents import INCIDENT_COLUMNS, IncidentRow, incident_row
 from bot.store.notify import Topic, announce
-from bot.store.schema import approval_decisions, approvals, runs, steps
+from bot.store.schema import approval_decisions, approvals, incidents, runs, steps
 
 TERMINAL_RUN = (
     RunStatus.SUCCEEDED,
@@ -135,10 +137,44 @@ def _run(row: Any) -> RunRow:
     )
 
 
+# Statements of the run loop, built once: executing a prebuilt statement with its
+# parameters skips constructing it and computing its cache key on every step.
+_GET_RUN = sa.select(runs).where(runs.c.seq == sa.bindparam("run_seq_"))
+
+
 async def get_run(conn: AsyncConnection, run_seq: int) -> RunRow | None:
     """One run."""
-    row = (await conn.execute(sa.select(runs).where(runs.c.seq == run_seq))).mappings().first()
+    row = (await conn.execute(_GET_RUN, {"run_seq_": run_seq})).mappings().first()
     return None if row is None else _run(row)
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    """What the run loop reads before each step: whether the run is still on and whose it
+    is, and its incident as it stands (templates see its severity and status)."""
+
+    status: RunStatus
+    owner: str | None
+    incident: IncidentRow
+
+    def over_for(self, replica: str) -> bool:
+        """The run ended, or it is no longer ``replica``'s to drive."""
+        return self.status in TERMINAL_RUN or self.owner != replica
+
+
+_RUN_PROGRESS = (
+    sa.select(runs.c.status, runs.c.owner, *INCIDENT_COLUMNS)
+    .join(incidents, incidents.c.seq == runs.c.incident_seq)
+    .where(runs.c.seq == sa.bindparam("run_seq_"))
+)
+
+
+async def run_progress(conn: AsyncConnection, run_seq: int) -> RunProgress | None:
+    """The run's status and owner and its incident, in one statement (None: no such run)."""
+    row = (await conn.execute(_RUN_PROGRESS, {"run_seq_": run_seq})).first()
+    if row is None:
+        return None
+    return RunProgress(status=RunStatus(row[0]), owner=row[1], incident=incident_row(row[2:]))
 
 
 async def runs_of_incident(conn: AsyncConnection, incident_seq: int) -> list[RunRow]:
@@ -169,17 +205,19 @@ async def set_run_status(
     error: str | None = None,
 ) -> bool:
     """Move an unfinished run to ``status``; False when it had already finished."""
-    values: dict[str, Any] = {"status": status.value, "updated_at": at}
+    values: dict[str, Any] = {"status": status.value, "updated_at": at, "run_seq_": run_seq}
     if status in TERMINAL_RUN:
         values["finished_at"] = at
     if error is not None:
         values["error"] = error
-    result = await conn.execute(
-        runs.update()
-        .where(runs.c.seq == run_seq, runs.c.status.not_in(_values(TERMINAL_RUN)))
-        .values(values)
-    )
+    result = await conn.execute(_SET_RUN_STATUS, values)
     return result.rowcount == 1
+
+
+# The SET clause comes from the parameters' keys (status, updated_at, finished_at, error).
+_SET_RUN_STATUS = runs.update().where(
+    runs.c.seq == sa.bindparam("run_seq_"), runs.c.status.not_in(_values(TERMINAL_RUN))
+)
 
 
 async def active_run_on_target(conn: AsyncConnection, target: str, other_than: int) -> int | None:
@@ -251,20 +289,32 @@ async def save_step(
         values["error"] = error
     if status in TERMINAL_STEP:
         values["finished_at"] = at
-    existing = await conn.execute(
-        steps.update().where(steps.c.run_seq == run_seq, steps.c.step_id == step_id).values(values)
+    upsert = _upsert_step(conn.dialect.name, frozenset(values))
+    await conn.execute(
+        upsert,
+        {
+            "run_seq": run_seq,
+            "position": position,
+            "step_id": step_id,
+            "action": action,
+            "started_at": at if status in _STARTED else None,
+            **values,
+        },
     )
-    if existing.rowcount == 0:
-        await conn.execute(
-            steps.insert().values(
-                run_seq=run_seq,
-                position=position,
-                step_id=step_id,
-                action=action,
-                started_at=at if status in _STARTED else None,
-                **values,
-            )
-        )
+
+
+@functools.cache
+def _upsert_step(dialect_name: str, changed: frozenset[str]) -> sa.Insert:
+    """One statement that creates a step or, when the run has it already, moves it: an
+    existing row keeps its position, action and ``started_at``; only ``changed`` columns
+    are written. (One per dialect and set of columns, built once.)"""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert = dialect.insert(steps)
+    upsert: sa.Insert = insert.on_conflict_do_update(
+        index_elements=[steps.c.run_seq, steps.c.step_id],
+        set_={name: insert.excluded[name] for name in sorted(changed)},
+    )
+    return upsert
 
 
 _STARTED = (StepStatus.RUNNING, StepStatus.WAITING_APPROVAL)
