@@ -1,7 +1,7 @@
 """Starting a ``write`` step: the pause, the run still being on, and the blast-radius limits,
 all checked in the transaction that marks the step ``running``.
 
-Whatever a write step waited for first (an approval, a limit consent, the per-action lock,
+Whatever a write step waited for first (an approval, a limit consent, the cordon guard's turn,
 a ``max_concurrent_runs`` slot, the pause itself) it ends here, and only the durable checks
 of :func:`bot.store.safety.start_write_step` let it start. A refusal loops: paused → the
 run waits as ``paused`` and tries again after the resume; over a limit → a four-eyes
@@ -11,6 +11,8 @@ pause still applies; the consent stands in for the limit).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -46,8 +48,7 @@ async def start_write(
     """Start the write step; None once it is ``running``, else why it must not run."""
     consented = False
     while True:
-        name = "cordoning" if spec.name in CORDONING_ACTIONS else spec.name
-        async with deps.action_locks[name], held(deps.db, f"action:{name}"):  # all replicas
+        async with _guard_turn(deps, spec.name):
             decision = await _try_start(deps, run, position, step, spec, params, dry_run, consented)
         if decision.refusal is None:
             return None
@@ -60,6 +61,21 @@ async def start_write(
         if refused is not None:
             return refused
         consented = True
+
+
+@asynccontextmanager
+async def _guard_turn(deps: EngineDeps, action: str) -> AsyncIterator[None]:
+    """Cordons and drains take turns, in this process and across replicas: their guard
+    (``max_cordoned_fraction``) reads the cluster outside the transaction, so two checked
+    at once could both pass. Every other write step needs no turn: its limit count and its
+    start are one transaction (:func:`start_write_step` locks the pause row and, on
+    PostgreSQL, the action's limit), so starts of the same action from many runs go on
+    side by side instead of one after the other."""
+    if action not in CORDONING_ACTIONS:
+        yield
+        return
+    async with deps.action_locks["cordoning"], held(deps.db, "action:cordoning"):
+        yield
 
 
 async def _try_start(

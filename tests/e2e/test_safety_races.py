@@ -1,6 +1,6 @@
 """Safety under concurrency and kill -9, through HTTP on a real ``medic serve`` (issue 13):
 a pause holds every write step that had not started when it answered, also those queued
-behind the per-action lock and the concurrency slots, and those whose limit consent is
+behind the store's write turns and the concurrency slots, and those whose limit consent is
 approved later; a notify step cut off by kill -9 is not sent again."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _switch(url: str, action: str) -> int:
 
 
 def test_no_write_starts_after_the_pause_answered(store_url: str, tmp_path: Path) -> None:
-    """Observation 2: 80 runs race for the per-action lock and the 20 concurrency slots;
+    """Observation 2: 80 runs race for the store's write turns and the 20 concurrency slots;
     the pause answers once the first write has started, with the others queued. Every
     write step that ever starts had started when the pause answered (any read after it
     sees them all: none may start later); the others wait ``paused``."""
