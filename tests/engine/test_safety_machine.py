@@ -64,6 +64,7 @@ from bot.errors import PermanentError
 from bot.integrations import action_registry
 from bot.narrator import ConsoleNarrator
 from bot.store import Database
+from bot.store.safety import read_pause
 from bot.store.schema import approval_decisions, approvals, runs
 
 import safetykit
@@ -261,18 +262,23 @@ class SafetyMachine(RuleBasedStateMachine):
         return response.status
 
     async def _settle(self) -> None:
-        """Wait until every run waits on something outside Medic (a human, the pause, the
-        gate) or has ended."""
+        """Wait until every run waits on something outside Medic (a pending approval, the
+        pause while it is on, the gate) or has ended: then what the next rule sees does not
+        depend on timing."""
         assert self.client is not None
         await (await self.client.get("/api/incidents")).read()  # the engine caught up
 
         async def quiet() -> bool:
+            asking = sa.exists().where(
+                approvals.c.run_seq == runs.c.seq, approvals.c.status == "pending"
+            )
             async with self.db.connect() as conn:
-                busy = (
-                    await conn.execute(
-                        sa.select(runs.c.seq).where(runs.c.status.in_(["pending", "running"]))
-                    )
-                ).all()
+                paused = await read_pause(conn) is not None
+                moving = [runs.c.status.in_(["pending", "running"])]
+                moving.append(sa.and_(runs.c.status == "waiting_approval", ~asking))
+                if not paused:
+                    moving.append(runs.c.status == "paused")
+                busy = (await conn.execute(sa.select(runs.c.seq).where(sa.or_(*moving)))).all()
             blocked = {run for run, _ in WORLD.blocked}
             return all(f"RUN-{seq}" in blocked for (seq,) in busy)
 
