@@ -277,7 +277,7 @@ async def _shared_store_services(runtime: Runtime, hub: ApprovalHub) -> list[Ser
         hub,
         on_intake=runtime.intake.barrier.progressed,
         on_slot_freed=slots.freed if isinstance(slots, SharedSlots) else lambda: None,
-        on_runs_handed_back=runtime.runs.replica.adopt_orphans,
+        on_runs_handed_back=runtime.runs.adopt_orphans,
     )
     services: list[Service] = [peers]
     if runtime.settings.kafka.alert_topics:

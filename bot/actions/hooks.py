@@ -171,7 +171,8 @@ class HookContext:
 
 
 class Service(Protocol):
-    """A background service an integration runs while Medic serves."""
+    """A background service an integration runs while Medic serves (a loop in a task:
+    subclass :class:`bot.tasks.BackgroundService`, as Medic's own loops do)."""
 
     async def start(self) -> None:
         """Start (without blocking)."""

@@ -22,7 +22,7 @@ import structlog
 
 from bot.store import Database, is_transient
 from bot.store import replicas as replica_store
-from bot.tasks import cancel_all
+from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +33,7 @@ def _now() -> datetime:
 
 
 class Replica:
-    """Registration, heartbeat and takeover of one replica."""
+    """This process's identity among the replicas, and the leases it holds."""
 
     def __init__(self, db: Database, lease_seconds: float) -> None:
         self.id = uuid.uuid4().hex[:12]
@@ -41,27 +41,10 @@ class Replica:
         self._lease = timedelta(seconds=lease_seconds)
         self._exclusive = db.backend == "sqlite"
         self._beat_at = _now()
-        self._task: asyncio.Task[None] | None = None
-        self._adopt: Callable[[list[int]], Awaitable[None]] | None = None
 
     def alive_since(self) -> datetime | None:
         """Replicas whose heartbeat is older than this are gone (None: all others are)."""
         return None if self._exclusive else _now() - self._lease
-
-    async def start(
-        self,
-        adopt: Callable[[list[int]], Awaitable[None]],
-        lost: Callable[[], Awaitable[None]],
-    ) -> None:
-        """Register, then beat: ``adopt`` gets runs taken over; ``lost`` is called when this
-        replica's heartbeat lapsed (its runs may be elsewhere now)."""
-        self._beat_at = _now()
-        self._adopt = adopt
-        async with self._db.begin() as conn:
-            await replica_store.register(conn, self.id, socket.gethostname(), self._beat_at)
-        log.info("replica.started", replica=self.id, lease_s=self._lease.total_seconds())
-        await self._take_over(adopt)
-        self._task = asyncio.create_task(self._beat(adopt, lost), name="replica-heartbeat")
 
     async def holds(self, lease: str) -> bool:
         """Take (or keep) the lease ``lease`` unless another live replica holds it."""
@@ -73,54 +56,14 @@ class Replica:
         """How long a silent replica keeps its runs and leases."""
         return self._lease.total_seconds()
 
-    async def stop(self) -> None:
-        """Stop beating and hand this replica's unfinished runs back for others."""
-        await cancel_all([self._task])
-        self._task = None
-        try:
-            async with self._db.begin() as conn:
-                await replica_store.retire(conn, self.id)
-        except Exception as err:
-            if not is_transient(err):
-                raise
-            log.warning("replica.retire_failed", error=type(err).__name__)  # the lease lapses
+    async def register(self) -> None:
+        """Announce this replica (its first heartbeat)."""
+        self._beat_at = _now()
+        async with self._db.begin() as conn:
+            await replica_store.register(conn, self.id, socket.gethostname(), self._beat_at)
+        log.info("replica.started", replica=self.id, lease_s=self._lease.total_seconds())
 
-    async def adopt_orphans(self) -> None:
-        """Claim the runs nobody alive owns now (another replica handed its runs back)."""
-        if self._adopt is not None and self._task is not None:
-            await self._take_over(self._adopt)
-
-    async def _take_over(self, adopt: Callable[[list[int]], Awaitable[None]]) -> None:
-        """Claim the runs nobody alive owns and hand them to the run manager."""
-        while True:
-            async with self._db.begin() as conn:
-                since = self.alive_since()
-                if since is not None:
-                    await replica_store.forget_dead(conn, since)
-                seqs = await replica_store.claim_orphans(conn, self.id, since)
-            if seqs:
-                log.info("replica.took_over", runs=seqs)
-                await adopt(seqs)
-            if len(seqs) < replica_store.CLAIM_BATCH:
-                return
-
-    async def _beat(
-        self, adopt: Callable[[list[int]], Awaitable[None]], lost: Callable[[], Awaitable[None]]
-    ) -> None:
-        interval = self._lease.total_seconds() / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                if await self._renew():
-                    log.warning("replica.lease_lost", replica=self.id)
-                    await lost()
-                await self._take_over(adopt)
-            except Exception as err:
-                if not is_transient(err):
-                    raise
-                log.warning("replica.heartbeat_failed", error=type(err).__name__)
-
-    async def _renew(self) -> bool:
+    async def renew(self) -> bool:
         """Renew the heartbeat; True when it had lapsed (others may have taken runs)."""
         now = _now()
         async with self._db.begin() as conn:
@@ -130,3 +73,80 @@ class Replica:
         lapsed = not kept or now - self._beat_at > self._lease
         self._beat_at = now
         return lapsed and not self._exclusive
+
+    async def claim_orphans(self) -> list[int]:
+        """Claim a batch of the runs nobody alive owns (forgetting dead replicas first)."""
+        async with self._db.begin() as conn:
+            since = self.alive_since()
+            if since is not None:
+                await replica_store.forget_dead(conn, since)
+            return await replica_store.claim_orphans(conn, self.id, since)
+
+    async def retire(self) -> None:
+        """Hand this replica's unfinished runs back for others (if the store is away, the
+        lease lapses instead)."""
+        try:
+            async with self._db.begin() as conn:
+                await replica_store.retire(conn, self.id)
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            log.warning("replica.retire_failed", error=type(err).__name__)
+
+
+class ReplicaHeartbeat(BackgroundService):
+    """Registers the replica, then beats: ``adopt`` gets runs taken over; ``lost`` is called
+    when the replica's heartbeat lapsed (its runs may be elsewhere now). Stopping retires the
+    replica."""
+
+    task_name = "replica-heartbeat"
+
+    def __init__(
+        self,
+        replica: Replica,
+        *,
+        adopt: Callable[[list[int]], Awaitable[None]],
+        lost: Callable[[], Awaitable[None]],
+    ) -> None:
+        super().__init__()
+        self._replica = replica
+        self._adopt = adopt
+        self._lost = lost
+
+    async def _prepare(self) -> bool:
+        """Register and take the runs nobody alive owns; the loop beats from then on."""
+        await self._replica.register()
+        await self._take_over()
+        return True
+
+    async def _close(self) -> None:
+        await self._replica.retire()
+
+    async def adopt_orphans(self) -> None:
+        """Claim the runs nobody alive owns now (another replica handed its runs back)."""
+        if self.running:
+            await self._take_over()
+
+    async def _take_over(self) -> None:
+        """Claim the runs nobody alive owns and hand them to the run manager."""
+        while True:
+            seqs = await self._replica.claim_orphans()
+            if seqs:
+                log.info("replica.took_over", runs=seqs)
+                await self._adopt(seqs)
+            if len(seqs) < replica_store.CLAIM_BATCH:
+                return
+
+    async def _run(self) -> None:
+        interval = self._replica.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self._replica.renew():
+                    log.warning("replica.lease_lost", replica=self._replica.id)
+                    await self._lost()
+                await self._take_over()
+            except Exception as err:
+                if not is_transient(err):
+                    raise
+                log.warning("replica.heartbeat_failed", error=type(err).__name__)

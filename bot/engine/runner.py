@@ -13,7 +13,7 @@ from bot.engine.deps import EngineDeps
 from bot.engine.followups import after_commit
 from bot.engine.intake import IntakeResult
 from bot.engine.manual_run import create_manual_run
-from bot.engine.replica import Replica
+from bot.engine.replica import Replica, ReplicaHeartbeat
 from bot.engine.run_end import end_run
 from bot.engine.run_execution import RunExecutor
 from bot.engine.run_recovery import recover_runs
@@ -36,20 +36,25 @@ class RunManager:
     def __init__(self, deps: EngineDeps, replica: Replica) -> None:
         self._deps = deps
         self._replica = replica
+        self._heartbeat = ReplicaHeartbeat(replica, adopt=self.adopt, lost=self._drop_all)
         self._slots = deps.slots or LocalSlots(deps.settings.safety.max_concurrent_runs)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.stopping = asyncio.Event()
-        self._executor = RunExecutor(deps, replica, self.stopping)
+        self._executor = RunExecutor(deps, self._replica, self.stopping)
 
     async def start(self) -> None:
         """Take the runs no live replica owns: recover their interrupted steps, resume them;
         from then on, take over the runs of replicas that die."""
-        await self._replica.start(self.adopt, self._drop_all)
+        await self._heartbeat.start()
 
     @property
     def replica(self) -> Replica:
         """This process among the replicas sharing the store."""
         return self._replica
+
+    async def adopt_orphans(self) -> None:
+        """Take the runs nobody alive owns now (another replica handed its runs back)."""
+        await self._heartbeat.adopt_orphans()
 
     async def adopt(self, run_seqs: list[int]) -> None:
         """Runs this replica just took over (at start, or from a replica that died)."""
@@ -96,7 +101,7 @@ class RunManager:
         await self._deps.in_flight.drained(STOP_GRACE_S)
         await cancel_all(list(self._tasks.values()))
         self._tasks.clear()
-        await self._replica.stop()
+        await self._heartbeat.stop()
 
     async def start_manual(
         self, incident_seq: int, playbook: Playbook, who: Identity, params: dict[str, Any]

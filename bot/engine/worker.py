@@ -25,7 +25,7 @@ from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database, inbound, is_transient, journal
 from bot.store.locks import INTAKE, hold_until_commit
 from bot.store.notify import Topic, announce
-from bot.tasks import cancel_all
+from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
 
@@ -36,8 +36,10 @@ class _Unreachable(Exception):
     """The store could not be reached: wait and retry the same batch."""
 
 
-class IntakeWorker:
+class IntakeWorker(BackgroundService):
     """One task processing the journal in id order, a batch per transaction."""
+
+    task_name = "intake-worker"
 
     def __init__(
         self,
@@ -51,6 +53,7 @@ class IntakeWorker:
         mappers: Mapping[str, InboundMapper] | None = None,
         batch_size: int = 50,
     ) -> None:
+        super().__init__()
         self._install = install
         self._mappers = dict(mappers or {})
         self._playbooks = playbooks
@@ -60,19 +63,13 @@ class IntakeWorker:
         self._clock = clock
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._limit = batch_size
         self.barrier = ReadBarrier(db)
 
-    async def start(self) -> None:
-        """Start processing; anything left unprocessed by an earlier process goes first."""
+    async def _prepare(self) -> bool:
+        """Anything left unprocessed by an earlier process goes first."""
         self._wakeup.set()
-        self._task = asyncio.create_task(self._run(), name="intake-worker")
-
-    async def stop(self) -> None:
-        """Stop after the current batch."""
-        await cancel_all([self._task])
-        self._task = None
+        return True
 
     def now(self) -> datetime:
         """The engine's clock."""

@@ -26,7 +26,7 @@ from bot.http.errors import HttpError
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
 from bot.metrics import Metrics
 from bot.store.committer import AlertCommitter
-from bot.tasks import cancel_all
+from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
 
@@ -46,23 +46,18 @@ def _load_aiokafka() -> ModuleType:
     return importlib.import_module("aiokafka")
 
 
-class KafkaAlertSource:
-    """One consumer in group ``kafka.group_id`` on ``kafka.alert_topics``."""
+class KafkaAlertSource(BackgroundService):
+    """One consumer in group ``kafka.group_id`` on ``kafka.alert_topics``: it joins the group
+    and consumes in the background (the broker may still be down); when stopped it leaves the
+    group (offsets already committed stay, the rest is read again)."""
+
+    task_name = "kafka-alert-source"
 
     def __init__(self, config: KafkaConfig, committer: AlertCommitter, metrics: Metrics) -> None:
+        super().__init__()
         self._config = config
         self._committer = committer
         self._metrics = metrics
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Join the group and consume in the background (the broker may still be down)."""
-        self._task = asyncio.create_task(self._run(), name="kafka-alert-source")
-
-    async def stop(self) -> None:
-        """Leave the group; offsets already committed stay, the rest is read again."""
-        await cancel_all([self._task])
-        self._task = None
 
     async def _run(self) -> None:
         aiokafka = await asyncio.to_thread(_load_aiokafka)

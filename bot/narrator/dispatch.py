@@ -9,21 +9,23 @@ import structlog
 
 from bot.events import ApprovalEvent, EngineEvent, IncidentChange, RunEvent, StepEvent
 from bot.narrator.base import Narrator
-from bot.tasks import cancel_all
+from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
 
 
-class NarrationDispatcher:
+class NarrationDispatcher(BackgroundService):
     """A queue and one worker task; a failing narrator is logged and never blocks the engine."""
+
+    task_name = "narration"
 
     def __init__(self, narrators: Sequence[Narrator], *, log_events: bool = True) -> None:
         """``log_events``: also log each event at info (off when a console narrator already
         tells it on the terminal the log goes to)."""
+        super().__init__()
         self._narrators = list(narrators)
         self._log_events = log_events
         self._queue: asyncio.Queue[tuple[str, EngineEvent]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
 
     def add(self, narrator: Narrator) -> None:
         """Narrate to ``narrator`` too (before ``start``)."""
@@ -54,21 +56,13 @@ class NarrationDispatcher:
         """Queue a run's end."""
         self._queue.put_nowait(("run_finished", event))
 
-    async def start(self) -> None:
-        """Start the worker."""
-        self._task = asyncio.create_task(self._run(), name="narration")
-
     async def drained(self) -> None:
         """Wait until everything queued so far was delivered."""
         await self._queue.join()
 
-    async def stop(self) -> None:
-        """Deliver what is queued, then stop the worker."""
-        if self._task is None:
-            return
+    async def _drain(self) -> None:
+        """Deliver what is queued before stopping."""
         await self._queue.join()
-        await cancel_all([self._task])
-        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -18,7 +18,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.tasks import cancel_all
+from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
 
@@ -35,28 +35,23 @@ class _Connection(Protocol):
     async def close(self) -> None: ...
 
 
-class SlackSocket:
-    """The Socket Mode connection: ``start()`` connects in the background, ``stop()``
-    disconnects."""
+class SlackSocket(BackgroundService):
+    """The Socket Mode connection: ``start()`` connects in the background, retrying with
+    backoff until Slack answers; ``stop()`` stops connecting and disconnects."""
+
+    task_name = "slack-socket-connect"
 
     def __init__(self, bolt: AsyncApp, app_token: str) -> None:
+        super().__init__()
         handler = AsyncSocketModeHandler(
             bolt, app_token, logger=logging.getLogger("medic.slack.socket")
         )
         self._connection = cast(_Connection, handler.client)
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Connect in the background, retrying with backoff until Slack answers."""
-        self._task = asyncio.create_task(self._connect(), name="slack-socket-connect")
-
-    async def stop(self) -> None:
-        """Stop connecting and close the connection."""
-        await cancel_all([self._task])
-        self._task = None
+    async def _close(self) -> None:
         await self._connection.close()
 
-    async def _connect(self) -> None:
+    async def _run(self) -> None:
         delay = FIRST_RETRY_S
         while True:
             try:

@@ -40,7 +40,7 @@ from bot.slack.status_message import StatusMessage
 from bot.slack.timeline_thread import TimelineThread
 from bot.store import STORE_ERRORS, Database
 from bot.store import slack as slack_store
-from bot.tasks import cancel_all
+from bot.tasks import BackgroundService, cancel_all
 from responders.slack.client import SlackClient
 from responders.slack.const import POST_INTERVAL_S, TIMEOUT_S
 
@@ -66,8 +66,13 @@ class SlackTiming:
     status_quiet_s: float = 10.0
 
 
-class SlackSync:
-    """One per process: ``start()``, ``poke(incident)`` after commits, ``stop()``."""
+class SlackSync(BackgroundService):
+    """One per process: ``start()`` starts the sweeper (it also catches up on what a restart
+    left undelivered), ``poke(incident)`` after commits; ``stop()`` stops sweeping, and
+    deliveries in flight get a moment to post and commit what they posted (so a restart
+    neither loses nor repeats a message), then are cancelled."""
+
+    task_name = "slack-sync"
 
     def __init__(
         self,
@@ -83,6 +88,7 @@ class SlackSync:
         narrates: Callable[[str], Awaitable[bool]] | None = None,
         recheck_s: float = 5.0,
     ) -> None:
+        super().__init__()
         # Replicas: an incident's channel is narrated by the replica holding its lease
         # (``narrates``); every ``recheck_s`` the others look for channels left behind.
         self._narrates = narrates
@@ -96,7 +102,6 @@ class SlackSync:
         self._backoff = DeliveryBackoff(self._timing.retry_min_s, self._timing.retry_max_s)
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(self._timing.parallel)
-        self._task: asyncio.Task[None] | None = None
         self._last_top = -1
         self._incident_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._status = StatusMessage(
@@ -158,21 +163,13 @@ class SlackSync:
         self._dirty.add(incident_seq)
         self._wake.set()
 
-    async def start(self) -> None:
-        """Start the sweeper (it also catches up on what a restart left undelivered)."""
-        self._task = asyncio.create_task(self._sweep_forever(), name="slack-sync")
-
-    async def stop(self) -> None:
-        """Stop sweeping; deliveries in flight get a moment to post and commit what they
-        posted (so a restart neither loses nor repeats a message), then are cancelled."""
-        await cancel_all([self._task])
-        self._task = None
+    async def _close(self) -> None:
         running = list(self._running.values())
         if running:
             await asyncio.wait(running, timeout=self._timing.stop_grace_s)
         await cancel_all(running)
 
-    async def _sweep_forever(self) -> None:
+    async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._timing.sweep_s):

@@ -21,7 +21,7 @@ from bot.errors import StoreUnavailable
 from bot.models import Alert
 from bot.store import STORE_ERRORS, Database
 from bot.store.journal import identity, journal_alerts, max_alert_id
-from bot.tasks import cancel_all
+from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
 
@@ -40,8 +40,10 @@ class _Delivery:
     done: asyncio.Future[JournalResult]
 
 
-class AlertCommitter:
+class AlertCommitter(BackgroundService):
     """The single writer of the alert journal."""
+
+    task_name = "alert-committer"
 
     def __init__(
         self,
@@ -51,32 +53,23 @@ class AlertCommitter:
         max_batch: int = 256,
         clock: Now = utc_now,
     ) -> None:
+        super().__init__()
         self._db = db
         self._on_committed = on_committed
         self._max_batch = max_batch
         self._clock = clock
         self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
         self.last_committed_id = 0
 
-    async def start(self) -> None:
-        """Start the writer task (readers will wait for intake up to the journal's end)."""
+    async def _prepare(self) -> bool:
+        """Readers will wait for intake up to the journal's end."""
         async with self._db.connect() as conn:
             self.last_committed_id = await max_alert_id(conn)
-        self._task = asyncio.create_task(self._run(), name="alert-committer")
+        return True
 
-    async def stop(self) -> None:
-        """Commit what is queued, then stop."""
-        if self._task is None:
-            return
+    async def _drain(self) -> None:
+        """Commit what is queued before stopping."""
         await self._queue.join()
-        await cancel_all([self._task])
-        self._task = None
-
-    @property
-    def running(self) -> bool:
-        """True while the writer task is alive."""
-        return self._task is not None and not self._task.done()
 
     async def submit(self, alerts: list[Alert]) -> JournalResult:
         """Journal ``alerts``; return once they are durable. Raises StoreUnavailable."""

@@ -18,6 +18,7 @@ import structlog
 
 from bot.store import STORE_ERRORS, Database
 from bot.store.schema import audit_events
+from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
 
@@ -34,31 +35,26 @@ class Change:
     incident_seq: int | None
 
 
-class ChangeFeed:
+class ChangeFeed(BackgroundService):
     """The latest audit sequence number, recent changes, and a wake-up for listeners."""
 
+    task_name = "web-change-feed"
+
     def __init__(self, db: Database, poll_s: float = POLL_S) -> None:
+        super().__init__()
         self._db = db
         self._poll_s = poll_s
         self._recent: deque[Change] = deque(maxlen=REMEMBERED)
         self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
         self.latest = 0
 
-    async def start(self) -> None:
-        """Read the current position, then follow the store."""
+    async def _prepare(self) -> bool:
+        """Read the current position; the loop follows the store from there."""
         async with self._db.connect() as conn:
             self.latest = int(
                 (await conn.execute(sa.select(sa.func.max(audit_events.c.seq)))).scalar() or 0
             )
-        self._task = asyncio.create_task(self._follow(), name="web-change-feed")
-
-    async def stop(self) -> None:
-        """Stop following."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        return True
 
     def since(self, seq: int) -> list[Change] | None:
         """Changes after ``seq``; None when they are older than what is remembered."""
@@ -74,7 +70,7 @@ class ChangeFeed:
             async with asyncio.timeout(within), self._changed:
                 await self._changed.wait_for(lambda: self.latest > seq)
 
-    async def _follow(self) -> None:
+    async def _run(self) -> None:
         while True:
             try:
                 await self._read()

@@ -21,7 +21,7 @@ import structlog
 from bot.actions.hooks import HeldSilence, HookContext, IncidentDesk, Service
 from bot.errors import MedicError
 from bot.models import Alert, AlertStatus
-from bot.tasks import cancel_all
+from bot.tasks import BackgroundService
 from responders.alertmanager.client import AlertmanagerClient
 from responders.alertmanager.models import Matcher, parse_matcher
 from responders.alertmanager.wire import GettableAlert
@@ -81,27 +81,20 @@ def silence_services(context: HookContext) -> Sequence[Service]:
     return [SilenceWatch(context.desk, client, context.submit, interval_s)]
 
 
-class SilenceWatch:
-    """One task: every ``interval_s``, expire what resolved incidents still hold, then learn
-    the resolutions the silences in force hide."""
+class SilenceWatch(BackgroundService):
+    """One task: every ``interval_s`` (the first round at once), expire what resolved
+    incidents still hold, then learn the resolutions the silences in force hide."""
+
+    task_name = "silence-watch"
 
     def __init__(
         self, desk: IncidentDesk, client: AlertmanagerClient, submit: Submit, interval_s: float
     ) -> None:
+        super().__init__()
         self._desk = desk
         self._client = client
         self._submit = submit
         self._interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Start polling (the first round at once)."""
-        self._task = asyncio.create_task(self._run(), name="silence-watch")
-
-    async def stop(self) -> None:
-        """Stop after (or in) the current round."""
-        await cancel_all([self._task])
-        self._task = None
 
     async def _run(self) -> None:
         while True:
