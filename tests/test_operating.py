@@ -1,4 +1,4 @@
-"""Operating ``medic serve`` (issue 17): its log lines, its log level, its terminal output,
+"""Operating ``medic serve``: its log lines, its log level, its terminal output,
 its shutdown, and how fast the CLI starts."""
 
 from __future__ import annotations

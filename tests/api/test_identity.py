@@ -1,4 +1,4 @@
-"""Who decides over HTTP (DESIGN §3): a personal token from ``server.api_users`` is its
+"""Who decides over HTTP: a personal token from ``server.api_users`` is its
 user; the bridge token ``server.api_token`` names the user; the audit says which."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GET /api/incidents, /api/incidents/{id}, /healthz, /readyz, /metrics (DESIGN §3)."""
+"""GET /api/incidents, /api/incidents/{id}, /healthz, /readyz, /metrics."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ async def _seed(client: Any) -> None:
 
 
 async def test_list_shape_newest_first(start_medic: StartMedic, store_url: str) -> None:
-    """The list has DESIGN's fields, newest incident first."""
+    """The list has every documented field, newest incident first."""
     client = await start_medic(make_settings(store_url))
     await _seed(client)
     body = await (await client.get("/api/incidents")).json()
@@ -68,7 +68,7 @@ async def test_unknown_status_filter_is_400(start_medic: StartMedic, sqlite_url:
 
 
 async def test_detail_shape(start_medic: StartMedic, store_url: str) -> None:
-    """The detail carries the incident, its alerts, runs and timeline in DESIGN's shape."""
+    """The detail carries the incident, its alerts, runs and timeline in the documented shape."""
     client = await start_medic(make_settings(store_url))
     await _seed(client)
     body = await (await client.get("/api/incidents/INC-1")).json()

@@ -1,4 +1,4 @@
-"""``/metrics`` beyond ingest (issue 17): runs, steps and approvals by outcome, pending
+"""``/metrics`` beyond ingest: runs, steps and approvals by outcome, pending
 approvals and their age, the pause switch, engine lag, delivery backlogs, store errors."""
 
 from __future__ import annotations

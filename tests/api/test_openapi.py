@@ -53,7 +53,7 @@ async def test_every_route_is_described(start_medic: StartMedic, sqlite_url: str
 async def test_shapes_keep_the_contract_field_names(
     start_medic: StartMedic, sqlite_url: str
 ) -> None:
-    """The list, detail and error schemas carry DESIGN §3's field names and error codes."""
+    """The list, detail and error schemas carry the documented field names and error codes."""
     client = await start_medic(make_settings(sqlite_url))
     schemas = (await (await client.get("/openapi.json")).json())["components"]["schemas"]
     assert set(schemas["IncidentSummary"]["properties"]) >= {

@@ -1,4 +1,4 @@
-"""Secrets from files (DESIGN §5): ``<key>_file`` in YAML and ``MEDIC_<SECTION>__<KEY>_FILE``
+"""Secrets from files: ``<key>_file`` in YAML and ``MEDIC_<SECTION>__<KEY>_FILE``
 in the environment, for every secret key the settings have."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _yaml_for(key: SecretKey, value: str) -> str:
 
 
 def test_the_known_secret_keys_are_found() -> None:
-    """Walking the settings model finds the secrets DESIGN §5 lists (a new SecretStr key,
+    """Walking the settings model finds every documented secret key (a new SecretStr key,
     such as ``server.api_users``' values, is found the same way without being listed)."""
     found = {".".join(key.path): key.structured for key in SECRET_KEYS}
     expected = {

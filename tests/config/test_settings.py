@@ -1,4 +1,4 @@
-"""Configuration per DESIGN §5: every default, YAML + MEDIC_* env, precise errors."""
+"""Configuration (docs/configuration.md): every default, YAML + MEDIC_* env, precise errors."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ DEFAULTS = {
         "api_users": {},
         "public_url": None,
         "log_level": "info",
-        "header_timeout": "10s",  # not in DESIGN §5: request limits, an addition (README)
+        "header_timeout": "10s",  # request limits
         "body_timeout": "30s",
         "max_connections": 256,
         "max_inflight_bytes": 67108864,
@@ -59,7 +59,7 @@ DEFAULTS = {
         "admins": [],
         "invite": [],
         "security_channel": None,
-        "app_token": None,  # not in DESIGN §5: Socket Mode, an addition (README)
+        "app_token": None,  # Socket Mode
     },
     "pagerduty": {
         "enabled": False,
@@ -91,7 +91,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_embedded_defaults_are_design_section_5() -> None:
-    """No file and no env: every section and key has DESIGN §5's default."""
+    """No file and no env: every section and key has its documented default."""
     assert load_settings(None).model_dump(mode="json") == DEFAULTS
 
 

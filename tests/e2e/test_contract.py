@@ -1,14 +1,14 @@
-"""Black-box contract checks of ``medic serve`` and the ``medic`` CLI against DESIGN.md.
+"""Black-box contract checks of ``medic serve`` and the ``medic`` CLI against the contract in docs/.
 
-Everything here goes through the public surface only: HTTP endpoints (§3), JSON shapes and
-statuses (§2, §3), configuration keys as ``MEDIC_*`` env vars (§5), the CLI (§4), the shipped
+Everything here goes through the public surface only: HTTP endpoints, JSON shapes and
+statuses, configuration keys as ``MEDIC_*`` env vars, the CLI, the shipped
 playbook catalogue fed with the DWCP sample alerts in ``bot/samples``, and a small playbook
-directory of our own written to the §6 schema. Each server is a real ``medic serve``
+directory of our own written to the playbook schema. Each server is a real ``medic serve``
 subprocess on its own fresh SQLite store (module-scoped: the main one, a token-less one with
 a Prometheus that never answers, one for the pause switch, one on our playbooks). Tests that
 create incidents derive them from a sample with a unique tag in every grouping label, so they
 never share an incident, target, cooldown or approval with another test. Where Medic
-contradicts DESIGN.md the test still asserts the contract and is marked ``xfail(strict=True)``
+contradicts the contract the test still asserts the contract and is marked ``xfail(strict=True)``
 with the mismatch as its reason.
 """
 
@@ -45,7 +45,7 @@ APPROVERS = ["U1", "U2"]
 ADMINS = ["ADMIN"]
 WAIT = 15.0
 
-# DESIGN §2: every status and enum value the API may show.
+# Every status and enum value the API may show.
 INCIDENT_STATUSES = {"open", "acknowledged", "mitigating", "resolved"}
 SEVERITIES = {"sev1", "sev2", "sev3", "sev4"}
 RUN_STATUSES = {
@@ -84,7 +84,7 @@ ERROR_CODES = {
     "unavailable",
 }
 
-# DESIGN §3 JSON shapes (fields may be added, none renamed).
+# The API's JSON shapes (fields may be added, none renamed).
 LIST_KEYS = {
     "id",
     "title",
@@ -105,8 +105,8 @@ TIMELINE_KEYS = {"at", "actor", "kind", "text"}
 INCIDENT_ID = re.compile(r"^INC-[1-9][0-9]*$")
 APPROVAL_ID = re.compile(r"^APR-[1-9][0-9]*$")
 
-# DESIGN §6 actions: the ones that change the world (dry runs while safety.dry_run holds),
-# and the integrations whose steps a disabled integration records as dry runs (§5).
+# The actions that change the world (dry runs while safety.dry_run holds),
+# and the integrations whose steps a disabled integration records as dry runs.
 WRITE_ACTIONS = {
     "kubernetes.rollback",
     "kubernetes.scale",
@@ -127,7 +127,7 @@ WRITE_ACTIONS = {
 }
 INTEGRATIONS = {"kubernetes", "prometheus", "alertmanager", "pagerduty", "kafka", "slack"}
 
-# Every sample in bot/samples and the playbook (§6 catalogue) its alert matches.
+# Every sample in bot/samples and the shipped playbook its alert matches.
 SAMPLE_PLAYBOOK = {
     "all-replicas-down": "v1-fallback",
     "byzantine-node-detected": "byzantine-isolation",
@@ -206,7 +206,7 @@ def api_auth(token: str = API_TOKEN) -> dict[str, str]:
 
 
 def is_error(answer: Answer, status: int, code: str) -> bool:
-    """``answer`` is DESIGN §3's error: ``status``, JSON ``{"error": code, "detail": "..."}``."""
+    """``answer`` is the API error: ``status``, JSON ``{"error": code, "detail": "..."}``."""
     body = answer.json()
     return (
         answer.status == status
@@ -528,7 +528,7 @@ def test_webhook_needs_no_token_when_none_is_configured(spare: MedicProcess) -> 
 def test_list_items_have_the_contract_keys(
     everything: list[dict[str, Any]], medic: MedicProcess
 ) -> None:
-    """Every list item has DESIGN §3's keys with the right types; ids are ``INC-<n>``."""
+    """Every list item has the documented keys with the right types; ids are ``INC-<n>``."""
     items = get_json(f"{medic.url}/api/incidents")["incidents"]
     assert len(items) >= len(everything) > 0
     assert [sorted(LIST_KEYS - set(i)) for i in items] == [[] for _ in items]
@@ -578,7 +578,7 @@ def test_unknown_incident_is_404(medic: MedicProcess, incident_id: str) -> None:
 
 def test_detail_has_the_contract_shape(everything: list[dict[str, Any]]) -> None:
     """Every detail has ``incident`` (the list keys), ``alerts``, ``runs`` (with ``steps``
-    and ``approvals``) and ``timeline`` with DESIGN §3's keys; approvals are ``APR-<n>``."""
+    and ``approvals``) and ``timeline`` with the documented keys; approvals are ``APR-<n>``."""
     alerts = [a for d in everything for a in d["alerts"]]
     runs = [r for d in everything for r in d["runs"]]
     steps = [s for r in runs for s in r["steps"]]
@@ -612,7 +612,7 @@ def test_detail_incident_matches_the_list(
 
 def test_only_design_status_values_appear(everything: list[dict[str, Any]]) -> None:
     """Incidents, severities, runs, steps, approvals (and modes), alerts (and sources) only
-    ever show the values of DESIGN §2."""
+    ever show the documented values."""
     runs = [r for d in everything for r in d["runs"]]
     approvals = [a for r in runs for a in r["approvals"]]
     alerts = [a for d in everything for a in d["alerts"]]
@@ -1000,7 +1000,7 @@ def test_resume_releases_the_paused_run(pause_story: PauseStory) -> None:
     assert (scale["status"], scale["dry_run"]) == ("succeeded", True)
 
 
-# --- playbooks.dirs and the playbook schema (§5, §6, §7) ------------------------------------------
+# --- playbooks.dirs and the playbook schema -------------------------------------------------------
 
 CONTRACT_PLAYBOOKS = {
     "veto.yaml": """\
@@ -1490,7 +1490,7 @@ def test_runs_arriving_together_still_get_one_run_per_target(custom: Custom) -> 
     assert statuses == [["skipped", "waiting_approval"]] * len(pairs)
 
 
-# --- on_resolved: cancel_pending (§2, §6) -----------------------------------------------------
+# --- on_resolved: cancel_pending -----------------------------------------------------------------
 
 
 def test_alert_resolving_mid_step_cancels_the_rest_of_the_run(spare: MedicProcess) -> None:
@@ -1655,7 +1655,7 @@ def cli(cli_started: dict[str, Any]) -> dict[str, CliResult]:
 @pytest.mark.parametrize("command", ["check-defaults", "check-good-playbooks"])
 def test_check_passes_on_good_config_and_playbooks(cli: dict[str, CliResult], command: str) -> None:
     """``medic check`` exits 0 on the embedded defaults with the shipped catalogue, and on a
-    directory of valid §6 playbooks."""
+    directory of valid playbooks."""
     assert cli[command].code == 0, cli[command].output
 
 

@@ -1,4 +1,4 @@
-"""Safety under concurrency and kill -9, through HTTP on a real ``medic serve`` (issue 13):
+"""Safety under concurrency and kill -9, through HTTP on a real ``medic serve``:
 a pause holds every write step that had not started when it answered, also those queued
 behind the store's write turns and the concurrency slots, and those whose limit consent is
 approved later; a notify step cut off by kill -9 is not sent again."""

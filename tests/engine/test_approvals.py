@@ -1,4 +1,4 @@
-"""Approvals (DESIGN §6-7): veto, consent, timeouts, four eyes, authorization, first
+"""Approvals: veto, consent, timeouts, four eyes, authorization, first
 decision wins exactly once; decided through POST /api/approvals/{id}."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The shipped catalogue end to end (PLAYBOOKS.md, DESIGN §2-3, §6): each firing sample alert
+"""The shipped catalogue end to end (PLAYBOOKS.md): each firing sample alert
 goes through POST /webhooks/alertmanager into the real engine with the real playbooks, every
 approval is decided as it appears, and GET /api/incidents/INC-1 shows which playbooks ran,
 how each step ended, and that the dry runs would change exactly what the runbooks want."""

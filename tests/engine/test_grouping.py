@@ -1,4 +1,4 @@
-"""Alerts group into incidents by Alertmanager's groupKey until playbooks match (DESIGN §6)."""
+"""Alerts group into incidents by Alertmanager's groupKey until playbooks match."""
 
 from __future__ import annotations
 

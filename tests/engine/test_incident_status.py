@@ -1,4 +1,4 @@
-"""Incident status and ``incident.*`` actions (DESIGN §2): open → mitigating when the first
+"""Incident status and ``incident.*`` actions: open → mitigating when the first
 real (non-dry-run) write step starts; severity changes; a playbook resolving its incident."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PagerDuty both ways (issue 7), against a fake PagerDuty over TLS: escalations page once,
+"""PagerDuty both ways, against a fake PagerDuty over TLS: escalations page once,
 Medic's resolution resolves PagerDuty, PagerDuty's resolution resolves Medic, no echo."""
 
 from __future__ import annotations

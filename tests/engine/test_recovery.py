@@ -1,4 +1,4 @@
-"""Crash safety (DESIGN §7): nothing acknowledged is lost; runs resume from their last
+"""Crash safety: nothing acknowledged is lost; runs resume from their last
 committed step; a write step found ``running`` becomes ``interrupted`` and is never re-run;
 a read step found ``running`` runs again; journaled alerts not yet processed are taken."""
 

@@ -1,4 +1,4 @@
-"""Runs and steps (DESIGN §2, §6): matching starts runs, every transition is committed,
+"""Runs and steps: matching starts runs, every transition is committed,
 ``when``/``unless``, ``then: stop``, ``on_failure``, dry runs of disabled integrations."""
 
 from __future__ import annotations

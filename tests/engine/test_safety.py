@@ -1,4 +1,4 @@
-"""Safety (DESIGN §7): pause switch, rate limits into four-eyes consent, cooldowns, one run
+"""Safety: pause switch, rate limits into four-eyes consent, cooldowns, one run
 per target, max concurrent runs; and how playbook priority and fallback pick the incident."""
 
 from __future__ import annotations

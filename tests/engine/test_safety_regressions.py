@@ -1,5 +1,5 @@
-"""The safety promises an on-call team relies on (DESIGN §6-7), each pinned by the
-observation that once broke it (issue 13): the pause after a limit consent, pages while
+"""The safety promises an on-call team relies on, each pinned by the
+observation that once broke it: the pause after a limit consent, pages while
 paused, failed attempts counting toward limits, dry runs counting only against dry runs,
 ``four_eyes`` with ``veto``, and no escalation after resolution."""
 

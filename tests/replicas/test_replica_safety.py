@@ -1,4 +1,4 @@
-"""Safety across three ``medic serve`` replicas on one PostgreSQL (DESIGN §7-8): a pause
+"""Safety across three ``medic serve`` replicas on one PostgreSQL: a pause
 through one replica holds write steps on all of them; a per-action limit of 1 holds under
 a burst spread over all three."""
 

@@ -1,5 +1,5 @@
 """Three ``medic serve`` replicas on one PostgreSQL, webhooks spread round-robin: every
-alert is taken once and grouped exactly as one replica groups it (DESIGN §8)."""
+alert is taken once and grouped exactly as one replica groups it."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A replica killed (-9) in the middle of a run: once its lease lapses another replica takes
 the run over and finishes it, never running a write step twice; a write step the dead
-replica was running becomes ``interrupted`` (DESIGN §7-8)."""
+replica was running becomes ``interrupted``."""
 
 from __future__ import annotations
 

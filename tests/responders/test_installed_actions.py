@@ -75,7 +75,7 @@ ACTIONS: dict[str, tuple[ActionKind, str, dict[str, Any]]] = {
     ),
     "kubernetes.events": (READ, "kubernetes", {"namespace": NS, "involved_object": "Node/x"}),
     "kubernetes.pods": (READ, "kubernetes", {"node": NODE}),
-    # Issue 18's evidence for kube-prometheus-stack alerts (an addition to DESIGN §6's list).
+    # Evidence for kube-prometheus-stack alerts.
     "kubernetes.pod": (READ, "kubernetes", {"namespace": NS, "pod": "api-5d9f-x2"}),
     "kubernetes.node": (READ, "kubernetes", {"node": NODE}),
     "kubernetes.workload": (
