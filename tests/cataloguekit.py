@@ -25,7 +25,6 @@ from aiohttp.test_utils import TestClient
 from bot.clock import ManualClock
 from bot.events import ApprovalEvent
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator
 from fakes.pagerduty import FakePagerDuty
 from fakes.prometheus import FakePrometheus
@@ -35,6 +34,7 @@ from harness.kube_fixtures import Kube
 from harness.kubeobjects import create_deployment, create_node, deployment_body, deployment_path
 from harness.kubeobjects import rolled_out as kube_rolled_out
 from harness.kubeworkloads import PATHS, create_workload, delete_workload
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from pagerdutykit import PD_TOKEN, ROUTING_KEY, SECURITY_KEY
 from payloads import sample
 from slackkit import APPROVERS, FAST, click, slack_section

@@ -1,25 +1,23 @@
-"""Shared fixtures: a real Medic app on a real store (SQLite or PostgreSQL), no mocks."""
+"""Shared fixtures: a real Medic app on a real store (SQLite or PostgreSQL), no mocks. The
+helpers tests import live in kit modules (``medickit``, ``slackkit``, …), not here."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiohttp.web_runner import BaseRunner
 from blockbuster import BlockBuster, blockbuster_ctx
 
 from bot.actions import ActionRegistry
 from bot.app import build_app
 from bot.clock import Clock
 from bot.config import Settings
-from bot.http.server import GuardedAppRunner
 from bot.logging import configure_logging
 from bot.narrator import ConsoleNarrator
 from bot.runtime import CATCH_UP_S
@@ -27,9 +25,7 @@ from responders.alertmanager.watch import SILENCE_POLL, SILENCE_POLL_S
 
 from harness.kafka import TansuBroker
 from harness.postgres import PostgresServer
-
-AM_TOKEN = "am-token-5f1b0c9e"
-API_TOKEN = "api-token-77c2d4aa"
+from medickit import AM_TOKEN, API_TOKEN, MedicTestServer, StartMedic, fresh_database
 
 pytest_plugins = [
     "harness.kube_fixtures",
@@ -39,8 +35,6 @@ pytest_plugins = [
     "cataloguekit",
     "consolekit",
 ]
-
-StartMedic = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 @pytest.fixture(autouse=True)
@@ -93,31 +87,6 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBrok
         yield broker
 
 
-_database_counter = iter(range(1, 1_000_000))
-
-
-def fresh_database(server: PostgresServer) -> str:
-    """A new empty database on ``server``; returns its URL."""
-    name = f"medic_t{next(_database_counter)}"
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(server.port),
-            "-U",
-            "postgres",
-            "-q",
-            "-c",
-            f"CREATE DATABASE {name}",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return server.url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The same test on both store backends."""
@@ -136,23 +105,6 @@ def postgres_url(postgres: PostgresServer) -> str:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite store in the test's tmp dir."""
     return f"sqlite:///{tmp_path / 'medic.db'}"
-
-
-NO_PLAYBOOKS = Path(__file__).parent / "data" / "no-playbooks"
-
-
-def make_settings(store_url: str, **sections: dict[str, Any]) -> Settings:
-    """Settings for a test: the given store, the test bearer token, no playbooks (no shipped
-    catalogue; alerts group by Alertmanager's groupKey) unless ``playbooks`` says
-    otherwise, overrides per section."""
-    values: dict[str, Any] = {
-        "store": {"url": store_url},
-        "alertmanager": {"bearer_token": AM_TOKEN},
-        "playbooks": {"catalogues": [], "dirs": [str(NO_PLAYBOOKS)]},
-    }
-    for name, overrides in sections.items():
-        values[name] = {**values.get(name, {}), **overrides}
-    return Settings(**values)
 
 
 @pytest.fixture
@@ -199,19 +151,6 @@ async def start_medic(log_stream: io.StringIO, narration: io.StringIO) -> AsyncI
     yield start
     for client in reversed(clients):
         await client.close()
-
-
-class MedicTestServer(TestServer):
-    """aiohttp's test server running the app on Medic's own server (connection cap, header
-    timeout, JSON framing errors), as ``medic serve`` does."""
-
-    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
-        return GuardedAppRunner(self.app, **kwargs)
-
-
-def bearer(token: str = AM_TOKEN) -> dict[str, str]:
-    """The Authorization header Alertmanager sends."""
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from bot.actions import (
 from bot.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
 from bot.integrations import action_registry
 
-from conftest import API_TOKEN
+from medickit import API_TOKEN
 
 WAIT_S = 20.0
 

@@ -9,9 +9,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from conftest import AM_TOKEN, API_TOKEN, NO_PLAYBOOKS, bearer
 from harness.http import get_json, post_json
 from harness.medic import MedicProcess
+from medickit import AM_TOKEN, API_TOKEN, NO_PLAYBOOKS, bearer
 
 REPLICA_PLAYBOOKS = Path(__file__).parent / "data" / "playbooks-replicas"
 LEASE_S = 1.5  # short leases, so takeover tests wait seconds, not the default 15 s

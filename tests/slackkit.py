@@ -19,9 +19,9 @@ from aiohttp.test_utils import TestClient
 
 from bot.slack.sync import SlackTiming
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, write_playbooks
 from fakes.slack import FakeMessage, FakeSlack
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

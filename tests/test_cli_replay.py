@@ -20,8 +20,8 @@ import yaml
 from bot.cli import main
 from bot.clock import ManualClock
 
-from conftest import StartMedic, bearer, make_settings
 from harness.alertmanager import AlertmanagerServer
+from medickit import StartMedic, bearer, make_settings
 from payloads import sample
 
 START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)

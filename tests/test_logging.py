@@ -10,7 +10,7 @@ import structlog
 
 from bot.logging import REDACTED, configure_logging
 
-from conftest import StartMedic, bearer, make_settings
+from medickit import StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 

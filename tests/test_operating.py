@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from conftest import AM_TOKEN
 from harness.http import post_json
 from harness.medic import MedicProcess
 from harness.ports import free_port
 from harness.waiting import wait_until
+from medickit import AM_TOKEN
 from payloads import am_alert, am_payload
 
 MARKER = "label-value-7c1e"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, api, detail, write_playbooks
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 TOKENS = {"U1": "personal-token-of-u1", "U2": "personal-token-of-u2", "ADMIN": "admin-token"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import StartMedic, bearer, make_settings
+from medickit import StartMedic, bearer, make_settings
 from payloads import BASE_TIME, am_alert, am_payload, sample
 
 URL = "/webhooks/alertmanager"

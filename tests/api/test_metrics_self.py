@@ -18,8 +18,8 @@ from bot.store.health import read_health
 from bot.store.journal import insert_alerts
 from bot.store.schema import incidents
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, api, decide, write_playbooks
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 START = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import API_TOKEN, StartMedic, make_settings
 from harness.http import post_json
 from harness.medic import MedicProcess
 from harness.prometheus import PrometheusServer
+from medickit import API_TOKEN, StartMedic, make_settings
 from payloads import am_alert, am_payload, sample
 
 SCHEMATHESIS = Path(sys.executable).with_name("st")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import AM_TOKEN
 from harness.chart import CHART, one, render
 from harness.http import get_text
 from harness.medic import MedicProcess
+from medickit import AM_TOKEN
 
 METRIC = re.compile(r"\b(medic_[a-z_]+)\b")
 SUFFIXES = ("_total", "_bucket", "_sum", "_count", "_created")

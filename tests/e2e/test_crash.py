@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import AM_TOKEN, bearer
 from harness.http import get_json, post_json
 from harness.medic import MedicProcess
+from medickit import AM_TOKEN, bearer
 from payloads import am_alert, am_payload
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import AM_TOKEN, API_TOKEN, bearer
 from harness.http import get_json, post_json
 from harness.medic import MedicProcess
 from harness.waiting import wait_until
+from medickit import AM_TOKEN, API_TOKEN, bearer
 from payloads import am_alert, am_payload
 
 PLAYBOOKS = Path(__file__).resolve().parents[1] / "data" / "playbooks-crash"

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from conftest import AM_TOKEN
 from harness.alertmanager import AlertmanagerServer
 from harness.http import get_json
 from harness.medic import MedicProcess
 from harness.prometheus import PrometheusServer
 from harness.waiting import wait_until
+from medickit import AM_TOKEN
 
 WRONG_TOKEN = "wrong-am-token-3e9d41c7"
 DELIVERY_TIMEOUT = 10.0

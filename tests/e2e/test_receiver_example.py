@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import AM_TOKEN
 from harness.alertmanager import AlertmanagerServer
 from harness.http import get_json
 from harness.medic import MedicProcess
 from harness.waiting import wait_until
+from medickit import AM_TOKEN
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "alertmanager" / "receiver.yml"
 TIMEOUT = 15.0

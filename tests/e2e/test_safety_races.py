@@ -14,10 +14,10 @@ from urllib.error import URLError
 
 import pytest
 
-from conftest import AM_TOKEN, API_TOKEN, bearer
 from harness.http import get_json, post_json
 from harness.medic import MedicProcess
 from harness.waiting import wait_until
+from medickit import AM_TOKEN, API_TOKEN, bearer
 from payloads import am_alert, am_payload
 
 WAIT_S = 60.0

@@ -12,8 +12,8 @@ import pytest
 
 from bot.clock import ManualClock
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, api, decide, detail, write_playbooks
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

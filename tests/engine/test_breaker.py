@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, api, detail, write_playbooks
 from fakes.prometheus import FakePrometheus
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import BASE_TIME, am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

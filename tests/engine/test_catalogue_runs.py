@@ -16,8 +16,8 @@ import pytest
 
 from bot.clock import ManualClock
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, decide, detail
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload, sample
 
 URL = "/webhooks/alertmanager"

@@ -10,8 +10,8 @@ from typing import Any
 
 from bot.clock import ManualClock
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import BASE_TIME, am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

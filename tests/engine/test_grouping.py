@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from conftest import StartMedic, bearer, make_settings
+from medickit import StartMedic, bearer, make_settings
 from payloads import BASE_TIME, am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

@@ -16,8 +16,8 @@ from bot.actions import (
 )
 from bot.integrations import action_registry
 
-from conftest import StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks
+from medickit import StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

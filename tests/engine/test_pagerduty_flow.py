@@ -13,10 +13,10 @@ from typing import Any
 from bot.clock import ManualClock
 from bot.runtime import RUNTIME
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks
 from fakes.pagerduty import FakePagerDuty
 from fakes.slack import FakeSlack
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from pagerdutykit import PD_TOKEN, ROUTING_KEY
 from payloads import BASE_TIME, am_alert, am_payload
 from slackkit import FAST, command, slack_section

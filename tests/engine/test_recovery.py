@@ -19,8 +19,8 @@ from bot.store import Database
 from bot.store import runs as run_store
 from bot.store.journal import insert_alerts
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import HOLD_GATE, HOLD_REGISTRY, RecordingNarrator, decide, detail, write_playbooks
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

@@ -13,7 +13,6 @@ import pytest
 from bot.actions.cluster import NodeCounts
 from bot.clock import ManualClock
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import (
     HOLD_GATE,
     HOLD_REGISTRY,
@@ -23,6 +22,7 @@ from enginekit import (
     detail,
     write_playbooks,
 )
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import BASE_TIME, am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

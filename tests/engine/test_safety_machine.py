@@ -68,10 +68,10 @@ from bot.store.safety import read_pause
 from bot.store.schema import approval_decisions, approvals, runs
 
 import safetykit
-from conftest import AM_TOKEN, API_TOKEN, fresh_database, make_settings
 from enginekit import write_playbooks
 from fakes.slack import FakeSlack
 from harness.waiting import eventually
+from medickit import AM_TOKEN, API_TOKEN, fresh_database, make_settings
 from payloads import BASE_TIME, am_alert, am_payload
 from slackkit import (
     BOT_TOKEN,

@@ -19,9 +19,9 @@ from bot.clock import ManualClock
 from bot.errors import PermanentError
 from bot.integrations import action_registry
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, api, decide, detail, write_playbooks
 from fakes.pagerduty import FakePagerDuty
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from pagerdutykit import PD_TOKEN, ROUTING_KEY
 from payloads import BASE_TIME, am_alert, am_payload
 

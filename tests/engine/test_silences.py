@@ -18,10 +18,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from conftest import AM_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks
 from harness.alertmanager import AlertmanagerServer
 from harness.ports import free_port
+from medickit import AM_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 T = TypeVar("T")

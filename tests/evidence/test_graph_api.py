@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from conftest import StartMedic, bearer, make_settings
 from evidencekit import EXPR, SAMPLES_TIMEOUT, graph_url, series_count
 from harness.ports import free_port
 from harness.prometheus import PrometheusServer
 from harness.waiting import eventually
+from medickit import StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

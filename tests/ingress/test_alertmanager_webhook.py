@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import AM_TOKEN, StartMedic, bearer, make_settings
+from medickit import AM_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload, sample
 
 URL = "/webhooks/alertmanager"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from hostilekit import answers_until_closed, exchange, request_head
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 from slackkit import SIGNING_SECRET, command_body, signed
 

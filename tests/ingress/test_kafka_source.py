@@ -12,11 +12,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from conftest import NO_PLAYBOOKS, StartMedic, make_settings
 from harness.http import get_json
 from harness.kafka import TansuBroker
 from harness.medic import MedicProcess
 from harness.waiting import eventually, wait_until
+from medickit import NO_PLAYBOOKS, StartMedic, make_settings
 from payloads import am_alert, am_payload
 
 WAIT_S = 30.0

@@ -15,8 +15,8 @@ import pytest
 from bot.store import Database
 from bot.store.switches import INSTALL, read_switch
 
-from conftest import StartMedic, make_settings
 from enginekit import RecordingNarrator, detail
+from medickit import StartMedic, make_settings
 
 URL = "/webhooks/pagerduty"
 SECRET_OLD = "pd-secret-old-1f2e"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from conftest import AM_TOKEN, StartMedic, make_settings
 from harness.waiting import eventually
 from hostilekit import ANSWER_WITHIN_S, closed_by_server, read_answer, request_head
+from medickit import AM_TOKEN, StartMedic, make_settings
 from payloads import am_alert, am_payload
 
 AM = "/webhooks/alertmanager"

@@ -19,8 +19,8 @@ from bot.config import load_settings
 from bot.integrations import config_sections, installed_integrations
 from bot.narrator import ConsoleNarrator
 
-from conftest import AM_TOKEN, bearer
 from enginekit import RecordingNarrator, detail, write_playbooks
+from medickit import AM_TOKEN, bearer
 from payloads import am_alert, am_payload
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "medic-echo"

@@ -28,8 +28,8 @@ from bot.plugins import (
     inbox_of,
 )
 
-from conftest import bearer, make_settings
 from enginekit import detail
+from medickit import bearer, make_settings
 from payloads import am_alert, am_payload
 
 

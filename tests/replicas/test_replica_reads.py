@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from bot.store import Database
 from bot.store.locks import INTAKE
 
-from conftest import bearer
 from harness.http import TIMEOUT, post_json
 from harness.medic import MedicProcess
+from medickit import bearer
 from payloads import am_alert, am_payload
 from replicakit import replica_env, replicas
 

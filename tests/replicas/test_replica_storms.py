@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from conftest import fresh_database
 from harness.postgres import PostgresServer
+from medickit import fresh_database
 from payloads import am_alert, am_payload
 from replicakit import post_round_robin, replica_env, replicas, settled_incidents
 

@@ -16,10 +16,10 @@ from bot.store import Database
 from bot.store import runs as run_store
 from bot.store.schema import runs
 
-from conftest import bearer
 from harness.http import post_json
 from harness.medic import MedicProcess
 from harness.waiting import wait_until
+from medickit import bearer
 from payloads import am_alert, am_payload
 from replicakit import REPLICA_PLAYBOOKS, api_post, incident, replica_env, replicas
 

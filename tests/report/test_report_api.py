@@ -21,8 +21,8 @@ from bot.actions import (
 from bot.clock import ManualClock
 from bot.integrations import action_registry
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, decide, write_playbooks
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

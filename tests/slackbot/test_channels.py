@@ -8,9 +8,9 @@ from typing import Any
 
 from bot.slack.names import channel_name, slug, topic
 
-from conftest import bearer
 from enginekit import decide, detail
 from fakes.slack import FakeChannel, FakeSlack
+from medickit import bearer
 from payloads import am_alert, am_payload
 from slackkit import APPROVERS, INVITE, SlackMedic
 

@@ -8,9 +8,9 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from conftest import bearer
 from enginekit import detail
 from fakes.slack import FakeChannel, FakeSlack
+from medickit import bearer
 from payloads import am_alert, am_payload, sample
 from slackkit import ADMINS, APPROVERS, DISK_FULL, SlackMedic, command, command_body, send, signed
 

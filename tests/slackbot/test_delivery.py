@@ -8,9 +8,9 @@ from typing import Any
 
 from bot.slack.sync import SlackTiming
 
-from conftest import bearer
 from enginekit import detail
 from fakes.slack import FakeChannel, FakeSlack
+from medickit import bearer
 from payloads import BASE_TIME, am_alert, am_payload
 from slackkit import DISK_FULL, FAST, SlackMedic, command
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import bearer
 from evidencekit import EXPR, SAMPLES_TIMEOUT, graph_url, series_count
 from fakes.slack import FakeSlack
 from harness.prometheus import PrometheusServer
 from harness.waiting import eventually
+from medickit import bearer
 from payloads import BASE_TIME, am_alert, am_payload
 from slackkit import SlackMedic
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import bearer
 from enginekit import detail
 from fakes.slack import FakeSlack
+from medickit import bearer
 from payloads import am_alert, am_payload
 from slackkit import SlackMedic
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from fakes.slack import FakeSlack
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 from slackkit import FAST, slack_section
 

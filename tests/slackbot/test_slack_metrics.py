@@ -7,9 +7,9 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import bearer
 from fakes.slack import FakeSlack
 from harness.waiting import eventually
+from medickit import bearer
 from payloads import am_alert, am_payload
 from slackkit import SlackMedic
 

@@ -14,9 +14,9 @@ import pytest
 
 from bot.clock import ManualClock
 
-from conftest import StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, write_playbooks
 from harness.postgres import PostgresServer
+from medickit import StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 URL = "/webhooks/alertmanager"

@@ -13,9 +13,9 @@ import pytest
 
 from bot.config import load_settings
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from consolekit import ADMINS, APPROVERS, PLAYBOOKS, TOKENS
 from enginekit import RecordingNarrator
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "demo.yaml"

@@ -22,10 +22,10 @@ from responders.kafka.actions import consumer_lag
 from responders.kafka.client import KafkaLagReader
 from responders.kafka.models import ConsumerLagParams
 
-from conftest import StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail
 from harness.kafka import TansuBroker
 from harness.ports import free_port
+from medickit import StartMedic, bearer, make_settings
 from payloads import sample
 
 CATALOGUE = Path(__file__).resolve().parents[3] / "playbooks" / "dwcp"

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import API_TOKEN, StartMedic, bearer, make_settings
 from enginekit import RecordingNarrator, detail, write_playbooks
 from harness.kube import KubeApi
 from harness.kube_fixtures import Kube, unique
 from harness.kubeobjects import create_deployment, create_node, deployment_body, deployment_path
 from harness.kubeobjects import unschedulable as is_cordoned
+from medickit import API_TOKEN, StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
 
 SCALE = """
