@@ -1,16 +1,25 @@
-"""Safety across three ``medic serve`` replicas on one PostgreSQL: a pause
-through one replica holds write steps on all of them; a per-action limit of 1 holds under
-a burst spread over all three."""
+"""Safety across three ``medic serve`` replicas on one PostgreSQL: a pause through one
+replica holds write steps on all of them; a per-action limit of 1 holds under a burst of
+starts on all three at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from bot.store import Database
+from bot.store.locks import key_of
+from bot.store.schema import runs, steps
+
 from harness.http import get_json
 from harness.medic import MedicProcess
-from harness.waiting import wait_until
+from harness.waiting import eventually, wait_until
 from payloads import am_alert, am_payload
 from replicakit import (
     REPLICA_PLAYBOOKS,
@@ -71,15 +80,115 @@ def test_a_pause_through_one_replica_holds_write_steps_on_all(
     assert done == ["succeeded"] * 6
 
 
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as the store holds it: its playbook, who drives it, its status, when its (one)
+    step started."""
+
+    playbook: str
+    owner: str | None
+    status: str
+    step_started_at: datetime | None
+
+
+async def _stored_runs(url: str, playbook: str) -> list[StoredRun]:
+    db = Database(url)
+    query = (
+        sa.select(runs.c.playbook, runs.c.owner, runs.c.status, steps.c.started_at)
+        .select_from(runs.outerjoin(steps, steps.c.run_seq == runs.c.seq))
+        .where(runs.c.playbook == playbook)
+    )
+    async with db.connect() as conn:
+        found = [StoredRun(*row) for row in await conn.execute(query)]
+    await db.close()
+    return found
+
+
+def stored_runs(url: str, playbook: str) -> list[StoredRun]:
+    """The runs of ``playbook`` in the store."""
+    return asyncio.run(_stored_runs(url, playbook))
+
+
+def _hold_runs_on_each(
+    url: str, servers: list[MedicProcess], playbook: str, alerts: list[Any]
+) -> list[StoredRun]:
+    """Pause, then open one incident per alert through the replicas in turn, each once the
+    run before it is held: a replica's intake takes the alerts it acknowledged, so the held
+    runs are spread over the replicas."""
+    assert api_post(servers[0], "/api/pause", {"user": "U1", "reason": "burst"})[0] == 200
+    for i, alert in enumerate(alerts):
+        assert post_round_robin([servers[i % len(servers)]], [alert]) == [200]
+        wait_until(
+            lambda n=i + 1: [r.status for r in stored_runs(url, playbook)] == ["paused"] * n,
+            WAIT_S,
+            f"{i + 1} held runs",
+        )
+    return stored_runs(url, playbook)
+
+
+def _settled(url: str, playbook: str, count: int) -> list[StoredRun] | None:
+    """The runs of ``playbook`` once there are ``count``, none pending, running or paused."""
+    found = stored_runs(url, playbook)
+    busy = {"pending", "running", "paused"} & {r.status for r in found}
+    return found if len(found) == count and not busy else None
+
+
+def _advisory_halves(name: str) -> tuple[int, int]:
+    """How ``pg_locks`` shows the advisory lock of ``name``: (classid, objid)."""
+    key = key_of(name) & 0xFFFFFFFFFFFFFFFF
+    return key >> 32, key & 0xFFFFFFFF
+
+
+async def _start_attempts_waiting(conn: Any, action: str) -> int:
+    """Transactions of this database waiting to insert a step, or for the cross-replica
+    locks of ``action`` (the per-action lock and the limit's)."""
+    guards = [_advisory_halves(f"action:{action}"), _advisory_halves(f"limit:{action}")]
+    query = sa.text(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND (relation = 'steps'::regclass OR (locktype = 'advisory' AND"
+        " ((classid::bigint = :c1 AND objid::bigint = :o1)"
+        " OR (classid::bigint = :c2 AND objid::bigint = :o2))))"
+    )
+    params = {"c1": guards[0][0], "o1": guards[0][1], "c2": guards[1][0], "o2": guards[1][1]}
+    return int((await conn.execute(query, params)).scalar_one())
+
+
+async def _resume_all_at_once(url: str, server: MedicProcess, action: str, replicas: int) -> None:
+    """Resume through ``server`` while the test holds ``steps`` in SHARE mode (reads go on,
+    inserts wait): every replica's first start attempt gets as far as it can (with no
+    cross-replica guard: counted, then waiting to insert its step) and waits; once all
+    ``replicas`` wait, let them go together."""
+    db = Database(url)
+    async with db.connect() as holder, db.connect() as watcher:
+        await holder.execute(sa.text("LOCK TABLE steps IN SHARE MODE"))
+        assert (await asyncio.to_thread(api_post, server, "/api/resume", {"user": "U1"}))[0] == 200
+
+        async def all_waiting() -> bool:
+            return await _start_attempts_waiting(watcher, action) >= replicas
+
+        await eventually(all_waiting, WAIT_S, "a start attempt waiting on every replica")
+        await holder.rollback()
+    await db.close()
+
+
 def test_a_limit_of_one_holds_under_a_burst_across_three_replicas(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    """With ``kubernetes.restart`` limited to 1 per hour, nine incidents at once, spread over
-    three replicas, start the write step once; the eight others ask for four-eyes consent."""
+    """With ``kubernetes.restart`` limited to 1 per hour, nine runs held by the pause and
+    spread over the three replicas try to start their write step at the resume, the first
+    attempt of each replica lined up with the others' (the test holds inserts into
+    ``steps`` until all three wait): the step starts once; the eight others ask for
+    four-eyes consent."""
     limits = {"kubernetes.restart": {"max": 1, "per": "1h"}}
     env = replica_env(REPLICA_PLAYBOOKS, MEDIC_SAFETY__LIMITS=json.dumps(limits))
     with replicas(tmp_path, postgres_url, 3, env) as servers:
-        assert set(post_round_robin(servers, _restarts(range(9)))) == {200}
-        statuses = wait_until(lambda: _statuses(servers[0], 9), WAIT_S, "nine settled runs")
-        starts = _write_starts(servers[1])
-    assert (statuses, starts) == (["succeeded"] + ["waiting_approval"] * 8, 1)
+        held = _hold_runs_on_each(postgres_url, servers, "restart", _restarts(range(9)))
+        assert len({r.owner for r in held}) == 3, "every replica holds some of the runs"
+        asyncio.run(_resume_all_at_once(postgres_url, servers[1], "kubernetes.restart", 3))
+        done = wait_until(lambda: _settled(postgres_url, "restart", 9), WAIT_S, "nine ends")
+    started = sum(1 for r in done if r.step_started_at is not None)
+    assert (sorted(r.status for r in done), started) == (
+        ["succeeded"] + ["waiting_approval"] * 8,
+        1,
+    )
