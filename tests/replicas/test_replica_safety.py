@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from replicakit import (
 )
 
 WAIT_S = 30.0
+BUSY = ("pending", "running", "paused")
 
 
 def _restarts(services: range) -> list[Any]:
@@ -66,25 +67,57 @@ def _write_starts(server: MedicProcess) -> int:
 def test_a_pause_through_one_replica_holds_write_steps_on_all(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    """Paused through replica A, alerts sent to B and C open incidents whose runs wait as
-    ``paused`` without starting their write step; resumed through C, they all run."""
+    """Write steps start on replicas B and C while alerts arrive; paused through replica A,
+    no write step starts anywhere after the pause's answer (by the store's timestamps), and
+    the runs opened after it through B and C wait as ``paused``; resumed through A, each
+    replica starts its held runs' write steps within a second of the resume's answer."""
     with replicas(tmp_path, postgres_url, 3, replica_env(REPLICA_PLAYBOOKS)) as (a, b, c):
-        assert api_post(a, "/api/pause", {"user": "U1", "reason": "maintenance"})[0] == 200
         assert set(post_round_robin([b, c], _restarts(range(6)))) == {200}
-        paused = wait_until(lambda: _statuses(a, 6), WAIT_S, "six held runs")
-        assert (paused, _write_starts(a)) == (["paused"] * 6, 0)
-        assert api_post(c, "/api/resume", {"user": "U1"})[0] == 200
-        done = wait_until(
-            lambda: (s := _statuses(b, 6)) and "paused" not in s and s, WAIT_S, "six ends"
+        wait_until(lambda: _started(postgres_url), WAIT_S, "a write step started")
+        assert api_post(a, "/api/pause", {"user": "U1", "reason": "maintenance"})[0] == 200
+        paused_at = datetime.now(UTC)
+        assert set(post_round_robin([b, c], _restarts(range(6, 12)))) == {200}
+        before = wait_until(
+            lambda: _settled(postgres_url, "restart", 12, busy={"pending", "running"}),
+            WAIT_S,
+            "twelve runs ended or held",
         )
-    assert done == ["succeeded"] * 6
+        held = [r for r in before if r.step_started_at is None]
+        assert api_post(a, "/api/resume", {"user": "U1"})[0] == 200
+        resumed_at = datetime.now(UTC)
+        after = wait_until(
+            lambda: (
+                (runs := _settled(postgres_url, "restart", 12))
+                and {r.status for r in runs} == {"succeeded"}
+                and runs
+            ),
+            WAIT_S,
+            "twelve ends",
+        )
+    started = [r.step_started_at for r in before if r.step_started_at is not None]
+    assert started
+    assert all(at < paused_at for at in started)
+    assert len(held) >= 6
+    assert {r.status for r in held} == {"paused"}
+    held_seqs = {r.seq for r in held}
+    firsts: dict[str | None, datetime] = {}
+    for run in after:
+        if run.seq in held_seqs and run.step_started_at is not None:
+            firsts[run.owner] = min(firsts.get(run.owner, run.step_started_at), run.step_started_at)
+    assert len(firsts) == len({r.owner for r in held})
+    assert all((first - resumed_at).total_seconds() < 1.0 for first in firsts.values()), firsts
+
+
+def _started(url: str) -> bool:
+    return any(r.step_started_at is not None for r in stored_runs(url, "restart"))
 
 
 @dataclass(frozen=True)
 class StoredRun:
-    """A run as the store holds it: its playbook, who drives it, its status, when its (one)
-    step started."""
+    """A run as the store holds it: its number and playbook, who drives it, its status,
+    when its (one) step started."""
 
+    seq: int
     playbook: str
     owner: str | None
     status: str
@@ -94,7 +127,7 @@ class StoredRun:
 async def _stored_runs(url: str, playbook: str) -> list[StoredRun]:
     db = Database(url)
     query = (
-        sa.select(runs.c.playbook, runs.c.owner, runs.c.status, steps.c.started_at)
+        sa.select(runs.c.seq, runs.c.playbook, runs.c.owner, runs.c.status, steps.c.started_at)
         .select_from(runs.outerjoin(steps, steps.c.run_seq == runs.c.seq))
         .where(runs.c.playbook == playbook)
     )
@@ -126,11 +159,12 @@ def _hold_runs_on_each(
     return stored_runs(url, playbook)
 
 
-def _settled(url: str, playbook: str, count: int) -> list[StoredRun] | None:
-    """The runs of ``playbook`` once there are ``count``, none pending, running or paused."""
+def _settled(
+    url: str, playbook: str, count: int, busy: frozenset[str] | set[str] = frozenset(BUSY)
+) -> list[StoredRun] | None:
+    """The runs of ``playbook`` once there are ``count``, none of them ``busy``."""
     found = stored_runs(url, playbook)
-    busy = {"pending", "running", "paused"} & {r.status for r in found}
-    return found if len(found) == count and not busy else None
+    return found if len(found) == count and not busy & {r.status for r in found} else None
 
 
 def _advisory_halves(name: str) -> tuple[int, int]:
