@@ -26,12 +26,18 @@ class PermanentError(MedicError):
     """A failure that will not succeed if tried again (bad input, refused request)."""
 
 
-class StoreUnavailable(RetryableError):
-    """The store could not commit or read."""
+class StoreError(MedicError):
+    """The store failed the work; the store raises nothing else (no driver error leaves
+    ``bot.store``)."""
 
 
-class StoreRefused(PermanentError):
-    """This replica must not use the store (a newer schema, SQLite held by another replica)."""
+class StoreUnavailable(StoreError, RetryableError):
+    """The store could not commit or read: unreachable, busy or gone (may work later)."""
+
+
+class StoreRefused(StoreError, PermanentError):
+    """The store refused the work, the same way each time: this replica must not use it (a
+    newer schema, SQLite held by another replica), or it rejected the data."""
 
 
 class GuardRefused(PermanentError):

@@ -15,10 +15,11 @@ from bot.engine.deps import EngineDeps
 from bot.engine.pause import PauseSwitch
 from bot.engine.runner import RunManager
 from bot.engine.worker import IntakeWorker
+from bot.errors import StoreError
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher
 from bot.playbooks.playbook import PlaybookSet
-from bot.store import STORE_ERRORS, Database
+from bot.store import Database
 from bot.store.committer import AlertCommitter
 
 # Readers wait at most this long for intake to catch up with what was acknowledged.
@@ -51,7 +52,7 @@ class Runtime:
         could not say (the read that follows reports the store's state itself)."""
         try:
             return await self.intake.barrier.wait(self.catch_up_s)
-        except STORE_ERRORS:
+        except StoreError:
             return False
 
 

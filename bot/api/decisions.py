@@ -14,13 +14,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engine.approvals import Decision
-from bot.errors import DecisionRefused
+from bot.errors import DecisionRefused, StoreError
 from bot.http.body import parse_json, read_body, validate
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.identity import authenticate, identify
 from bot.models import ApprovalStatus, Identity, parse_incident_id
 from bot.runtime import RUNTIME, Runtime
-from bot.store import STORE_ERRORS
 
 _REFUSALS = {
     "invalid": ErrorCode.INVALID_PAYLOAD,
@@ -114,7 +113,7 @@ async def decide_approval(request: web.Request) -> web.Response:
         )
     except DecisionRefused as err:
         raise _refused(err) from err
-    except STORE_ERRORS as err:
+    except StoreError as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store could not commit the decision") from err
     state = ApprovalState(
         id=outcome.approval_id,

@@ -8,10 +8,10 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from bot.errors import StoreError
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import IncidentStatus, parse_incident_id
 from bot.runtime import RUNTIME, Runtime
-from bot.store import STORE_ERRORS
 from bot.store.views import incident_detail, list_incidents
 
 log = structlog.get_logger(__name__)
@@ -43,7 +43,7 @@ async def get_incidents(request: web.Request) -> web.Response:
     try:
         async with runtime.db.connect() as conn:
             listing = await list_incidents(conn, query.status, query.limit)
-    except STORE_ERRORS as err:
+    except StoreError as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
     return web.json_response(text=listing.model_dump_json(), headers=headers)
 
@@ -59,7 +59,7 @@ async def get_incident(request: web.Request) -> web.Response:
     try:
         async with runtime.db.connect() as conn:
             detail = await incident_detail(conn, seq)
-    except STORE_ERRORS as err:
+    except StoreError as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
     if detail is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id}")

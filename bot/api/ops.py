@@ -9,9 +9,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
+from bot.errors import StoreError
 from bot.http.errors import ErrorCode, HttpError
 from bot.runtime import RUNTIME
-from bot.store import STORE_ERRORS
 from bot.store.health import read_health
 from bot.store.readiness import can_commit
 
@@ -53,7 +53,7 @@ async def metrics(request: web.Request) -> web.Response:
     try:
         async with runtime.db.connect() as conn:
             health = await read_health(conn, slack=runtime.settings.slack.enabled)
-    except STORE_ERRORS as err:
+    except StoreError as err:
         log.warning("metrics.store_unavailable", error=type(err).__name__)
     else:
         runtime.metrics.refresh(

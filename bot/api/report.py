@@ -5,12 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.api.incidents import read_your_writes
+from bot.errors import StoreError
 from bot.evidence import GraphUnavailable, incident_graph
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import parse_incident_id
 from bot.report import draft_report
 from bot.runtime import RUNTIME
-from bot.store import STORE_ERRORS
 
 MARKDOWN = "text/markdown"
 
@@ -25,7 +25,7 @@ async def get_report(request: web.Request) -> web.Response:
         text = await draft_report(
             runtime.db, seq, now=runtime.clock.now(), playbooks=runtime.playbooks
         )
-    except STORE_ERRORS as err:
+    except StoreError as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
     if text is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id}")
@@ -48,7 +48,7 @@ async def get_graph(request: web.Request) -> web.Response:
             seq,
             now=runtime.clock.now(),
         )
-    except STORE_ERRORS as err:
+    except StoreError as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
     except GraphUnavailable as err:
         status = 502 if err.refused else 503

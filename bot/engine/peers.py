@@ -19,7 +19,8 @@ import structlog
 
 from bot.engine.approvals import ApprovalHub
 from bot.engine.pause import PauseSwitch
-from bot.store import Database, is_transient
+from bot.errors import StoreUnavailable
+from bot.store import Database
 from bot.store import replicas as replica_store
 from bot.store.notify import Topic, listen
 from bot.tasks import cancel_all
@@ -114,7 +115,5 @@ class PeerWatch:
     async def _guarded(self, work: Callable[[], Awaitable[None]]) -> None:
         try:
             await work()
-        except Exception as err:
-            if not is_transient(err):
-                raise
-            log.warning("peers.store_unavailable", error=type(err).__name__)
+        except StoreUnavailable as err:
+            log.warning("peers.store_unavailable", error=str(err))

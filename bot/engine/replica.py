@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from bot.store import Database, is_transient
+from bot.errors import StoreUnavailable
+from bot.store import Database
 from bot.store import replicas as replica_store
 from bot.tasks import BackgroundService
 
@@ -88,10 +89,8 @@ class Replica:
         try:
             async with self._db.begin() as conn:
                 await replica_store.retire(conn, self.id)
-        except Exception as err:
-            if not is_transient(err):
-                raise
-            log.warning("replica.retire_failed", error=type(err).__name__)
+        except StoreUnavailable as err:
+            log.warning("replica.retire_failed", error=str(err))
 
 
 class ReplicaHeartbeat(BackgroundService):
@@ -146,7 +145,5 @@ class ReplicaHeartbeat(BackgroundService):
                     log.warning("replica.lease_lost", replica=self._replica.id)
                     await self._lost()
                 await self._take_over()
-            except Exception as err:
-                if not is_transient(err):
-                    raise
-                log.warning("replica.heartbeat_failed", error=type(err).__name__)
+            except StoreUnavailable as err:
+                log.warning("replica.heartbeat_failed", error=str(err))

@@ -18,9 +18,9 @@ from bot.engine.run_end import end_run
 from bot.engine.run_execution import RunExecutor
 from bot.engine.run_recovery import recover_runs
 from bot.engine.run_slots import LocalSlots, slot_held
+from bot.errors import StoreUnavailable
 from bot.models import Identity, RunStatus
 from bot.playbooks.playbook import Playbook
-from bot.store import is_transient
 from bot.store import replicas as replica_store
 from bot.tasks import cancel_all
 
@@ -121,11 +121,11 @@ class RunManager:
                     await self._executor.execute(run_seq)
             except asyncio.CancelledError:
                 raise
+            except StoreUnavailable as err:  # the store is away: resume from what is committed
+                log.warning("run.store_unavailable", error=str(err))
+                await asyncio.sleep(STORE_RETRY_S)
+                continue
             except Exception as err:
-                if is_transient(err):  # the store is away: resume from what is committed
-                    log.warning("run.store_unavailable", error=type(err).__name__)
-                    await asyncio.sleep(STORE_RETRY_S)
-                    continue
                 log.exception("run.crashed")  # a bug in one run must not stop the engine
                 await end_run(self._deps, run_seq, RunStatus.FAILED, f"{type(err).__name__}: {err}")
             return

@@ -20,9 +20,10 @@ from bot.clock import Now
 from bot.engine.external_events import TransactionDesk, take_external_events
 from bot.engine.intake import IntakeResult, take_batch
 from bot.engine.read_barrier import ReadBarrier
+from bot.errors import StoreUnavailable
 from bot.events import IncidentChange
 from bot.playbooks.playbook import PlaybookSet
-from bot.store import Database, inbound, is_transient, journal
+from bot.store import Database, inbound, journal
 from bot.store.locks import INTAKE, hold_until_commit
 from bot.store.notify import Topic, announce
 from bot.tasks import BackgroundService
@@ -91,7 +92,7 @@ class IntakeWorker(BackgroundService):
                 while await self._process_batch():
                     pass
             except _Unreachable as err:
-                log.warning("intake.store_unavailable", error=type(err.__cause__).__name__)
+                log.warning("intake.store_unavailable", error=str(err.__cause__))
                 await asyncio.sleep(RETRY_DELAY_S)
                 self._wakeup.set()
 
@@ -108,9 +109,9 @@ class IntakeWorker(BackgroundService):
     ) -> bool:
         try:
             found = await phase()
-        except Exception as err:
-            if is_transient(err):
-                raise _Unreachable from err
+        except StoreUnavailable as err:
+            raise _Unreachable from err
+        except Exception:
             # permanent (a bug, data the store refuses): narrow to one item, then skip it
             log.exception("intake.failed", batch=self._limit)
             if self._limit == 1:

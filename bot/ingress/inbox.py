@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from bot.actions.hooks import InboundEvent
 from bot.config import Settings
+from bot.errors import StoreError
 from bot.http.errors import ErrorCode, HttpError
 from bot.runtime import Runtime
-from bot.store import STORE_ERRORS
 from bot.store.inbound import journal_event
 
 
@@ -35,7 +35,7 @@ class RuntimeInbox:
                     payload=dict(event.payload),
                     at=runtime.intake.now(),
                 )
-        except STORE_ERRORS as err:
+        except StoreError as err:
             raise HttpError(ErrorCode.UNAVAILABLE, "the store could not commit") from err
         if new is not None:
             runtime.intake.event_journaled(new)

@@ -27,7 +27,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.approvals import Decision
-from bot.errors import ConfigError, DecisionRefused, MedicError
+from bot.errors import ConfigError, DecisionRefused, MedicError, StoreError
 from bot.http.body import read_body
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import Identity, Via
@@ -36,7 +36,6 @@ from bot.slack.commands import Reply, dispatch
 from bot.slack.context import SlackContext
 from bot.slack.render import APPROVE_ACTION, REJECT_ACTION
 from bot.slack.signature import MAX_BODY_BYTES, check_signature_headers, signature_matches
-from bot.store import STORE_ERRORS
 from bot.store import slack as slack_store
 from bot.store.inbound import remember_delivery
 
@@ -150,7 +149,7 @@ def _once(ctx: SlackContext) -> Callable[..., Awaitable[BoltResponse]]:
             try:
                 async with ctx.db.begin() as conn:
                     fresh = await remember_delivery(conn, SOURCE, key, datetime.now(UTC))
-            except STORE_ERRORS:
+            except StoreError:
                 return BoltResponse(status=503, body=_STORE_DOWN)
             if not fresh:
                 retry = req.headers.get("x-slack-retry-num", ["0"])[0]
@@ -178,7 +177,7 @@ def _incident_command(ctx: SlackContext) -> Callable[..., Awaitable[None]]:
             return
         try:
             reply = await dispatch(ctx, call.text, call.user_id, call.channel_id)
-        except STORE_ERRORS:
+        except StoreError:
             reply = Reply(_STORE_DOWN)
         await ack(text=reply.text, response_type="in_channel" if reply.public else "ephemeral")
         if reply.poke is not None:
@@ -201,7 +200,7 @@ def _click(ctx: SlackContext, decision: Decision) -> Callable[..., Awaitable[Non
             await ctx.approvals.decide(approval_id, Identity(user, Via.SLACK), decision)
         except DecisionRefused as err:
             refusal = f":no_entry: Not counted: {err.detail}"
-        except STORE_ERRORS:
+        except StoreError:
             refusal = _STORE_DOWN
         await ack()
         if refusal is not None:
@@ -227,7 +226,7 @@ async def _poke_channel(ctx: SlackContext, channel: str) -> None:
     try:
         async with ctx.db.connect() as conn:
             seq = await slack_store.incident_in_channel(conn, channel)
-    except STORE_ERRORS:
+    except StoreError:
         return
     if seq is not None:
         ctx.sync.poke(seq)

@@ -28,7 +28,7 @@ import structlog
 from bot.clock import Clock
 from bot.config import Settings
 from bot.engine.pause import PauseSwitch
-from bot.errors import MedicError, PermanentError
+from bot.errors import MedicError, PermanentError, StoreError
 from bot.models import IncidentStatus, parse_incident_id
 from bot.playbooks.playbook import PlaybookSet
 from bot.slack.approval_messages import ApprovalMessages
@@ -38,7 +38,7 @@ from bot.slack.directory import GROUP_CACHE_S
 from bot.slack.retry import DeliveryBackoff
 from bot.slack.status_message import StatusMessage
 from bot.slack.timeline_thread import TimelineThread
-from bot.store import STORE_ERRORS, Database
+from bot.store import Database
 from bot.store import slack as slack_store
 from bot.tasks import BackgroundService, cancel_all
 from responders.slack.client import SlackClient
@@ -155,7 +155,7 @@ class SlackSync(BackgroundService):
                 return True
             async with self._incident_locks[incident], self._db.connect() as conn:
                 return await slack_store.approval_asked(conn, approval_seq)
-        except STORE_ERRORS:
+        except StoreError:
             return True  # unknown: keep the engine's ordinary rule
 
     def poke(self, incident_seq: int) -> None:
@@ -212,7 +212,7 @@ class SlackSync(BackgroundService):
         except PermanentError as err:
             await self._refused(seq, err)
         except Exception as err:
-            if not isinstance(err, (MedicError, *STORE_ERRORS)):
+            if not isinstance(err, MedicError):
                 log.exception("slack.delivery_crashed", incident=f"INC-{seq}")
             self._back_off(seq, err)
         else:
@@ -238,7 +238,7 @@ class SlackSync(BackgroundService):
                 if header is None or header.status != IncidentStatus.RESOLVED.value:
                     return
                 await slack_store.give_up(conn, seq)
-        except STORE_ERRORS:
+        except StoreError:
             return
         self._dirty.discard(seq)
         self._backoff.reset(seq)

@@ -1,5 +1,7 @@
-"""The store: the source of truth (SQLAlchemy Core; SQLite or PostgreSQL)."""
+"""The store: the source of truth (SQLAlchemy Core; SQLite or PostgreSQL). What goes wrong
+with it leaves as :class:`bot.errors.StoreError` (``StoreUnavailable``, ``StoreRefused``),
+never as a driver's error."""
 
-from bot.store.database import STORE_ERRORS, TRANSIENT_ERRORS, Database, is_transient
+from bot.store.database import Database
 
-__all__ = ["STORE_ERRORS", "TRANSIENT_ERRORS", "Database", "is_transient"]
+__all__ = ["Database"]

@@ -19,7 +19,7 @@ import structlog
 from bot.clock import Now, utc_now
 from bot.errors import StoreUnavailable
 from bot.models import Alert
-from bot.store import STORE_ERRORS, Database
+from bot.store.database import Database, store_error
 from bot.store.journal import identity, journal_alerts, max_alert_id
 from bot.tasks import BackgroundService
 
@@ -99,9 +99,12 @@ class AlertCommitter(BackgroundService):
             )
         except Exception as err:  # every waiting request must be answered, whatever failed
             error: Exception = err
-            if isinstance(err, STORE_ERRORS):
-                log.warning("store.commit_failed", error=type(err).__name__, deliveries=len(batch))
-                error = StoreUnavailable(f"the store could not commit: {type(err).__name__}")
+            if store_error(err) is not None:
+                cause = err.__cause__ or err
+                log.warning(
+                    "store.commit_failed", error=type(cause).__name__, deliveries=len(batch)
+                )
+                error = StoreUnavailable(f"the store could not commit: {type(cause).__name__}")
             else:
                 log.exception("journal.failed", deliveries=len(batch))
             for delivery in batch:

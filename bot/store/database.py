@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -17,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from bot.errors import PermanentError, StoreUnavailable
+from bot.errors import PermanentError, StoreError, StoreRefused, StoreUnavailable
 from bot.store.migrate import upgrade_to_head
 from bot.store.sqlite_driver import one_hop_dbapi
 
@@ -34,10 +33,43 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def is_transient(err: BaseException) -> bool:
-    """True when ``err`` says the store is unreachable (retry later), not that it refused."""
+    """True when ``err`` says the store is unreachable (retry later), not that it refused: a
+    driver error without a statement came from opening a connection (e.g. PostgreSQL "not
+    yet accepting connections" while it recovers)."""
     if isinstance(err, TRANSIENT_ERRORS):
         return True
-    return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
+    return isinstance(err, DBAPIError) and (bool(err.connection_invalidated) or not err.statement)
+
+
+def store_error(err: BaseException) -> StoreError | None:
+    """``err`` as the store's own error (None when it is not about the store): unavailable
+    when it may work later, refused otherwise. The message names the driver's error type
+    only (a statement and its parameters stay out of logs and answers)."""
+    if isinstance(err, StoreError):
+        return err
+    if is_transient(err):
+        return StoreUnavailable(f"the store is unavailable: {_error_name(err)}")
+    if isinstance(err, DBAPIError):
+        return StoreRefused(f"the store refused: {_error_name(err)}")
+    return None
+
+
+def _error_name(err: BaseException) -> str:
+    cause = err.orig if isinstance(err, DBAPIError) and err.orig is not None else None
+    return type(err).__name__ + (f" ({type(cause).__name__})" if cause is not None else "")
+
+
+@contextlib.asynccontextmanager
+async def translated_errors() -> AsyncIterator[None]:
+    """Raise what goes wrong in the block as :class:`StoreError` (see :func:`store_error`).
+    An ``OSError`` or ``TimeoutError`` in a store transaction counts as the store's."""
+    try:
+        yield
+    except Exception as err:
+        translated = store_error(err)
+        if translated is None or translated is err:
+            raise
+        raise translated from err
 
 
 def async_url(url: str) -> sa.URL:
@@ -133,15 +165,11 @@ class Database:
             return False
         return True
 
-    def begin(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """A transaction context (``async with db.begin() as conn``)."""
-        if self._write_turns is None:
-            return self.engine.begin()
-        return self._begin_in_turn()
-
     @contextlib.asynccontextmanager
-    async def _begin_in_turn(self) -> AsyncIterator[AsyncConnection]:
-        async with self._turn(), self.engine.begin() as conn:
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction context (``async with db.begin() as conn``), committed when the block
+        ends; what goes wrong with the store raises :class:`StoreError`."""
+        async with translated_errors(), self._turn(), self.engine.begin() as conn:
             yield conn
 
     async def run_transaction(self, work: Callable[[sa.Connection], T]) -> T:
@@ -151,7 +179,7 @@ class Database:
         whole in the store's writer thread (one hop off the event loop, not one per call);
         on PostgreSQL inside an async transaction (asyncpg is asynchronous already)."""
         if self._writer is None or self._writer_thread is None:
-            async with self.engine.begin() as conn:
+            async with translated_errors(), self.engine.begin() as conn:
                 return await conn.run_sync(work)
         writer, thread = self._writer, self._writer_thread
 
@@ -159,7 +187,7 @@ class Database:
             with writer.begin() as conn:
                 return work(conn)
 
-        async with self._turn():
+        async with translated_errors(), self._turn():
             return await asyncio.get_running_loop().run_in_executor(thread, in_thread)
 
     @contextlib.asynccontextmanager
@@ -188,9 +216,12 @@ class Database:
             if granted:
                 turns.release()
 
-    def connect(self) -> AsyncConnection:
-        """A read connection (``async with db.connect() as conn``)."""
-        return self.engine.connect()
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A read connection (``async with db.connect() as conn``); what goes wrong with the
+        store raises :class:`StoreError`."""
+        async with translated_errors(), self.engine.connect() as conn:
+            yield conn
 
     async def close(self) -> None:
         """Dispose of every pooled connection."""

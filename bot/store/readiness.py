@@ -13,7 +13,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from bot.store.database import STORE_ERRORS, Database
+from bot.errors import StoreError
+from bot.store.database import Database
 from bot.store.schema import switches
 
 READINESS = "readiness"
@@ -42,7 +43,7 @@ async def can_commit(db: Database, at: datetime, timeout_s: float) -> bool:
             await db.run_transaction(probe)
     except TimeoutError:
         return False
-    except STORE_ERRORS:
+    except StoreError:
         return False
     return True
 

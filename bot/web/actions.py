@@ -14,14 +14,13 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.engine.approvals import Decision
-from bot.errors import DecisionRefused
+from bot.errors import DecisionRefused, StoreError
 from bot.http.body import read_body
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.identity import match_token
 from bot.http.viewer import viewer
 from bot.models import Identity
 from bot.runtime import RUNTIME
-from bot.store import STORE_ERRORS
 from bot.web.pages import Notice, render_incident
 from bot.web.render import page
 from bot.web.session import CSRF_FIELD, check_csrf, csrf_token, keep_csrf, sign_in, sign_out
@@ -108,7 +107,7 @@ async def decide(request: web.Request) -> web.Response:
         return await render_incident(
             request, runtime, reader, incident, notice, _STATUS.get(err.code, 409)
         )
-    except STORE_ERRORS as err:
+    except StoreError as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store could not commit the decision") from err
     text = f"{approval_id}: {decision.value}d by {who.user}"
     if outcome.status.value == "pending":

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 import structlog
 
-from bot.store import STORE_ERRORS, Database
+from bot.errors import StoreError
+from bot.store import Database
 from bot.store.schema import audit_events
 from bot.tasks import BackgroundService
 
@@ -74,7 +75,7 @@ class ChangeFeed(BackgroundService):
         while True:
             try:
                 await self._read()
-            except STORE_ERRORS as err:
+            except StoreError as err:
                 log.warning("web.feed_unavailable", error=type(err).__name__)
             await asyncio.sleep(self._poll_s)
 

@@ -8,13 +8,13 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from bot.errors import StoreError
 from bot.evidence.generator_url import expressions
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.viewer import Viewer, viewer
 from bot.models import IncidentStatus, parse_incident_id
 from bot.report import draft_report
 from bot.runtime import RUNTIME, Runtime
-from bot.store import STORE_ERRORS
 from bot.store.journal import alerts_of_incident
 from bot.store.views import IncidentDetail, incident_detail, list_incidents
 from bot.web.render import page
@@ -77,7 +77,7 @@ async def incident_list(request: web.Request) -> web.Response:
             listing = await list_incidents(
                 conn, status, PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
             )
-    except STORE_ERRORS as err:
+    except StoreError as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
     rows = listing.incidents[:PAGE_SIZE]
 
@@ -125,7 +125,7 @@ async def render_incident(
         report = await draft_report(
             runtime.db, seq, now=runtime.clock.now(), playbooks=runtime.playbooks
         )
-    except STORE_ERRORS as err:
+    except StoreError as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
     if detail is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id}")

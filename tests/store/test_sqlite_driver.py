@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from bot.errors import StoreRefused
 from bot.store import Database
 from bot.store.schema import switches
 
@@ -81,8 +82,9 @@ async def test_writes_report_counts_ids_and_rows(db: Database) -> None:
 
 
 async def test_a_refused_write_raises_and_rolls_back(db: Database) -> None:
-    """A constraint violation is SQLAlchemy's IntegrityError, and the transaction's earlier
-    writes are rolled back; the connection goes on working."""
+    """A constraint violation leaves the store as ``StoreRefused`` (SQLAlchemy's
+    IntegrityError its cause), and the transaction's earlier writes are rolled back; the
+    connection goes on working."""
     async with db.begin() as conn:
         await conn.execute(switches.insert().values(**_row("kept")))
 
@@ -91,8 +93,9 @@ async def test_a_refused_write_raises_and_rolls_back(db: Database) -> None:
             await conn.execute(switches.insert().values(**_row("lost")))
             await conn.execute(switches.insert().values(**_row("kept")))
 
-    with pytest.raises(IntegrityError):
+    with pytest.raises(StoreRefused) as refused:
         await lost_then_duplicate()
+    assert isinstance(refused.value.__cause__, IntegrityError)
     async with db.connect() as conn:
         names = list((await conn.execute(sa.select(switches.c.name))).scalars())
     assert names == ["kept"]
