@@ -14,13 +14,13 @@ from bot.errors import PermanentError
 from responders.kubernetes import calls
 from responders.kubernetes.client import KubernetesClient
 from responders.kubernetes.const import (
-    CHANGE_CAUSE_ANNOTATION,
     LAST_APPLIED_ANNOTATION,
     PATCH_MERGE,
     POD_TEMPLATE_HASH,
     RESTARTED_AT_ANNOTATION,
     REVISION_ANNOTATION,
 )
+from responders.kubernetes.views import Container, Object, PodTemplate, Workload, WorkloadList
 
 Json = dict[str, Any]
 
@@ -45,38 +45,33 @@ async def read(client: KubernetesClient, namespace: str, name: str) -> Json:
 
 def revision_of(obj: Json) -> int | None:
     """``deployment.kubernetes.io/revision`` of a deployment or ReplicaSet."""
-    value = (obj.get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+    return Object.model_validate(obj).metadata.revision
 
 
 def images(template: Json) -> list[str]:
     """The container images of a pod template."""
-    return [c.get("image", "") for c in template.get("spec", {}).get("containers", [])]
+    return PodTemplate.model_validate(template).images
 
 
 def _created(obj: Json) -> datetime | None:
-    stamp = obj.get("metadata", {}).get("creationTimestamp")
+    stamp = Object.model_validate(obj).metadata.creation_timestamp
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
 
 
 async def owned_replicasets(client: KubernetesClient, deployment: Json) -> list[Json]:
     """The ReplicaSets ``deployment`` controls, by ascending revision."""
-    meta = deployment["metadata"]
-    labels = deployment.get("spec", {}).get("selector", {}).get("matchLabels") or {}
-    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    view = Workload.model_validate(deployment)
+    meta = view.metadata
     answer = await client.request(
-        calls.LIST_REPLICASETS, namespace=meta["namespace"], query={"labelSelector": selector}
+        calls.LIST_REPLICASETS,
+        namespace=meta.namespace,
+        query={"labelSelector": view.spec.selector.query()},
     )
+    listed = WorkloadList.model_validate(answer).items
     owned = [
         rs
-        for rs in answer.get("items", [])
-        if any(
-            ref.get("controller") and ref.get("uid") == meta["uid"]
-            for ref in rs["metadata"].get("ownerReferences") or []
-        )
+        for rs, rs_view in zip(answer.get("items") or [], listed, strict=True)
+        if any(ref.controller and ref.uid == meta.uid for ref in rs_view.metadata.owner_references)
     ]
     return sorted(owned, key=lambda rs: revision_of(rs) or 0)
 
@@ -98,9 +93,7 @@ async def history(client: KubernetesClient, namespace: str, name: str, now: date
                 "replicaset": rs["metadata"]["name"],
                 "images": images(rs["spec"]["template"]),
                 "created": created.isoformat() if created else None,
-                "change_cause": (rs["metadata"].get("annotations") or {}).get(
-                    CHANGE_CAUSE_ANNOTATION
-                ),
+                "change_cause": Object.model_validate(rs).metadata.change_cause,
             }
         )
     age = (now - current_created).total_seconds() if current_created else None
@@ -127,7 +120,7 @@ async def rollback(
 ) -> Json:
     """``kubectl rollout undo`` (to ``revision``, or the previous one)."""
     deployment = await read(client, namespace, name)
-    if deployment.get("spec", {}).get("paused"):
+    if Workload.model_validate(deployment).spec.paused:
         raise PermanentError(
             f"deployment {namespace}/{name} is paused: resume it before rolling back"
         )
@@ -145,15 +138,10 @@ async def rollback(
             "after": before,
             "to_revision": to_revision,
         }
-    own = deployment["metadata"].get("annotations") or {}
+    own = Object.model_validate(deployment).metadata.annotations
     annotations = {k: v for k, v in own.items() if k in _DEPLOYMENT_OWN}
-    annotations.update(
-        {
-            k: v
-            for k, v in (target["metadata"].get("annotations") or {}).items()
-            if k not in _DEPLOYMENT_OWN
-        }
-    )
+    target_annotations = Object.model_validate(target).metadata.annotations
+    annotations.update({k: v for k, v in target_annotations.items() if k not in _DEPLOYMENT_OWN})
     patch = [
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
@@ -189,22 +177,20 @@ def rollout_state(deployment: Json) -> tuple[bool, str]:
 
     PermanentError when the Progressing condition says ProgressDeadlineExceeded.
     """
-    meta, spec = deployment["metadata"], deployment.get("spec", {})
-    status = deployment.get("status", {})
-    name = f"{meta['namespace']}/{meta['name']}"
-    if meta.get("generation", 0) > status.get("observedGeneration", 0):
+    view = Workload.model_validate(deployment)
+    meta, status = view.metadata, view.status
+    name = f"{meta.namespace}/{meta.name}"
+    if meta.generation > status.observed_generation:
         return False, "waiting for the deployment spec update to be observed"
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "Progressing" and (
-            condition.get("reason") == "ProgressDeadlineExceeded"
-        ):
+    for condition in status.conditions:
+        if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
             raise PermanentError(
-                f"deployment {name} exceeded its progress deadline: {condition.get('message', '')}"
+                f"deployment {name} exceeded its progress deadline: {condition.message or ''}"
             )
-    wanted = spec.get("replicas", 1)
-    updated = status.get("updatedReplicas", 0)
-    replicas = status.get("replicas", 0)
-    available = status.get("availableReplicas", 0)
+    wanted = view.spec.replicas
+    updated = status.updated_replicas
+    replicas = status.replicas
+    available = status.available_replicas
     if updated < wanted:
         return False, f"{updated} of {wanted} new replicas have been updated"
     if replicas > updated:
@@ -229,7 +215,7 @@ async def wait_rollout(
                 "deployment": name,
                 "revision": revision_of(deployment),
                 "images": images(deployment["spec"]["template"]),
-                "replicas": deployment.get("status", {}).get("replicas", 0),
+                "replicas": Workload.model_validate(deployment).status.replicas,
                 "message": message,
             }
         if loop.time() >= deadline:
@@ -238,6 +224,12 @@ async def wait_rollout(
                 f"{format_duration_s(timeout_s)}: {message}"
             )
         await asyncio.sleep(min(client.pacing.rollout_poll_s, max(deadline - loop.time(), 0)))
+
+
+def _scaled_to(scale: Json, default: int) -> int:
+    """The replicas a Scale answer says (``default`` when it says none)."""
+    spec = Workload.model_validate(scale).spec
+    return spec.replicas if "replicas" in spec.model_fields_set else default
 
 
 def format_duration_s(seconds: float) -> str:
@@ -258,7 +250,7 @@ async def scale(
 ) -> Json:
     """Set replicas (absolute, or current times factor rounded up), within the caps."""
     deployment = await read(client, namespace, name)
-    current = int(deployment.get("spec", {}).get("replicas", 1))
+    current = Workload.model_validate(deployment).spec.replicas
     wanted = replicas if replicas is not None else math.ceil(current * (factor or 1.0))
     capped = wanted
     if max_replicas is not None:
@@ -276,7 +268,7 @@ async def scale(
     return {
         "changed": capped != current,
         "before": {"replicas": current},
-        "after": {"replicas": int(result.get("spec", {}).get("replicas", capped))},
+        "after": {"replicas": _scaled_to(result, capped)},
         "requested": wanted,
         "capped": capped != wanted,
     }
@@ -293,22 +285,14 @@ async def restart(
         calls.PATCH_DEPLOYMENT, namespace=namespace, name=name, body=body, dry_run=dry_run
     )
 
-    def restarted(obj: Json) -> str | None:
-        meta = obj["spec"]["template"].get("metadata", {})
-        value: str | None = (meta.get("annotations") or {}).get(RESTARTED_AT_ANNOTATION)
-        return value
+    def state(obj: Json) -> Json:
+        view = Workload.model_validate(obj)
+        return {
+            "generation": view.metadata.generation,
+            "restarted_at": view.spec.template.metadata.annotations.get(RESTARTED_AT_ANNOTATION),
+        }
 
-    return {
-        "changed": True,
-        "before": {
-            "generation": deployment["metadata"].get("generation"),
-            "restarted_at": restarted(deployment),
-        },
-        "after": {
-            "generation": result["metadata"].get("generation"),
-            "restarted_at": restarted(result),
-        },
-    }
+    return {"changed": True, "before": state(deployment), "after": state(result)}
 
 
 def _container(deployment: Json, container: str | None) -> Json:
@@ -327,10 +311,7 @@ def _container(deployment: Json, container: str | None) -> Json:
 
 
 def _env(container: Json) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for item in container.get("env") or []:
-        env[item["name"]] = item.get("value", "<valueFrom>")
-    return env
+    return {item.name: item.value for item in Container.model_validate(container).env}
 
 
 async def set_env(

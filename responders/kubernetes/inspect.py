@@ -11,6 +11,7 @@ from responders.kubernetes import calls
 from responders.kubernetes.client import KubernetesClient
 from responders.kubernetes.deployments import owned_replicasets, revision_of
 from responders.kubernetes.evidence import list_pods, pod_status
+from responders.kubernetes.views import Condition, Node, Object, Workload
 
 Json = dict[str, Any]
 
@@ -38,10 +39,7 @@ def crash_looping(status: Json) -> bool:
 
 
 def _controller(obj: Json) -> tuple[str, str] | None:
-    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("kind")), str(ref.get("name"))
-    return None
+    return Object.model_validate(obj).metadata.controller()
 
 
 async def pod_report(client: KubernetesClient, namespace: str, name: str) -> Json:
@@ -95,16 +93,9 @@ async def pod_report(client: KubernetesClient, namespace: str, name: str) -> Jso
 async def node_report(client: KubernetesClient, name: str) -> Json:
     """The node's conditions, readiness, cordon, taints and the pods bound to it (of the
     namespaces ``kubernetes.namespaces`` allows)."""
-    node = await client.request(calls.GET_NODE, name=name)
+    node = Node.model_validate(await client.request(calls.GET_NODE, name=name))
     conditions = [
-        {
-            "type": c.get("type"),
-            "status": c.get("status"),
-            "reason": c.get("reason"),
-            "message": c.get("message"),
-            "since": c.get("lastTransitionTime"),
-        }
-        for c in node.get("status", {}).get("conditions") or []
+        {**_condition(c), "since": c.last_transition_time} for c in node.status.conditions
     ]
     ready = next((c for c in conditions if c["type"] == "Ready"), None)
     pods = await list_pods(client, None, node=name)  # in the allowed namespaces
@@ -113,82 +104,84 @@ async def node_report(client: KubernetesClient, name: str) -> Json:
         "ready": ready is not None and ready["status"] == "True",
         "ready_reason": None if ready is None else ready["reason"],
         "conditions": conditions,
-        "unschedulable": bool(node.get("spec", {}).get("unschedulable")),
-        "taints": [
-            f"{t.get('key')}={t.get('value', '')}:{t.get('effect')}"
-            for t in node.get("spec", {}).get("taints") or []
-        ],
+        "unschedulable": node.spec.unschedulable,
+        "taints": [str(t) for t in node.spec.taints],
         "pods": [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods],
     }
 
 
-def _workload_status(kind: str, obj: Json) -> Json:
+def _condition(condition: Condition) -> Json:
+    return {
+        "type": condition.type,
+        "status": condition.status,
+        "reason": condition.reason,
+        "message": condition.message,
+    }
+
+
+def _workload_status(kind: str, obj: Workload) -> Json:
     """The status fields that say what is wrong with a workload of ``kind``."""
-    spec, status = obj.get("spec", {}), obj.get("status", {})
-    conditions = [
-        {"type": c.get("type"), "status": c.get("status"), "reason": c.get("reason"),
-         "message": c.get("message")}
-        for c in status.get("conditions") or []
-    ]  # fmt: skip
+    spec, status = obj.spec, obj.status
     found: Json
     if kind == "Deployment":
         found = {
-            "replicas": spec.get("replicas", 1),
-            "ready": status.get("readyReplicas", 0),
-            "updated": status.get("updatedReplicas", 0),
-            "available": status.get("availableReplicas", 0),
-            "revision": revision_of(obj),
+            "replicas": spec.replicas,
+            "ready": status.ready_replicas,
+            "updated": status.updated_replicas,
+            "available": status.available_replicas,
+            "revision": obj.metadata.revision,
         }
     elif kind == "StatefulSet":
         found = {
-            "replicas": spec.get("replicas", 1),
-            "ready": status.get("readyReplicas", 0),
-            "current_revision": status.get("currentRevision"),
-            "update_revision": status.get("updateRevision"),
+            "replicas": spec.replicas,
+            "ready": status.ready_replicas,
+            "current_revision": status.current_revision,
+            "update_revision": status.update_revision,
         }
     elif kind == "DaemonSet":
         found = {
-            "desired": status.get("desiredNumberScheduled", 0),
-            "ready": status.get("numberReady", 0),
-            "misscheduled": status.get("numberMisscheduled", 0),
+            "desired": status.desired_number_scheduled,
+            "ready": status.number_ready,
+            "misscheduled": status.number_misscheduled,
         }
     elif kind == "Job":
         found = {
-            "active": status.get("active", 0),
-            "succeeded": status.get("succeeded", 0),
-            "failed": status.get("failed", 0),
-            "backoff_limit": spec.get("backoffLimit"),
+            "active": status.active,
+            "succeeded": status.succeeded,
+            "failed": status.failed,
+            "backoff_limit": spec.backoff_limit,
         }
     elif kind == "HorizontalPodAutoscaler":
         found = {
-            "target": f"{spec.get('scaleTargetRef', {}).get('kind')}/"
-            f"{spec.get('scaleTargetRef', {}).get('name')}",
-            "min_replicas": spec.get("minReplicas", 1),
-            "max_replicas": spec.get("maxReplicas"),
-            "current_replicas": status.get("currentReplicas"),
-            "desired_replicas": status.get("desiredReplicas"),
-            "cpu_percent": status.get("currentCPUUtilizationPercentage"),
-            "cpu_target_percent": spec.get("targetCPUUtilizationPercentage"),
+            "target": f"{spec.scale_target_ref.kind}/{spec.scale_target_ref.name}",
+            "min_replicas": spec.min_replicas,
+            "max_replicas": spec.max_replicas,
+            "current_replicas": status.current_replicas,
+            "desired_replicas": status.desired_replicas,
+            "cpu_percent": status.current_cpu_percent,
+            "cpu_target_percent": spec.target_cpu_percent,
         }
     else:  # PersistentVolumeClaim
         found = {
-            "phase": status.get("phase"),
-            "capacity": (status.get("capacity") or {}).get("storage"),
-            "requested": spec.get("resources", {}).get("requests", {}).get("storage"),
-            "storage_class": spec.get("storageClassName"),
-            "volume": spec.get("volumeName"),
+            "phase": status.phase,
+            "capacity": status.capacity.get("storage"),
+            "requested": spec.resources.requests.get("storage"),
+            "storage_class": spec.storage_class_name,
+            "volume": spec.volume_name,
         }
-    return {**found, "conditions": conditions}
+    return {**found, "conditions": [_condition(c) for c in status.conditions]}
 
 
 async def workload_report(client: KubernetesClient, kind: str, namespace: str, name: str) -> Json:
     """The workload's status and, for those that run pods, its pods with their status."""
-    obj = await client.request(WORKLOAD_CALLS[kind], namespace=namespace, name=name)
-    labels = obj.get("spec", {}).get("selector", {}).get("matchLabels") or {}
+    obj = Workload.model_validate(
+        await client.request(WORKLOAD_CALLS[kind], namespace=namespace, name=name)
+    )
+    selector = obj.spec.selector
     pods = []
-    if labels and kind in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        pods = [pod_status(p) for p in await list_pods(client, namespace, selector=selector)]
+    if selector.match_labels and kind in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
+        listed = await list_pods(client, namespace, selector=selector.query())
+        pods = [pod_status(p) for p in listed]
     return {
         "kind": kind,
         "namespace": namespace,
