@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
+from pydantic import ValidationError
 
 from bot.config.models import KubernetesConfig
 from bot.errors import ConfigError, PermanentError, RetryableError
@@ -32,6 +33,7 @@ from responders.kubernetes.const import (
     TOKEN_REFRESH_S,
 )
 from responders.kubernetes.pacing import Pacing
+from responders.kubernetes.views import APIGroup, Status
 
 if TYPE_CHECKING:  # kubernetes_asyncio loads on connect only: `medic check` starts fast
     from kubernetes_asyncio.client import ApiClient, Configuration
@@ -152,7 +154,7 @@ class KubernetesClient:
                 if err.status != 404:
                     raise
                 answer = {}
-            served = {v.get("groupVersion") for v in answer.get("versions", [])}
+            served = {v.group_version for v in APIGroup.model_validate(answer).versions}
             self._groups[group_version] = group_version in served
         return self._groups[group_version]
 
@@ -198,9 +200,12 @@ def _answer(status: int, data: bytes, *, text: bool) -> Any:
         answer = json.loads(data)
     except ValueError:
         answer = None
-    if isinstance(answer, dict) and answer.get("kind") == "Status":
-        message = str(answer.get("message") or "")
-        reason = str(answer.get("reason") or "")
+    try:
+        found = Status.model_validate(answer) if isinstance(answer, dict) else None
+    except ValidationError:  # not the API server's own error shape: show the body
+        found = None
+    if found is not None and found.kind == "Status":
+        message, reason = found.message, found.reason
     else:
         message = data.decode("utf-8", errors="replace").strip()
         reason = ""

@@ -7,7 +7,7 @@ import structlog
 from bot.actions.cluster import NodeCounts
 from responders.kubernetes import calls
 from responders.kubernetes.client import KubeRefused, KubernetesClient, KubeUnavailable
-from responders.kubernetes.nodes import unschedulable
+from responders.kubernetes.views import NodeList
 
 log = structlog.get_logger(__name__)
 
@@ -25,8 +25,6 @@ class KubernetesCluster:
         except (KubeRefused, KubeUnavailable) as err:
             log.warning("kubernetes.node_counts_unknown", error=str(err))
             return None
-        items = answer.get("items", [])
-        cordoned = frozenset(
-            str(n.get("metadata", {}).get("name", "")) for n in items if unschedulable(n)
-        ) - {""}
+        items = NodeList.model_validate(answer).items
+        cordoned = frozenset(n.metadata.name for n in items if n.spec.unschedulable) - {""}
         return NodeCounts(total=len(items), cordoned=len(cordoned), cordoned_nodes=cordoned)

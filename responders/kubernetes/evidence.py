@@ -10,6 +10,7 @@ from responders.kubernetes.client import KubeRefused, KubernetesClient, KubeUnav
 from responders.kubernetes.const import LOG_LINE_LIMIT, LOG_TEXT_LIMIT, MAX_LOG_PODS
 from responders.kubernetes.deployments import read as read_deployment
 from responders.kubernetes.guards import check_namespace, every_namespace
+from responders.kubernetes.views import Event, Pod, Workload
 
 Json = dict[str, Any]
 
@@ -48,8 +49,7 @@ def namespaces_to_read(client: KubernetesClient, namespace: str | None) -> list[
 async def selector_of(client: KubernetesClient, namespace: str, deployment: str) -> str:
     """The label selector of a deployment's pods."""
     found = await read_deployment(client, namespace, deployment)
-    labels = found.get("spec", {}).get("selector", {}).get("matchLabels") or {}
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return Workload.model_validate(found).spec.selector.query()
 
 
 async def list_pods(
@@ -78,34 +78,29 @@ async def list_pods(
 
 def pod_status(pod: Json) -> Json:
     """Phase, readiness, restarts and the last termination reason of each container."""
-    status = pod.get("status", {})
-    containers = []
-    for item in status.get("containerStatuses") or []:
-        last = (item.get("lastState") or {}).get("terminated") or {}
-        waiting = (item.get("state") or {}).get("waiting") or {}
-        containers.append(
-            {
-                "name": item.get("name"),
-                "ready": bool(item.get("ready")),
-                "restarts": item.get("restartCount", 0),
-                "waiting_reason": waiting.get("reason"),
-                "last_termination_reason": last.get("reason"),
-                "last_exit_code": last.get("exitCode"),
-                "last_finished_at": last.get("finishedAt"),
-            }
-        )
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
+    view = Pod.model_validate(pod)
+    status = view.status
+    containers: list[Json] = [
+        {
+            "name": item.name,
+            "ready": item.ready,
+            "restarts": item.restart_count,
+            "waiting_reason": item.state.waiting.reason,
+            "last_termination_reason": item.last_state.terminated.reason,
+            "last_exit_code": item.last_state.terminated.exit_code,
+            "last_finished_at": item.last_state.terminated.finished_at,
+        }
+        for item in status.container_statuses
+    ]
+    ready = any(c.type == "Ready" and c.status == "True" for c in status.conditions)
     return {
-        "namespace": pod["metadata"]["namespace"],
-        "name": pod["metadata"]["name"],
-        "node": pod.get("spec", {}).get("nodeName"),
-        "phase": status.get("phase"),
+        "namespace": view.metadata.namespace,
+        "name": view.metadata.name,
+        "node": view.spec.node_name,
+        "phase": status.phase,
         "ready": ready,
-        "restarts": sum(c["restarts"] for c in containers),
-        "reason": status.get("reason"),
+        "restarts": sum(c.restart_count for c in status.container_statuses),
+        "reason": status.reason,
         "containers": containers,
     }
 
@@ -114,15 +109,6 @@ def _involved(selector: str) -> str:
     kind, _, name = selector.partition("/")
     kind = _KINDS.get(kind.lower(), kind[:1].upper() + kind[1:])
     return f"involvedObject.kind={kind},involvedObject.name={name}"
-
-
-def _event_time(event: Json) -> str:
-    return str(
-        event.get("lastTimestamp")
-        or event.get("eventTime")
-        or event.get("metadata", {}).get("creationTimestamp")
-        or ""
-    )
 
 
 async def list_events(
@@ -136,21 +122,20 @@ async def list_events(
     where = namespaces_to_read(client, namespace)
     selector = _involved(involved_object) if involved_object is not None else field_selector
     query: dict[str, str | int] = {"fieldSelector": selector} if selector else {}
-    events: list[Json] = []
+    events: list[Event] = []
     for ns in where:
         answer = await client.request(calls.LIST_EVENTS, namespace=ns, query=query)
-        events.extend(answer.get("items", []))
-    events.sort(key=_event_time, reverse=True)
+        events.extend(Event.model_validate(item) for item in answer.get("items") or [])
+    events.sort(key=lambda e: e.seen, reverse=True)
     return [
         {
-            "namespace": e["metadata"].get("namespace"),
-            "type": e.get("type"),
-            "reason": e.get("reason"),
-            "object": f"{e.get('involvedObject', {}).get('kind')}/"
-            f"{e.get('involvedObject', {}).get('name')}",
-            "message": e.get("message"),
-            "count": e.get("count"),
-            "last_seen": _event_time(e),
+            "namespace": e.metadata.namespace or None,
+            "type": e.type,
+            "reason": e.reason,
+            "object": f"{e.involved_object.kind}/{e.involved_object.name}",
+            "message": e.message,
+            "count": e.count,
+            "last_seen": e.seen,
         }
         for e in events[:limit]
     ]
@@ -171,18 +156,19 @@ async def pod_logs(
     entries = []
     truncated = len(pods) > MAX_LOG_PODS
     for pod in pods[:MAX_LOG_PODS]:
-        meta = pod["metadata"]
-        names = [c["name"] for c in pod.get("spec", {}).get("containers", [])]
+        view = Pod.model_validate(pod)
+        meta = view.metadata
+        names = [c.name for c in view.spec.containers]
         chosen = container or (names[0] if names else "")
         query: dict[str, str | int] = {"tailLines": tail_lines, "container": chosen}
         if since_s is not None:
             query["sinceSeconds"] = since_s
         if previous:
             query["previous"] = "true"
-        entry: Json = {"pod": f"{meta['namespace']}/{meta['name']}", "container": chosen}
+        entry: Json = {"pod": f"{meta.namespace}/{meta.name}", "container": chosen}
         try:
             text = await client.request(
-                calls.GET_POD_LOG, namespace=meta["namespace"], name=meta["name"], query=query
+                calls.GET_POD_LOG, namespace=meta.namespace, name=meta.name, query=query
             )
         except (KubeRefused, KubeUnavailable) as err:
             entry["error"] = str(err)

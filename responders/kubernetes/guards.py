@@ -12,6 +12,7 @@ from typing import Any
 from bot.errors import GuardRefused
 from responders.kubernetes import calls
 from responders.kubernetes.client import KubernetesClient
+from responders.kubernetes.views import Node, NodeList
 
 ALL_NAMESPACES = "*"
 
@@ -38,13 +39,16 @@ def every_namespace(client: KubernetesClient) -> bool:
 
 def node_ready(node: dict[str, Any]) -> bool:
     """Condition ``Ready`` is ``True``."""
-    conditions = node.get("status", {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return Node.model_validate(node).ready
 
 
 def node_isolated(node: dict[str, Any]) -> bool:
     """Cordoned, or not Ready: the node does not take part in consensus."""
-    return bool(node.get("spec", {}).get("unschedulable")) or not node_ready(node)
+    return _isolated(Node.model_validate(node))
+
+
+def _isolated(node: Node) -> bool:
+    return node.spec.unschedulable or not node.ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +81,11 @@ async def check_quorum(client: KubernetesClient, node: str, selector: str | None
     if selector is None:
         return None
     answer = await client.request(calls.LIST_NODES, query={"labelSelector": selector})
-    nodes = answer.get("items", [])
-    names = {n["metadata"]["name"]: n for n in nodes}
-    isolated = sum(1 for n in nodes if node_isolated(n))
+    nodes = NodeList.model_validate(answer).items
+    names = {n.metadata.name: n for n in nodes}
+    isolated = sum(1 for n in nodes if _isolated(n))
     target = names.get(node)
-    target_counts = target is not None and not node_isolated(target)
+    target_counts = target is not None and not _isolated(target)
     quorum = Quorum(selector, len(nodes), isolated, target_counts)
     after = isolated + (1 if target_counts else 0)
     if target_counts and after > quorum.tolerated:

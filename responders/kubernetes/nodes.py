@@ -11,6 +11,7 @@ from responders.kubernetes import calls
 from responders.kubernetes.client import KubeRefused, KubernetesClient, KubeUnavailable
 from responders.kubernetes.const import MIRROR_ANNOTATION
 from responders.kubernetes.guards import check_quorum, namespace_allowed
+from responders.kubernetes.views import Node, Object, Pod
 
 Json = dict[str, Any]
 OUTSIDE_ALLOWLIST = "namespace outside kubernetes.namespaces"
@@ -24,7 +25,7 @@ async def read_node(client: KubernetesClient, node: str) -> Json:
 
 def unschedulable(node: Json) -> bool:
     """``spec.unschedulable``."""
-    return bool(node.get("spec", {}).get("unschedulable"))
+    return Node.model_validate(node).spec.unschedulable
 
 
 async def set_unschedulable(
@@ -75,14 +76,6 @@ def _name(pod: Json) -> str:
     return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
 
 
-def _controller(pod: Json) -> Json | None:
-    for ref in pod["metadata"].get("ownerReferences") or []:
-        if ref.get("controller"):
-            found: Json = ref
-            return found
-    return None
-
-
 @dataclass(slots=True)
 class DrainPlan:
     """The pods of a node sorted by what a drain does with them."""
@@ -100,23 +93,23 @@ def plan_drain(
     plan = DrainPlan()
     for pod in pods:
         name = _name(pod)
-        if pod["metadata"].get("deletionTimestamp"):
+        view = Pod.model_validate(pod)
+        meta = view.metadata
+        if meta.deletion_timestamp:
             plan.skipped[name] = "already terminating"
             continue
-        if MIRROR_ANNOTATION in (pod["metadata"].get("annotations") or {}):
+        if MIRROR_ANNOTATION in meta.annotations:
             plan.skipped[name] = "mirror pod"
             continue
-        controller = _controller(pod)
-        if controller is not None and controller.get("kind") == "DaemonSet":
+        controller = meta.controller()
+        if controller is not None and controller[0] == "DaemonSet":
             plan.skipped[name] = "DaemonSet pod"
             continue
-        if not namespace_allowed(namespaces, pod["metadata"]["namespace"]):
+        if not namespace_allowed(namespaces, meta.namespace):
             plan.refused[name] = OUTSIDE_ALLOWLIST
         elif controller is None and not allow_unmanaged:
             plan.refused[name] = "not managed by a controller (allow_unmanaged)"
-        elif not allow_emptydir and any(
-            "emptyDir" in volume for volume in pod.get("spec", {}).get("volumes") or []
-        ):
+        elif not allow_emptydir and any(v.empty_dir is not None for v in view.spec.volumes):
             plan.refused[name] = "uses emptyDir (allow_emptydir)"
         else:
             plan.evict.append(pod)
@@ -258,7 +251,10 @@ class Evictor:
                         raise
                     del waiting[name]
                     continue
-                if now["metadata"].get("uid") != meta.get("uid"):
+                if (
+                    Object.model_validate(now).metadata.uid
+                    != Object.model_validate(pod).metadata.uid
+                ):
                     del waiting[name]
             if not waiting:
                 return

@@ -45,6 +45,7 @@ class ObjectMeta(View):
     uid: str = ""
     generation: int = 0
     creation_timestamp: str | None = None
+    deletion_timestamp: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     owner_references: list[OwnerReference] = Field(default_factory=list)
@@ -224,8 +225,126 @@ class Node(View):
     spec: NodeSpec = Field(default_factory=NodeSpec)
     status: NodeStatus = Field(default_factory=NodeStatus)
 
+    @property
+    def ready(self) -> bool:
+        """Condition ``Ready`` is ``True``."""
+        return any(c.type == "Ready" and c.status == "True" for c in self.status.conditions)
+
+
+class NodeList(View):
+    """A list answer of nodes."""
+
+    items: list[Node] = Field(default_factory=list)
+
 
 class WorkloadList(View):
     """A list answer of workloads."""
 
     items: list[Workload] = Field(default_factory=list)
+
+
+class Terminated(View):
+    """A container's last termination."""
+
+    reason: str | None = None
+    exit_code: int | None = None
+    finished_at: str | None = None
+
+
+class Waiting(View):
+    """A container waiting to run."""
+
+    reason: str | None = None
+
+
+class ContainerState(View):
+    """``state`` / ``lastState`` of a container."""
+
+    terminated: Terminated = Field(default_factory=Terminated)
+    waiting: Waiting = Field(default_factory=Waiting)
+
+
+class ContainerStatus(View):
+    """One entry of a pod's ``status.containerStatuses``."""
+
+    name: str | None = None
+    ready: bool = False
+    restart_count: int = 0
+    state: ContainerState = Field(default_factory=ContainerState)
+    last_state: ContainerState = Field(default_factory=ContainerState)
+
+
+class PodStatus(View):
+    """A pod's ``status``."""
+
+    phase: str | None = None
+    reason: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    container_statuses: list[ContainerStatus] = Field(default_factory=list)
+
+
+class Volume(View):
+    """One of a pod's volumes."""
+
+    empty_dir: dict[str, Any] | None = None
+
+
+class PodRunSpec(View):
+    """A pod's ``spec``."""
+
+    node_name: str | None = None
+    containers: list[Container] = Field(default_factory=list)
+    volumes: list[Volume] = Field(default_factory=list)
+
+
+class Pod(View):
+    """A pod."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PodRunSpec = Field(default_factory=PodRunSpec)
+    status: PodStatus = Field(default_factory=PodStatus)
+
+
+class InvolvedObject(View):
+    """What an event is about."""
+
+    kind: str | None = None
+    name: str | None = None
+
+
+class Event(View):
+    """A core/v1 event."""
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    type: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    count: int | None = None
+    involved_object: InvolvedObject = Field(default_factory=InvolvedObject)
+    last_timestamp: str | None = None
+    event_time: str | None = None
+
+    @property
+    def seen(self) -> str:
+        """When it was last seen (the newest time the event carries)."""
+        return self.last_timestamp or self.event_time or self.metadata.creation_timestamp or ""
+
+
+class Status(View):
+    """The API server's error answer (``kind: Status``)."""
+
+    kind: str = ""
+    reason: str = ""
+    message: str = ""
+
+
+class GroupVersion(View):
+    """One version a discovery answer lists."""
+
+    group_version: str = ""
+
+
+class APIGroup(View):
+    """A discovery answer for one API group."""
+
+    versions: list[GroupVersion] = Field(default_factory=list)
