@@ -37,6 +37,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/incidents_rss.py
 	$(BIN)/python bench/incidents_rss.py --store postgresql
 	$(BIN)/python bench/slack_storm.py
+	$(BIN)/python bench/replicas.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache medic.db medic.db-*
