@@ -8,14 +8,13 @@ from dataclasses import replace
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.actions.hooks import InboundMapper, IncidentRef
 from bot.engine.intake import IntakeResult, resolve_incident, take_batch
 from bot.events import IncidentChangeKind
 from bot.models import Alert, IncidentStatus
 from bot.playbooks.playbook import PlaybookSet
-from bot.store import inbound, journal
+from bot.store import AsyncConnection, inbound, journal
 from bot.store import incidents as incident_store
 from bot.store.audit import record_event
 

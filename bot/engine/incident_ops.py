@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.engine.deps import EngineDeps
 from bot.engine.followups import after_commit
@@ -17,6 +16,7 @@ from bot.engine.integration_hooks import PageOutcome
 from bot.errors import PermanentError
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.models import IncidentStatus, Severity
+from bot.store import AsyncConnection
 from bot.store import incidents as incident_store
 from bot.store.audit import record_event
 

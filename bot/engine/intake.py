@@ -12,19 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from bot.config import format_duration
 from bot.engine.context import template_context
-from bot.engine.intake_batch import IntakeBatch
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.models import Alert, AlertStatus, ApprovalStatus, IncidentStatus, RunStatus, Severity
 from bot.playbooks.models import OnResolved
 from bot.playbooks.playbook import Playbook, PlaybookSet, Selection
 from bot.playbooks.templates import TemplateError, render
+from bot.store import AsyncConnection
 from bot.store import incidents as incident_store
 from bot.store import runs as run_store
 from bot.store.audit import record_event
+from bot.store.intake_batch import IntakeBatch
 
 MEDIC = "medic"
 

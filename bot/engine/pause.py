@@ -13,12 +13,10 @@ import asyncio
 import contextlib
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from bot.clock import Clock
 from bot.errors import DecisionRefused
 from bot.models import Identity
-from bot.store import Database
+from bot.store import AsyncConnection, Database
 from bot.store.audit import record_event
 from bot.store.incidents import open_incident_seqs
 from bot.store.notify import Topic, announce

@@ -14,7 +14,6 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.actions import ActionKind, ActionParams, ActionSpec, StepContext, StepResult
 from bot.engine import breaker
@@ -27,6 +26,7 @@ from bot.events import StepEvent
 from bot.models import StepStatus
 from bot.playbooks.models import StepSpec
 from bot.playbooks.templates import TemplateError, render_value
+from bot.store import AsyncConnection
 from bot.store import incidents as incident_store
 from bot.store import runs as run_store
 from bot.store.audit import record_event

@@ -16,8 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from bot.actions import ActionParams, ActionSpec
 from bot.config.duration import format_duration
 from bot.engine.cluster import CORDONING_ACTIONS, cordon_over_limit
@@ -26,6 +24,7 @@ from bot.engine.gates import await_decision, request_approval
 from bot.events import RunEvent
 from bot.models import ApprovalStatus, RunStatus
 from bot.playbooks.models import StepSpec
+from bot.store import AsyncConnection
 from bot.store import runs as run_store
 from bot.store.audit import record_event
 from bot.store.locks import held

@@ -1,25 +1,20 @@
 """Where replayed alerts come from: the store's alert journal (read through a read-only
-connection) or an Alertmanager ``GET /api/v2/alerts`` dump. Nothing is written anywhere."""
+connection, :mod:`bot.store.journal_reader`) or an Alertmanager ``GET /api/v2/alerts`` dump.
+Nothing is written anywhere."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.errors import ConfigError
 from bot.ingress.alertmanager_models import label_fingerprint
 from bot.models import Alert, AlertSource, AlertStatus
-from bot.store.database import async_url
-from bot.store.schema import alerts as journal
+from bot.store.journal_reader import journaled_alerts
 from bot.yamlsource import validation_problems
 
 
@@ -31,55 +26,10 @@ class ReplayedAlert:
     at: datetime
 
 
-def read_only_url(url: str) -> tuple[sa.URL, dict[str, Any]]:
-    """The store URL for a read-only connection, and the driver's arguments. SQLite: the
-    file is never created nor written; a store whose write-ahead log is checkpointed (Medic
-    stopped) is opened ``immutable`` (no lock or index file appears beside it), a live one
-    ``mode=ro`` (reading its write-ahead log as any reader does). PostgreSQL: the session's
-    transactions are read-only."""
-    target = async_url(url)
-    if target.get_backend_name() == "sqlite":
-        path = target.database or ""
-        live = Path(f"{path}-wal").exists()
-        uri = f"file:{path}?mode=ro" if live else f"file:{path}?immutable=1"
-        if not Path(path).is_file():
-            raise ConfigError([f"{url}:0: store.url: no store at {path}"])
-        return target.set(database=uri, query={"uri": "true"}), {}
-    return target, {"server_settings": {"default_transaction_read_only": "on"}}
-
-
 async def journal_alerts(url: str, since: datetime | None) -> list[ReplayedAlert]:
-    """Every journaled alert (received at ``since`` or later), in the order Medic took them."""
-    target, connect_args = await asyncio.to_thread(read_only_url, url)
-    engine = create_async_engine(target, connect_args=connect_args)
-    query = sa.select(journal).order_by(journal.c.id)
-    if since is not None:
-        query = query.where(journal.c.received_at >= since)
-    try:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-    except (OperationalError, DBAPIError, OSError) as err:
-        reason = err.orig if isinstance(err, DBAPIError) else err
-        raise ConfigError([f"{url}:0: store.url: cannot read the journal: {reason}"]) from err
-    finally:
-        await engine.dispose()
-    return [
-        ReplayedAlert(
-            Alert(
-                source=AlertSource(row["source"]),
-                fingerprint=row["fingerprint"],
-                status=AlertStatus(row["status"]),
-                labels=row["labels"],
-                annotations=row["annotations"],
-                starts_at=row["starts_at"],
-                ends_at=row["ends_at"],
-                generator_url=row["generator_url"],
-                group_key=row["group_key"],
-            ),
-            row["received_at"],
-        )
-        for row in rows
-    ]
+    """Every journaled alert (received at ``since`` or later), in the order Medic took them,
+    read through a read-only connection."""
+    return [ReplayedAlert(alert, at) for alert, at in await journaled_alerts(url, since)]
 
 
 class DumpedAlert(BaseModel):

@@ -7,8 +7,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from bot.report.followups import derive_followups
 from bot.report.models import (
     AlertInfo,
@@ -20,6 +18,7 @@ from bot.report.models import (
     StepInfo,
     TimelineItem,
 )
+from bot.store import AsyncConnection
 from bot.store import incidents as incident_store
 from bot.store import runs as run_store
 from bot.store.views import AlertView, ApprovalView, RunView, incident_detail

@@ -3,11 +3,9 @@ asked one edited as it changes."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from bot.models import ApprovalStatus
 from bot.slack.render import ApprovalView, approval_message, digest
-from bot.store import Database
+from bot.store import AsyncConnection, Database
 from bot.store import runs as run_store
 from bot.store import slack as slack_store
 from bot.store.slack import ChannelRow, IncidentHeader

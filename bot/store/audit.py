@@ -80,3 +80,22 @@ async def real_step_outputs(
         )
     )
     return [dict(output) for (output,) in await conn.execute(query) if output]
+
+
+async def latest_seq(conn: AsyncConnection) -> int:
+    """The newest audit event's number (0 when none)."""
+    found = (await conn.execute(sa.select(sa.func.max(audit_events.c.seq)))).scalar()
+    return int(found or 0)
+
+
+async def changes_after(
+    conn: AsyncConnection, seq: int, limit: int
+) -> list[tuple[int, int | None]]:
+    """Up to ``limit`` audit events after ``seq``, oldest first: (number, incident number)."""
+    query = (
+        sa.select(audit_events.c.seq, audit_events.c.incident_seq)
+        .where(audit_events.c.seq > seq)
+        .order_by(audit_events.c.seq)
+        .limit(limit)
+    )
+    return [(int(found), incident) for found, incident in await conn.execute(query)]

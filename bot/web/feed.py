@@ -13,12 +13,11 @@ import contextlib
 from collections import deque
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 import structlog
 
 from bot.errors import StoreError
 from bot.store import Database
-from bot.store.schema import audit_events
+from bot.store.audit import changes_after, latest_seq
 from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
@@ -52,9 +51,7 @@ class ChangeFeed(BackgroundService):
     async def _prepare(self) -> bool:
         """Read the current position; the loop follows the store from there."""
         async with self._db.connect() as conn:
-            self.latest = int(
-                (await conn.execute(sa.select(sa.func.max(audit_events.c.seq)))).scalar() or 0
-            )
+            self.latest = await latest_seq(conn)
         return True
 
     def since(self, seq: int) -> list[Change] | None:
@@ -81,14 +78,7 @@ class ChangeFeed(BackgroundService):
 
     async def _read(self) -> None:
         async with self._db.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(audit_events.c.seq, audit_events.c.incident_seq)
-                    .where(audit_events.c.seq > self.latest)
-                    .order_by(audit_events.c.seq)
-                    .limit(BATCH)
-                )
-            ).all()
+            rows = await changes_after(conn, self.latest, BATCH)
         if not rows:
             return
         self._recent.extend(Change(seq, incident) for seq, incident in rows)

@@ -61,6 +61,7 @@ def test_the_code_keeps_every_contract(tmp_path: Path) -> None:
             "import responders.pagerduty.sync",
             "The core reaches integrations only through their hooks",
         ),
+        ("bot/engine/deps.py", "import sqlalchemy", "Only the store speaks SQL"),
     ],
 )
 def test_a_forbidden_import_breaks_a_contract(

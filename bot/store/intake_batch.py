@@ -1,9 +1,9 @@
 """One intake batch as a unit of work: its state read in a few queries, its writes flushed
 in a few (executemany), so an alert storm costs statements per batch, not per alert.
 
-Per-alert rules stay in :mod:`bot.engine.intake`; this class only answers their questions
-(which incident is open for a key, what an incident knows of an alert, how many of its
-alerts still fire) from memory, and queues what they decide.
+Per-alert rules stay in the engine's intake; this class only answers their questions (which
+incident is open for a key, what an incident knows of an alert, how many of its alerts still
+fire) from memory, and queues what they decide.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import Alert, AlertStatus, IncidentStatus, Severity
+from bot.store import AsyncConnection
 from bot.store.incidents import AlertState, IncidentRow
 from bot.store.schema import alerts, audit_events, incident_alerts, incidents, runs
 
