@@ -42,7 +42,8 @@ from bot.playbooks.loader import load_configured
 from bot.playbooks.playbook import PlaybookSet
 from bot.routes import add_routes, integration_endpoints
 from bot.runtime import CATCH_UP_S, RUNTIME, Runtime
-from bot.slack.frontend import client_tuning, group_directory, start_slack
+from bot.slack.frontend import client_tuning, group_directory, slack_delivery, start_slack
+from bot.slack.narrator import SlackNarrator
 from bot.slack.sync import SlackTiming
 from bot.store import Database
 from bot.store.committer import AlertCommitter
@@ -164,17 +165,30 @@ async def _start(
 ) -> tuple[Runtime, list[Service]]:
     """Start the engine and the services around it; the runtime and what to stop first."""
     clock = options.clock
-    metrics = Metrics()
+    switch = PauseSwitch(db, clock, configured=settings.safety.paused)
+    await switch.load()
+    replica = Replica(db, settings.store.lease_seconds)
+    slack = slack_delivery(
+        clients,
+        db=db,
+        settings=settings,
+        playbooks=playbooks,
+        pause=switch,
+        clock=clock,
+        http=http,
+        timing=options.slack_timing,
+        replica=replica,
+    )
+    metrics = Metrics(slack_failures=None if slack is None else lambda: slack.failed_deliveries)
     if options.narrators is not None:
         narration = NarrationDispatcher(list(options.narrators))
     else:
         narrators, log_events = terminal_narration()
         narration = NarrationDispatcher(narrators, log_events=log_events)
     narration.add(MetricsNarrator(metrics))
-    switch = PauseSwitch(db, clock, configured=settings.safety.paused)
-    await switch.load()
-    hub = ApprovalHub()
-    replica = Replica(db, settings.store.lease_seconds)
+    if slack is not None:
+        narration.add(SlackNarrator(slack))
+    hub = ApprovalHub(shown=None if slack is None else slack.approval_shown)
     intake: IntakeWorker | None = None
 
     def journaled(_last_id: int) -> None:
@@ -217,6 +231,7 @@ async def _start(
         hooks=hooks,
         slots=run_slots(db, replica, settings.safety.max_concurrent_runs),
         metrics=metrics,
+        incident_channel=None if slack is None else slack.channel_of,
     )
     runs = RunManager(deps, replica)
 
@@ -262,7 +277,7 @@ async def _start(
     for service in hooks.services():
         await service.start()
         services.append(service)
-    services += await start_slack(app, runtime, clients, clock, options.slack_timing)
+    services += await start_slack(app, runtime, clients, slack)
     return runtime, services
 
 

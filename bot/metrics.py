@@ -25,7 +25,8 @@ DELIVERY_TARGETS = ("slack", "pagerduty")
 class Metrics:
     """The counters and histograms Medic exposes on ``/metrics``."""
 
-    def __init__(self) -> None:
+    def __init__(self, slack_failures: Callable[[], int] | None = None) -> None:
+        """``slack_failures``: failed Slack deliveries so far (when Slack narrates)."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.alerts_received = Counter(
             "medic_alerts_received",
@@ -81,8 +82,7 @@ class Metrics:
             ["playbook"],
             registry=self.registry,
         )
-        self.slack_failures: Callable[[], int] = lambda: 0
-        """Failed Slack deliveries so far (set by the Slack integration when it runs)."""
+        self.slack_failures: Callable[[], int] = slack_failures or (lambda: 0)
         self.store = _StoreFigures()
         self.registry.register(self.store)
 

@@ -74,7 +74,8 @@ class StepContext:
     ``clients`` holds the shared client of each enabled integration, by config section name
     (created once per process, e.g. ``clients["pagerduty"]``); ``install_id`` identifies this
     Medic installation (stable across restarts); the links name the incident's PagerDuty
-    incident and Slack channel when it has them.
+    incident and Slack channel when it has them; ``open_incident_channel`` (while Slack
+    narrates) opens the incident's channel now if it has none yet and returns its id.
     """
 
     settings: Settings
@@ -90,6 +91,7 @@ class StepContext:
     install_id: str = ""
     pagerduty_incident_id: str | None = None
     slack_channel: str | None = None
+    open_incident_channel: Callable[[], Awaitable[str]] | None = None
 
 
 ActionFunction = Callable[[StepContext, Any], Awaitable[StepResult]]

@@ -57,9 +57,9 @@ class ApprovalHub:
     """In-process wake-ups for runs waiting on an approval, and (when a chat narrates
     approvals) the check whether a request was ever shown to anyone."""
 
-    def __init__(self) -> None:
+    def __init__(self, shown: ShownCheck | None = None) -> None:
         self._events: dict[int, asyncio.Event] = {}
-        self.shown: ShownCheck | None = None
+        self.shown = shown
 
     def event(self, approval_seq: int) -> asyncio.Event:
         """The event a waiting run sleeps on."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -51,6 +51,8 @@ class EngineDeps:
     in_flight: InFlight = field(default_factory=InFlight)
     run_ends: RunEnds = field(default_factory=RunEnds)
     metrics: Metrics | None = None
+    incident_channel: Callable[[str], Awaitable[str]] | None = None
+    """The chat channel of an incident (by id), opened if it has none yet."""
 
     def integration_ready(self, name: str | None) -> bool:
         """True when actions of integration ``name`` can really run: it is enabled (actions

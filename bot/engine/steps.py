@@ -9,6 +9,7 @@ its run ends.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -203,6 +204,11 @@ async def _context(deps: EngineDeps, run: RunRow, step: StepSpec, dry_run: bool)
         install_id=deps.install,
         pagerduty_incident_id=pagerduty_incident,
         slack_channel=slack_channel,
+        open_incident_channel=(
+            None
+            if deps.incident_channel is None
+            else functools.partial(deps.incident_channel, f"INC-{run.incident_seq}")
+        ),
     )
 
 

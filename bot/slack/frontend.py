@@ -6,17 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import aiohttp
 from aiohttp import web
 
 from bot.actions.hooks import Service
 from bot.clock import Clock
+from bot.config import Settings
 from bot.engine.directory import GroupDirectory, NoGroups
+from bot.engine.pause import PauseSwitch
+from bot.engine.replica import Replica
+from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import Runtime
 from bot.slack.directory import SlackGroupDirectory
 from bot.slack.inbound import SLACK
-from bot.slack.mount import mount_slack
+from bot.slack.mount import build_sync, mount_slack
 from bot.slack.socket_mode import SlackSocket
-from bot.slack.sync import SlackTiming
+from bot.slack.sync import SlackSync, SlackTiming
+from bot.store import Database
 from responders.slack.client import SlackClient
 from responders.slack.integration import CALL_TIMEOUT, POST_INTERVAL
 
@@ -39,21 +45,48 @@ def group_directory(
     return NoGroups()
 
 
+def slack_delivery(
+    clients: Mapping[str, object],
+    *,
+    db: Database,
+    settings: Settings,
+    playbooks: PlaybookSet,
+    pause: PauseSwitch,
+    clock: Clock,
+    http: aiohttp.ClientSession,
+    timing: SlackTiming,
+    replica: Replica,
+) -> SlackSync | None:
+    """Slack delivery when the Slack client is open (not started yet), else None."""
+    client = _client(clients)
+    if client is None:
+        return None
+    return build_sync(
+        client,
+        db=db,
+        settings=settings,
+        playbooks=playbooks,
+        pause=pause,
+        clock=clock,
+        http=http,
+        timing=timing,
+        replica=replica,
+    )
+
+
 async def start_slack(
     app: web.Application,
     runtime: Runtime,
     clients: Mapping[str, object],
-    clock: Clock,
-    timing: SlackTiming,
+    slack_sync: SlackSync | None,
 ) -> list[Service]:
-    """Mount and start Slack delivery, ``POST /slack/events`` and Socket Mode when the Slack
+    """Start Slack delivery and mount ``POST /slack/events`` and Socket Mode when the Slack
     client is open; the services started (to stop, last first)."""
     client = _client(clients)
-    if client is None:
+    if client is None or slack_sync is None:
         return []
     started: list[Service] = []
-    slack_sync = mount_slack(app, runtime, client, clock, timing)
-    runtime.metrics.slack_failures = lambda: slack_sync.failed_deliveries
+    mount_slack(app, runtime, client, slack_sync)
     await slack_sync.start()
     started.append(slack_sync)
     if runtime.settings.slack.app_token is not None:

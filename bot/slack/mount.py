@@ -1,48 +1,59 @@
-"""Mount Slack on a running Medic: delivery (sync + narrator) and ``POST /slack/events``."""
+"""Slack on a running Medic: its delivery (built before the engine, which asks it whether an
+approval was shown and for an incident's channel) and ``POST /slack/events``."""
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.config import Settings
+from bot.engine.pause import PauseSwitch
+from bot.engine.replica import Replica
+from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import Runtime
 from bot.slack.attachments import Attachments
 from bot.slack.context import SlackContext
 from bot.slack.inbound import SLACK, SlackSurface, build_bolt
-from bot.slack.narrator import SlackNarrator
 from bot.slack.sync import SlackSync, SlackTiming
+from bot.store import Database
 from responders.slack.client import SlackClient
 
 
-def mount_slack(
-    app: web.Application,
-    runtime: Runtime,
+def build_sync(
     client: SlackClient,
+    *,
+    db: Database,
+    settings: Settings,
+    playbooks: PlaybookSet,
+    pause: PauseSwitch,
     clock: Clock,
+    http: aiohttp.ClientSession,
     timing: SlackTiming,
+    replica: Replica,
 ) -> SlackSync:
-    """Wire Slack into ``app``; the caller starts and stops the returned sync."""
-    sync = SlackSync(
-        db=runtime.db,
+    """Slack delivery for this replica (each incident's channel narrated by the replica
+    holding its lease); the caller starts and stops it."""
+    return SlackSync(
+        db=db,
         client=client,
-        settings=runtime.settings,
-        playbooks=runtime.playbooks,
-        pause=runtime.pause,
+        settings=settings,
+        playbooks=playbooks,
+        pause=pause,
         clock=clock,
         attachments=Attachments(
-            db=runtime.db,
-            client=client,
-            settings=runtime.settings,
-            playbooks=runtime.playbooks,
-            http=runtime.http,
-            clock=clock,
+            db=db, client=client, settings=settings, playbooks=playbooks, http=http, clock=clock
         ),
         timing=timing,
-        narrates=runtime.runs.replica.holds,
-        recheck_s=runtime.runs.replica.lease_seconds,
+        narrates=replica.holds,
+        recheck_s=replica.lease_seconds,
     )
-    runtime.narration.add(SlackNarrator(sync))
-    runtime.engine.hub.shown = sync.approval_shown
+
+
+def mount_slack(
+    app: web.Application, runtime: Runtime, client: SlackClient, sync: SlackSync
+) -> None:
+    """Serve ``POST /slack/events`` on ``app``."""
     context = SlackContext(
         settings=runtime.settings,
         db=runtime.db,
@@ -55,4 +66,3 @@ def mount_slack(
         sync=sync,
     )
     app[SLACK] = SlackSurface(bolt=build_bolt(context))
-    return sync

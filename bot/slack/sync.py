@@ -119,7 +119,6 @@ class SlackSync(BackgroundService):
             db=db, client=client, settings=settings, settle_s=self._timing.settle_s
         )
         self._approvals = ApprovalMessages(db=db, client=client)
-        client.channel_of_incident = self.channel_of
 
     @property
     def failed_deliveries(self) -> int:

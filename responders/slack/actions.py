@@ -43,8 +43,8 @@ async def notify(ctx: StepContext, params: NotifyParams) -> StepResult:
             summary=describe_notify(params),
         )
     incident_channel = ctx.slack_channel
-    if incident_channel is None and client.channel_of_incident is not None:
-        incident_channel = await client.channel_of_incident(ctx.incident_id)
+    if incident_channel is None and ctx.open_incident_channel is not None:
+        incident_channel = await ctx.open_incident_channel()
     channel = _channel(client, params, incident_channel)
     text = f"*{ctx.incident_id}* {escape(params.text)}"
     if incident_channel and channel != incident_channel:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -40,7 +40,6 @@ from responders.slack.const import (
 
 log = structlog.get_logger(__name__)
 
-ChannelFinder = Callable[[str], Awaitable[str]]
 """``INC-<n>`` → its Slack channel id."""
 
 # Errors that a later attempt may not repeat.
@@ -98,8 +97,6 @@ class SlackClient:
         self.security_channel = config.security_channel
         self._pacer = ChannelPacer(post_interval)
         self._timeout = timeout
-        self.channel_of_incident: ChannelFinder | None = None
-        """Set by the Slack narration: the incident's channel id, opening it if need be."""
 
     async def close(self) -> None:
         """Release the HTTP session."""
