@@ -5,7 +5,8 @@ pause (evidence gathering elsewhere goes on) and when it stops. A replica alone 
 counts its slots in memory (:class:`LocalSlots`); replicas sharing PostgreSQL count them in
 the store (:class:`SharedSlots`, see :mod:`bot.store.run_slots`), so the limit is one for
 all of them. A run waiting for a shared slot tries again when a slot is given back here or,
-heard through the store, on another replica, and at least every ``POLL_S``.
+heard through the store, on another replica, and at least every ``POLL_S``; a replica's
+waiting runs queue in memory, first come first served, and only the first asks the store.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class SharedSlots:
         self._replica = replica
         self._size = size
         self._freed = asyncio.Event()
+        self._turn = asyncio.Lock()  # runs of this replica ask the store one at a time
 
     def freed(self) -> None:
         """A slot was given back (here or on another replica): waiting runs try again."""
@@ -69,17 +71,20 @@ class SharedSlots:
         self._freed = asyncio.Event()
 
     async def take(self, run_seq: int) -> None:
-        """Wait until the store gives ``run_seq`` a slot."""
-        while True:
-            freed = self._freed
-            async with self._db.begin() as conn:
-                await hold_until_commit(conn, RUN_SLOTS)
-                alive_since = self._replica.alive_since()
-                now = datetime.now(UTC)
-                if await slot_store.take(conn, run_seq, self._size, alive_since, now):
-                    return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(freed.wait(), POLL_S)
+        """Wait until the store gives ``run_seq`` a slot. This replica's waiting runs queue
+        here, first come first served, and only the first asks the store: a burst of runs
+        waiting for slots costs one query per replica per freed slot, not one per run."""
+        async with self._turn:
+            while True:
+                freed = self._freed
+                async with self._db.begin() as conn:
+                    await hold_until_commit(conn, RUN_SLOTS)
+                    alive_since = self._replica.alive_since()
+                    now = datetime.now(UTC)
+                    if await slot_store.take(conn, run_seq, self._size, alive_since, now):
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(freed.wait(), POLL_S)
 
     async def give_back(self, run_seq: int) -> None:
         """Free the slot of ``run_seq`` in the store."""
