@@ -23,15 +23,38 @@ from bot.errors import StoreUnavailable
 from bot.store import Database
 from bot.store import replicas as replica_store
 from bot.store.notify import Topic, listen
-from bot.tasks import cancel_all
+from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
 
 POLL_S = 0.5
 
 
-class PeerWatch:
-    """A listener for other replicas' word, and a task acting on it (and polling)."""
+class _Listener(BackgroundService):
+    """``LISTEN`` on a connection of its own (reconnecting), handing each word over."""
+
+    task_name = "peers"
+
+    def __init__(
+        self,
+        db: Database,
+        on_message: Callable[[Topic, str], None],
+        on_connected: Callable[[], None],
+    ) -> None:
+        super().__init__()
+        self._db = db
+        self._on_message = on_message
+        self._on_connected = on_connected
+
+    async def _run(self) -> None:
+        await listen(self._db, self._on_message, self._on_connected)
+
+
+class PeerWatch(BackgroundService):
+    """A listener for other replicas' word, and a task acting on it (and polling); both on
+    PostgreSQL only."""
+
+    task_name = "peer-watch"
 
     def __init__(
         self,
@@ -44,6 +67,7 @@ class PeerWatch:
         on_runs_handed_back: Callable[[], Awaitable[None]],
         poll_s: float = POLL_S,
     ) -> None:
+        super().__init__()
         self._db = db
         self._pause = pause
         self._hub = hub
@@ -54,20 +78,17 @@ class PeerWatch:
         self._heard = asyncio.Event()
         self._pause_changed = False
         self._runs_handed_back = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._listener = _Listener(db, self._hear, self._reconnected)
 
-    async def start(self) -> None:
-        """Listen and poll (PostgreSQL only)."""
-        if self._db.backend == "postgresql":
-            self._tasks = [
-                asyncio.create_task(listen(self._db, self._hear, self._reconnected), name="peers"),
-                asyncio.create_task(self._act(), name="peer-watch"),
-            ]
+    async def _prepare(self) -> bool:
+        """Start listening (PostgreSQL only); the loop acts on what it hears."""
+        if self._db.backend != "postgresql":
+            return False
+        await self._listener.start()
+        return True
 
-    async def stop(self) -> None:
-        """Stop listening and polling."""
-        await cancel_all(self._tasks)
-        self._tasks = []
+    async def _close(self) -> None:
+        await self._listener.stop()
 
     def _hear(self, topic: Topic, detail: str) -> None:
         """One notification (called by the driver: only flags and wake-ups here)."""
@@ -90,7 +111,7 @@ class PeerWatch:
         self._on_intake()
         self._on_slot_freed()
 
-    async def _act(self) -> None:
+    async def _run(self) -> None:
         while True:
             try:
                 async with asyncio.timeout(self._poll_s):
