@@ -4,6 +4,7 @@ waits), 429s honoured, one message per second per channel, and an alert storm.""
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 from bot.slack.sync import SlackTiming
@@ -165,13 +166,16 @@ def _containing(text: str, parts: list[str]) -> str:
 async def test_a_storm_of_ten_thousand_alerts_is_one_channel_and_few_messages(
     slack_medic: SlackMedic, fake_slack: FakeSlack
 ) -> None:
-    """10,000 alerts in one group: one incident, one channel, a bounded number of posts,
-    never two in the same second, and the status message counts them all."""
+    """10,000 alerts in one group: one incident, one channel, a number of posts bounded by
+    the storm's length in seconds (not by its alerts), never two in the same second, and the
+    status message counts them all."""
     fake_slack.post_interval_s = 1.0
     real = SlackTiming(sweep_s=0.05, retry_min_s=0.05, retry_max_s=0.5)
     client, narrator = await slack_medic(PLAYBOOK, timing=real)
+    storm_began = time.monotonic()
     for batch in range(10):
         await fire(client, *(f"storm-{batch}-{n}" for n in range(1000)))
+    storm_seconds = time.monotonic() - storm_began
     await narrator.run_end("RUN-1", "succeeded")
     channel = await fake_slack.wait_for(lambda: the_channel(fake_slack), "the channel", WAIT_S)
     await fake_slack.wait_for(
@@ -188,7 +192,9 @@ async def test_a_storm_of_ten_thousand_alerts_is_one_channel_and_few_messages(
         "the run's last step, not crowded out by the storm",
         WAIT_S,
     )
-    assert fake_slack.posts_per_channel()[channel.id] <= 30
+    # One post a second at most while alerts arrive, then a few: bounded by the storm's
+    # length (a loaded machine stretches it), never by its 10,000 alerts.
+    assert fake_slack.posts_per_channel()[channel.id] <= max(30, int(storm_seconds) + 15)
     assert "more alert changes in this burst" in thread(fake_slack, channel)
     assert len((await detail(client))["alerts"]) == 10000
 
