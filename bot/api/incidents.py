@@ -12,7 +12,7 @@ from bot.errors import StoreError
 from bot.http.errors import ErrorCode, HttpError
 from bot.models import IncidentStatus, parse_incident_id
 from bot.runtime import RUNTIME, Runtime
-from bot.store.views import incident_detail, list_incidents
+from bot.store.views import incident_detail, incidents_json
 
 log = structlog.get_logger(__name__)
 
@@ -42,10 +42,10 @@ async def get_incidents(request: web.Request) -> web.Response:
     headers = await read_your_writes(runtime)
     try:
         async with runtime.db.connect() as conn:
-            listing = await list_incidents(conn, query.status, query.limit)
+            listing = await incidents_json(conn, query.status, query.limit)
     except StoreError as err:
         raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
-    return web.json_response(text=listing.model_dump_json(), headers=headers)
+    return web.json_response(body=listing, headers=headers)
 
 
 async def get_incident(request: web.Request) -> web.Response:
