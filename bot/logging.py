@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import atexit
 import logging
-import logging.handlers
 import queue
 import re
 import sys
+import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
@@ -53,7 +53,7 @@ def configure_logging(
     By default (a real stdout) lines are handed to a queue and written by a thread, so a
     slow log pipe never blocks the event loop. An in-memory ``stream`` is written directly.
     """
-    global _listener  # noqa: PLW0603 -- one log writer per process
+    global _writer  # noqa: PLW0603 -- one log writer per process
     out = stream if stream is not None else sys.stdout
     if threaded is None:
         threaded = stream is None
@@ -62,22 +62,15 @@ def configure_logging(
         renderer = structlog.dev.ConsoleRenderer()
     else:
         renderer = structlog.processors.JSONRenderer()
-    if _listener is not None:
-        _listener.stop()
-        _listener = None
+    if _writer is not None:
+        _writer.stop()
+        _writer = None
     logger_factory: Any
     if threaded:
-        handler = logging.StreamHandler(out)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        _listener = logging.handlers.QueueListener(records, handler)
-        _listener.start()
-        atexit.register(_listener.stop)
-        medic_logger = logging.getLogger("medic")
-        medic_logger.handlers = [logging.handlers.QueueHandler(records)]
-        medic_logger.propagate = False
-        medic_logger.setLevel(level)
-        logger_factory = lambda *_: medic_logger  # noqa: E731 -- structlog wants a factory
+        _writer = LineWriter(out)
+        atexit.register(_writer.stop)
+        writer = _writer
+        logger_factory = lambda *_: writer  # noqa: E731 -- structlog wants a factory
     else:
         logger_factory = structlog.PrintLoggerFactory(out)
     structlog.configure(
@@ -95,4 +88,44 @@ def configure_logging(
     )
 
 
-_listener: logging.handlers.QueueListener | None = None
+class LineWriter:
+    """A structlog logger that hands each rendered line to a queue; a thread of its own
+    writes them (what has queued up meanwhile in one write), so a slow log pipe never
+    blocks the event loop, and a line costs the loop one queue put (no stdlib
+    ``LogRecord``, handler or formatter on the way)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def msg(self, line: str) -> None:
+        """Queue one rendered line (structlog calls it by the level's name)."""
+        self._lines.put(line)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+    def stop(self) -> None:
+        """Write what is queued, then end the thread (idempotent)."""
+        if self._thread.is_alive():
+            self._lines.put(None)
+            self._thread.join(timeout=5)
+
+    def _write(self) -> None:
+        while True:
+            batch = [self._lines.get()]
+            while not self._lines.empty() and len(batch) < 1000:
+                batch.append(self._lines.get_nowait())
+            lines = [line for line in batch if line is not None]
+            if lines:
+                try:
+                    self._out.write("\n".join(lines) + "\n")
+                    self._out.flush()
+                except (OSError, ValueError):  # the pipe is gone or closed: nothing to tell
+                    pass
+            if None in batch:
+                return
+
+
+_writer: LineWriter | None = None

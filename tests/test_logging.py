@@ -49,3 +49,15 @@ def test_secret_keys_and_values_are_redacted() -> None:
     first, second = _events(stream)
     assert first["api_token"] == REDACTED
     assert second["text"] == f"the value {REDACTED} leaked?"
+
+
+def test_threaded_lines_all_arrive_in_order() -> None:
+    """Off the event loop (``medic serve``'s stdout) every line arrives, in order and
+    whole, once the writer is stopped (as at exit, or when logging is set up again)."""
+    written = io.StringIO()
+    configure_logging(stream=written, threaded=True)
+    log = structlog.get_logger("test")
+    for n in range(2000):
+        log.info("line", n=n)
+    configure_logging(stream=io.StringIO())  # stops the threaded writer: it drains first
+    assert [e["n"] for e in _events(written)] == list(range(2000))
