@@ -29,7 +29,7 @@ def _streak(history: list[outcomes.Outcome]) -> list[outcomes.Outcome]:
 async def held(deps: EngineDeps, run: RunRow) -> str | None:
     """Why ``run``'s write steps must not run automatically, or None. Escalates (once per
     streak) and notes it in the incident when it holds one."""
-    if run.started_by != MEDIC or run.target is None:
+    if run.started_by != MEDIC or run.target is None or run.seq in deps.breaker_clear:
         return None
     limit = deps.settings.safety.ineffective_runs
     now = deps.clock.now()
@@ -40,6 +40,9 @@ async def held(deps: EngineDeps, run: RunRow) -> str | None:
         )
     streak = _streak([o for o in history if o.run_seq != run.seq])
     if len(streak) < limit.max:
+        # Let through once, the run stays let through: while it runs no other run of its
+        # target finishes (one run per target), and older ones only leave the window.
+        deps.breaker_clear.add(run.seq)
         return None
     runs = "; ".join(
         f"RUN-{o.run_seq} (INC-{o.incident_seq}) {o.status} at {o.finished_at:%Y-%m-%d %H:%M}Z"

@@ -50,6 +50,9 @@ class EngineDeps:
     slots: RunSlots | None = None
     in_flight: InFlight = field(default_factory=InFlight)
     run_ends: RunEnds = field(default_factory=RunEnds)
+    breaker_clear: set[int] = field(default_factory=set)
+    """Runs the remediation breaker let through once; it cannot close on them afterwards
+    (see :func:`bot.engine.breaker.held`), so their later write steps skip the check."""
     metrics: Metrics | None = None
     incident_channel: Callable[[str], Awaitable[str]] | None = None
     """The chat channel of an incident (by id), opened if it has none yet."""

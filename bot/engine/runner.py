@@ -81,6 +81,7 @@ class RunManager:
         if self._tasks.get(run_seq) is task:
             del self._tasks[run_seq]
             self._deps.run_ends.forget(run_seq)
+            self._deps.breaker_clear.discard(run_seq)
 
     def take(self, result: IntakeResult) -> None:
         """Intake committed: its follow-ups, then start the new runs."""
