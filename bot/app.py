@@ -17,18 +17,18 @@ from bot.actions.hooks import INBOX, HookContext, Service
 from bot.actions.integration import ClientSetup, Integration
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
-from bot.engine.approvals import ApprovalHub, ApprovalService
-from bot.engine.background import BackgroundTasks
+from bot.engine.approvals.directory import GroupDirectory
+from bot.engine.approvals.hub import ApprovalHub, ApprovalService
 from bot.engine.deps import EngineDeps
-from bot.engine.desk import StoreDesk
-from bot.engine.directory import GroupDirectory
-from bot.engine.integration_hooks import IntegrationHooks
-from bot.engine.pause import PauseSwitch
-from bot.engine.peers import PeerWatch
-from bot.engine.replica import Replica
-from bot.engine.run_slots import SharedSlots, run_slots
-from bot.engine.runner import RunManager
-from bot.engine.worker import IntakeWorker
+from bot.engine.intake.worker import IntakeWorker
+from bot.engine.integrations.desk import StoreDesk
+from bot.engine.integrations.hooks import IntegrationHooks
+from bot.engine.replicas.lease import Replica
+from bot.engine.replicas.peers import PeerWatch
+from bot.engine.runs.background import BackgroundTasks
+from bot.engine.runs.manager import RunManager
+from bot.engine.runs.slots import SharedSlots, run_slots
+from bot.engine.safety.pause import PauseSwitch
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.http.body import release_bodies
 from bot.http.limits import REQUEST_LIMITS, RequestLimits

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from bot.actions import ActionRegistry
 from bot.actions.contract import ActionFunction
 from bot.actions.integration import ENTRY_POINT_GROUP, Integration
-from bot.engine import builtin_actions
+from bot.engine.incidents import builtin_actions
 
 MEDIC_DISTRIBUTION = "medic"
 

@@ -9,12 +9,12 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.approvals import ApprovalService
-from bot.engine.background import BackgroundTasks
+from bot.engine.approvals.hub import ApprovalService
 from bot.engine.deps import EngineDeps
-from bot.engine.pause import PauseSwitch
-from bot.engine.runner import RunManager
-from bot.engine.worker import IntakeWorker
+from bot.engine.intake.worker import IntakeWorker
+from bot.engine.runs.background import BackgroundTasks
+from bot.engine.runs.manager import RunManager
+from bot.engine.safety.pause import PauseSwitch
 from bot.errors import StoreError
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher

@@ -17,8 +17,8 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from bot.actions import ActionRegistry
-from bot.engine.context import template_context
-from bot.engine.intake import title_of
+from bot.engine.intake.grouping import title_of
+from bot.engine.runs.template_context import template_context
 from bot.errors import ConfigError
 from bot.ingress.alertmanager_models import AlertmanagerAlert, AlertmanagerWebhook
 from bot.models import Alert, AlertStatus

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.engine.approvals import Decision
+from bot.engine.approvals.hub import Decision
 from bot.errors import DecisionRefused, StoreError
 from bot.http.body import parse_json, read_body, validate
 from bot.http.errors import ErrorCode, HttpError

@@ -14,11 +14,11 @@ from bot.actions import ActionRegistry
 from bot.actions.cluster import ClusterView
 from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.approvals import ApprovalHub
-from bot.engine.background import BackgroundTasks, InFlight, RunEnds
-from bot.engine.integration_hooks import IntegrationHooks
-from bot.engine.pause import PauseSwitch
-from bot.engine.run_slots import RunSlots
+from bot.engine.approvals.hub import ApprovalHub
+from bot.engine.integrations.hooks import IntegrationHooks
+from bot.engine.runs.background import BackgroundTasks, InFlight, RunEnds
+from bot.engine.runs.slots import RunSlots
+from bot.engine.safety.pause import PauseSwitch
 from bot.metrics import Metrics
 from bot.narrator import NarrationDispatcher
 from bot.playbooks.playbook import PlaybookSet
@@ -52,7 +52,7 @@ class EngineDeps:
     run_ends: RunEnds = field(default_factory=RunEnds)
     breaker_clear: set[int] = field(default_factory=set)
     """Runs the remediation breaker let through once; it cannot close on them afterwards
-    (see :func:`bot.engine.breaker.held`), so their later write steps skip the check."""
+    (see :func:`bot.engine.safety.breaker.held`), so their later write steps skip the check."""
     metrics: Metrics | None = None
     incident_channel: Callable[[str], Awaitable[str]] | None = None
     """The chat channel of an incident (by id), opened if it has none yet."""

@@ -7,7 +7,7 @@ from bot.config import Settings
 from bot.errors import StoreError
 from bot.http.errors import ErrorCode, HttpError
 from bot.runtime import Runtime
-from bot.store.inbound import journal_event
+from bot.store.inbound_events import journal_event
 
 
 class RuntimeInbox:

@@ -11,9 +11,9 @@ from datetime import datetime
 
 from bot.actions import ActionKind, ActionRegistry
 from bot.config import Settings, format_duration
-from bot.engine.builtin_actions import APPROVAL, ApprovalParams
-from bot.engine.context import template_context
-from bot.engine.intake import incident_key, severity_of, title_of
+from bot.engine.incidents.builtin_actions import APPROVAL, ApprovalParams
+from bot.engine.intake.grouping import incident_key, severity_of, title_of
+from bot.engine.runs.template_context import template_context
 from bot.models import AlertStatus
 from bot.playbooks.models import StepSpec
 from bot.playbooks.playbook import Playbook, PlaybookSet

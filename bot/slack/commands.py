@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.engine.incident_ops import IncidentOps, declare_incident
+from bot.engine.incidents.ops import IncidentOps, declare_incident
 from bot.errors import DecisionRefused, MedicError
 from bot.models import Identity, IncidentStatus, Severity, Via, parse_incident_id
 from bot.slack.context import SlackContext

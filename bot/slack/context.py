@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.engine.approvals import ApprovalService
+from bot.engine.approvals.hub import ApprovalService
 from bot.engine.deps import EngineDeps
-from bot.engine.pause import PauseSwitch
-from bot.engine.runner import RunManager
+from bot.engine.runs.manager import RunManager
+from bot.engine.safety.pause import PauseSwitch
 from bot.playbooks.playbook import PlaybookSet
 from bot.slack.sync import SlackSync
 from bot.store import Database

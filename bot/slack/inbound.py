@@ -26,7 +26,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.engine.approvals import Decision
+from bot.engine.approvals.hub import Decision
 from bot.errors import ConfigError, DecisionRefused, MedicError, StoreError
 from bot.http.body import read_body
 from bot.http.errors import ErrorCode, HttpError
@@ -37,7 +37,7 @@ from bot.slack.context import SlackContext
 from bot.slack.render import APPROVE_ACTION, REJECT_ACTION
 from bot.slack.signature import MAX_BODY_BYTES, check_signature_headers, signature_matches
 from bot.store import slack as slack_store
-from bot.store.inbound import remember_delivery
+from bot.store.inbound_events import remember_delivery
 
 log = structlog.get_logger(__name__)
 

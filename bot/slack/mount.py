@@ -8,8 +8,8 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.pause import PauseSwitch
-from bot.engine.replica import Replica
+from bot.engine.replicas.lease import Replica
+from bot.engine.safety.pause import PauseSwitch
 from bot.playbooks.playbook import PlaybookSet
 from bot.runtime import Runtime
 from bot.slack.attachments import Attachments

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bot.config import Settings
-from bot.engine.pause import PauseSwitch
+from bot.engine.safety.pause import PauseSwitch
 from bot.models import StepStatus
 from bot.playbooks.playbook import PlaybookSet
 from bot.slack.names import topic

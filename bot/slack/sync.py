@@ -27,7 +27,7 @@ import structlog
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.pause import PauseSwitch
+from bot.engine.safety.pause import PauseSwitch
 from bot.errors import MedicError, PermanentError, StoreError
 from bot.models import IncidentStatus, parse_incident_id
 from bot.playbooks.playbook import PlaybookSet

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.engine.approvals import Decision
+from bot.engine.approvals.hub import Decision
 from bot.errors import DecisionRefused, StoreError
 from bot.http.body import read_body
 from bot.http.errors import ErrorCode, HttpError

@@ -10,7 +10,6 @@ from bot.config import format_duration
 from bot.errors import PermanentError
 from responders.alertmanager.client import AlertmanagerClient
 from responders.alertmanager.const import SYSTEM
-from responders.alertmanager.ledger import SilenceRecord
 from responders.alertmanager.models import (
     ExpireSilenceOutput,
     ExpireSilenceParams,
@@ -18,6 +17,7 @@ from responders.alertmanager.models import (
     SilenceParams,
     parse_matcher,
 )
+from responders.alertmanager.silence_ledger import SilenceRecord
 from responders.common import quoted
 
 

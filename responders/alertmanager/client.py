@@ -31,8 +31,8 @@ from responders.alertmanager.const import (
     SILENCES_PATH,
     TIMEOUT_S,
 )
-from responders.alertmanager.ledger import NoLedger, SilenceLedger
 from responders.alertmanager.models import Matcher
+from responders.alertmanager.silence_ledger import NoLedger, SilenceLedger
 from responders.alertmanager.wire import (
     ApiError,
     GettableAlert,

@@ -11,7 +11,7 @@ from bot.config.models import AlertmanagerConfig
 from responders.alertmanager import actions, watch
 from responders.alertmanager.client import AlertmanagerClient
 from responders.alertmanager.const import SYSTEM
-from responders.alertmanager.ledger import DeskLedger
+from responders.alertmanager.silence_ledger import DeskLedger
 
 
 @asynccontextmanager

@@ -51,13 +51,17 @@ def test_the_code_keeps_every_contract(tmp_path: Path) -> None:
     [
         (
             "responders/kafka/const.py",
-            "import bot.engine.runner",
+            "import bot.engine.runs.manager",
             "Integrations know the action contract, never the engine",
         ),
         ("bot/store/audit.py", "import bot.engine.deps", "The store knows nothing above it"),
-        ("bot/narrator/base.py", "import bot.engine.runner", "Narration is told what happened"),
         (
-            "bot/engine/followups.py",
+            "bot/narrator/base.py",
+            "import bot.engine.runs.manager",
+            "Narration is told what happened",
+        ),
+        (
+            "bot/engine/intake/after_commit.py",
             "import responders.pagerduty.sync",
             "The core reaches integrations only through their hooks",
         ),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import bot.engine.runner
+import bot.engine.runs.manager
 from bot.ingress.alertmanager_models import AlertmanagerWebhook
 from bot.models import RunStatus, StepStatus
 from bot.runtime import RUNTIME
@@ -219,7 +219,7 @@ async def test_a_dry_run_cut_off_by_a_crash_stays_a_dry_run(
     counts against the dry runs' limit (``max: 1``), so the next dry run asks a four-eyes
     consent. (Seen failing: marking it interrupted rewrote it as a real attempt, so the
     next dry run started on its own, over the limit.)"""
-    monkeypatch.setattr(bot.engine.runner, "STOP_GRACE_S", 0.0)  # a stop is a crash here
+    monkeypatch.setattr(bot.engine.runs.manager, "STOP_GRACE_S", 0.0)  # a stop is a crash here
     HOLD_GATE["release"] = asyncio.Event()
     settings = make_settings(
         store_url,

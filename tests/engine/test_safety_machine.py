@@ -55,7 +55,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-import bot.engine.runner
+import bot.engine.runs.manager
 from bot.actions import ActionKind, ActionParams, ActionRegistry, ActionSpec, StepContext
 from bot.actions import StepResult as Result
 from bot.app import build_app
@@ -554,7 +554,7 @@ def test_safety_model_holds_under_random_interleavings(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rules above in random orders; the invariants after every step (see the module)."""
-    monkeypatch.setattr(bot.engine.runner, "STOP_GRACE_S", 0.0)  # a stop is a crash here
+    monkeypatch.setattr(bot.engine.runs.manager, "STOP_GRACE_S", 0.0)  # a stop is a crash here
     counter = iter(range(1_000_000))
 
     class Machine(SafetyMachine):

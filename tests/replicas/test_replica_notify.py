@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import SystemClock
-from bot.engine.approvals import ApprovalHub
-from bot.engine.pause import PauseSwitch
-from bot.engine.peers import PeerWatch
+from bot.engine.approvals.hub import ApprovalHub
+from bot.engine.replicas.peers import PeerWatch
+from bot.engine.safety.pause import PauseSwitch
 from bot.models import ApprovalStatus, Identity, Severity, Via
 from bot.store import Database
 from bot.store import incidents as incident_store

@@ -9,7 +9,7 @@ import structlog
 
 from bot.actions.hooks import HookContext, InboundMapper, Service
 from bot.actions.integration import Integration
-from bot.engine.background import BackgroundTasks
+from bot.engine.runs.background import BackgroundTasks
 from bot.errors import MedicError
 
 log = structlog.get_logger(__name__)

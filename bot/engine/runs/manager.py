@@ -1,5 +1,5 @@
 """The run manager: one task per active run, taken over from dead replicas and recovered
-(:mod:`bot.engine.run_recovery`), each driven by :mod:`bot.engine.run_execution`, every
+(:mod:`bot.engine.runs.recovery`), each driven by :mod:`bot.engine.runs.execution`, every
 transition committed; runs resume from their last committed step."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from typing import Any
 import structlog
 
 from bot.engine.deps import EngineDeps
-from bot.engine.followups import after_commit
-from bot.engine.intake import IntakeResult
-from bot.engine.manual_run import create_manual_run
-from bot.engine.replica import Replica, ReplicaHeartbeat
-from bot.engine.run_end import end_run
-from bot.engine.run_execution import RunExecutor
-from bot.engine.run_recovery import recover_runs
-from bot.engine.run_slots import LocalSlots, slot_held
+from bot.engine.intake.after_commit import after_commit
+from bot.engine.intake.grouping import IntakeResult
+from bot.engine.replicas.lease import Replica, ReplicaHeartbeat
+from bot.engine.runs.end import end_run
+from bot.engine.runs.execution import RunExecutor
+from bot.engine.runs.manual import create_manual_run
+from bot.engine.runs.recovery import recover_runs
+from bot.engine.runs.slots import LocalSlots, slot_held
 from bot.errors import StoreUnavailable
 from bot.models import Identity, RunStatus
 from bot.playbooks.playbook import Playbook

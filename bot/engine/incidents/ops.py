@@ -10,9 +10,9 @@ from dataclasses import replace
 import structlog
 
 from bot.engine.deps import EngineDeps
-from bot.engine.followups import after_commit
-from bot.engine.intake import MEDIC, IntakeResult, resolve_incident
-from bot.engine.integration_hooks import PageOutcome
+from bot.engine.intake.after_commit import after_commit
+from bot.engine.intake.grouping import MEDIC, IntakeResult, resolve_incident
+from bot.engine.integrations.hooks import PageOutcome
 from bot.errors import PermanentError
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.models import IncidentStatus, Severity

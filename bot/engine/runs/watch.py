@@ -8,8 +8,8 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from bot.engine.background import RUN_END_POLL_S
 from bot.engine.deps import EngineDeps
+from bot.engine.runs.background import RUN_END_POLL_S
 from bot.store import runs as run_store
 from bot.tasks import cancel_all
 

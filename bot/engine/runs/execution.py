@@ -6,20 +6,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bot.engine.builtin_actions import APPROVAL, ApprovalParams
-from bot.engine.context import template_context
+from bot.engine.approvals.waiting import await_decision, request_approval
 from bot.engine.deps import EngineDeps
-from bot.engine.gates import await_decision, request_approval
-from bot.engine.incident_ops import IncidentOps
-from bot.engine.replica import Replica
-from bot.engine.run_end import end_run
-from bot.engine.run_recovery import interrupt_run, rerun_after_crash
-from bot.engine.steps import (
+from bot.engine.incidents.builtin_actions import APPROVAL, ApprovalParams
+from bot.engine.incidents.ops import IncidentOps
+from bot.engine.replicas.lease import Replica
+from bot.engine.runs.end import end_run
+from bot.engine.runs.recovery import interrupt_run, rerun_after_crash
+from bot.engine.runs.steps import (
     record_approval_end,
     record_failed,
     record_skipped,
     run_action_step,
 )
+from bot.engine.runs.template_context import template_context
 from bot.models import Alert, ApprovalStatus, RunStatus, StepStatus
 from bot.playbooks.models import OnFailure, StepSpec, Then
 from bot.playbooks.playbook import Playbook

@@ -1,6 +1,7 @@
 """Approvals a step waits for: requesting one, and waiting until humans or its window decide.
 
-(The pause and the limits are checked where a write step starts: :mod:`bot.engine.write_gate`.)"""
+(The pause and the limits are checked where a write step starts:
+:mod:`bot.engine.safety.write_gate`.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.engine.deps import EngineDeps, slot_released
-from bot.engine.incident_ops import IncidentOps
+from bot.engine.incidents.ops import IncidentOps
 from bot.events import ApprovalEvent
 from bot.models import ApprovalStatus, RunStatus
 from bot.store import runs as run_store

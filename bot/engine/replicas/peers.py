@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from bot.engine.approvals import ApprovalHub
-from bot.engine.pause import PauseSwitch
+from bot.engine.approvals.hub import ApprovalHub
+from bot.engine.safety.pause import PauseSwitch
 from bot.errors import StoreUnavailable
 from bot.store import Database
 from bot.store import replicas as replica_store

@@ -2,7 +2,7 @@
 began (through any replica) has been taken by the engine (see :mod:`bot.store.backlog`).
 
 Waiting readers check the store again whenever an intake batch commits: this replica's
-(the worker says so) or another's (heard through the store, see :mod:`bot.engine.peers`),
+(the worker says so) or another's (heard through the store, see :mod:`bot.engine.replicas.peers`),
 and at least every ``POLL_S`` should such a word be missed.
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.actions import ActionKind
 from bot.config import format_duration
 from bot.engine.deps import EngineDeps
-from bot.engine.incident_ops import IncidentOps
+from bot.engine.incidents.ops import IncidentOps
 from bot.store import outcomes
 from bot.store.audit import record_event
 from bot.store.runs import RunRow

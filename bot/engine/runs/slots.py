@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Protocol
 
-from bot.engine.replica import Replica
+from bot.engine.replicas.lease import Replica
 from bot.store import Database
 from bot.store import run_slots as slot_store
 from bot.store.locks import RUN_SLOTS, hold_until_commit

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from bot.clock import Clock
 from bot.config import Settings
-from bot.engine.directory import GroupDirectory, NoGroups
+from bot.engine.approvals.directory import GroupDirectory, NoGroups
 from bot.errors import DecisionRefused
 from bot.events import ApprovalEvent
 from bot.models import ApprovalStatus, Identity, parse_seq

@@ -1,6 +1,6 @@
 """Run one action step: render, validate, gate, execute (or record a dry run), commit.
 
-By kind: a ``write`` starts only through :mod:`bot.engine.write_gate` (pause, limits, dry
+By kind: a ``write`` starts only through :mod:`bot.engine.safety.write_gate` (pause, limits, dry
 run); ``read`` and ``notify`` steps start at once, also while paused; a ``control`` step's
 effect commits with its outcome. Any step starts only while its run is on, and stops when
 its run ends.
@@ -17,11 +17,11 @@ import structlog
 from pydantic import ValidationError
 
 from bot.actions import ActionKind, ActionParams, ActionSpec, StepContext, StepResult
-from bot.engine import breaker
 from bot.engine.deps import EngineDeps
-from bot.engine.incident_ops import IncidentOps
-from bot.engine.run_watch import RunEnded, until_run_ends
-from bot.engine.write_gate import record_started, start_write
+from bot.engine.incidents.ops import IncidentOps
+from bot.engine.runs.watch import RunEnded, until_run_ends
+from bot.engine.safety import breaker
+from bot.engine.safety.write_gate import record_started, start_write
 from bot.errors import MedicError
 from bot.events import StepEvent
 from bot.models import StepStatus

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.config import format_duration
-from bot.engine.context import template_context
+from bot.engine.runs.template_context import template_context
 from bot.events import IncidentChange, IncidentChangeKind
 from bot.models import Alert, AlertStatus, ApprovalStatus, IncidentStatus, RunStatus, Severity
 from bot.playbooks.models import OnResolved

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.engine.context import template_context
 from bot.engine.deps import EngineDeps
+from bot.engine.runs.template_context import template_context
 from bot.errors import DecisionRefused
 from bot.models import Identity
 from bot.playbooks.playbook import Playbook

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bot.actions import ActionKind
 from bot.engine.deps import EngineDeps
-from bot.engine.run_end import end_run, narrate_end
+from bot.engine.runs.end import end_run, narrate_end
 from bot.models import RunStatus, StepStatus
 from bot.store import runs as run_store
 from bot.store.audit import record_event

@@ -10,11 +10,11 @@ from datetime import datetime
 import structlog
 
 from bot.actions.hooks import InboundMapper, IncidentRef
-from bot.engine.intake import IntakeResult, resolve_incident, take_batch
+from bot.engine.intake.grouping import IntakeResult, resolve_incident, take_batch
 from bot.events import IncidentChangeKind
 from bot.models import Alert, IncidentStatus
 from bot.playbooks.playbook import PlaybookSet
-from bot.store import AsyncConnection, inbound, journal
+from bot.store import AsyncConnection, inbound_events, journal
 from bot.store import incidents as incident_store
 from bot.store.audit import record_event
 
@@ -109,12 +109,12 @@ async def take_external_events(
     """Map up to ``limit`` journaled events through their source's mapper; the last one's
     number (None when there were none). An event whose integration is not installed (any
     more) is logged and marked processed."""
-    pending = await inbound.unprocessed_events(conn, limit)
+    pending = await inbound_events.unprocessed_events(conn, limit)
     for seq, source, payload in pending:
         mapper = mappers.get(source)
         if mapper is None:
             log.warning("inbound.unmapped_event", inbound_event=seq, source=source)
         else:
             await mapper(desk, payload)
-        await inbound.mark_event_processed(conn, seq, desk.now)
+        await inbound_events.mark_event_processed(conn, seq, desk.now)
     return pending[-1][0] if pending else None

@@ -17,13 +17,13 @@ import structlog
 
 from bot.actions.hooks import InboundMapper
 from bot.clock import Now
-from bot.engine.external_events import TransactionDesk, take_external_events
-from bot.engine.intake import IntakeResult, take_batch
-from bot.engine.read_barrier import ReadBarrier
+from bot.engine.intake.external_events import TransactionDesk, take_external_events
+from bot.engine.intake.grouping import IntakeResult, take_batch
+from bot.engine.intake.read_barrier import ReadBarrier
 from bot.errors import StoreUnavailable
 from bot.events import IncidentChange
 from bot.playbooks.playbook import PlaybookSet
-from bot.store import Database, inbound, journal
+from bot.store import Database, inbound_events, journal
 from bot.store.locks import INTAKE, hold_until_commit
 from bot.store.notify import Topic, announce
 from bot.tasks import BackgroundService
@@ -131,8 +131,8 @@ class IntakeWorker(BackgroundService):
     async def _skip_next_event(self) -> None:
         async with self._db.begin() as conn:
             await hold_until_commit(conn, INTAKE)
-            for seq, _, _ in await inbound.unprocessed_events(conn, 1):
-                await inbound.mark_event_processed(conn, seq, self._clock())
+            for seq, _, _ in await inbound_events.unprocessed_events(conn, 1):
+                await inbound_events.mark_event_processed(conn, seq, self._clock())
                 log.error("intake.event_skipped", inbound_event=seq)
 
     async def _process_alerts(self) -> bool:

@@ -6,7 +6,7 @@ expired)."""
 from __future__ import annotations
 
 from bot.engine.deps import EngineDeps
-from bot.engine.intake import IntakeResult
+from bot.engine.intake.grouping import IntakeResult
 from bot.events import RunEvent
 from bot.models import RunStatus
 

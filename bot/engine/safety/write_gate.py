@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 
 from bot.actions import ActionParams, ActionSpec
 from bot.config.duration import format_duration
-from bot.engine.cluster import CORDONING_ACTIONS, cordon_over_limit
+from bot.engine.approvals.waiting import await_decision, request_approval
 from bot.engine.deps import EngineDeps, slot_released
-from bot.engine.gates import await_decision, request_approval
+from bot.engine.safety.cluster import CORDONING_ACTIONS, cordon_over_limit
 from bot.events import RunEvent
 from bot.models import ApprovalStatus, RunStatus
 from bot.playbooks.models import StepSpec

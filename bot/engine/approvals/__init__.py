@@ -1,0 +1,1 @@
+"""Approvals: waiting for humans, and who may decide."""

@@ -1,0 +1,1 @@
+"""What Medic's own actions do to an incident."""

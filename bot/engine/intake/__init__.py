@@ -1,0 +1,1 @@
+"""Intake: alerts and other systems' events from the journals into incidents."""

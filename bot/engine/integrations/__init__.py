@@ -1,0 +1,1 @@
+"""What the engine offers integrations (the desk) and calls on them (hooks)."""

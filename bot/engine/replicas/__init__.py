@@ -1,0 +1,1 @@
+"""Replicas sharing a store: run leases and what keeps them in step."""

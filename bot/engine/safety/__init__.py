@@ -1,0 +1,1 @@
+"""Safety gates: the pause, limits, locks, the breaker and the cluster guard."""
