@@ -51,6 +51,9 @@ def test_max_concurrent_runs_holds_across_three_replicas(postgres_url: str, tmp_
     env = replica_env(
         REPLICA_PLAYBOOKS,
         MEDIC_SAFETY__MAX_CONCURRENT_RUNS=str(MAX_RUNS),
+        # A replica whose heartbeat lapsed counts as dead, its slots free: under a heavy
+        # machine load the short default of these tests (1.5 s) can lapse while it runs.
+        MEDIC_STORE__LEASE_SECONDS="10",
         MEDIC_PROMETHEUS__URL=f"http://127.0.0.1:{free_port()}",  # closed: each wait runs 1 s
     )
     payloads = [
