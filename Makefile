@@ -32,6 +32,7 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/latency.py --store postgresql
 	$(BIN)/python bench/incidents_rss.py
