@@ -78,8 +78,9 @@ class MedicProcess(OnLocalPort):
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 30.0) -> Self:
-        """Start ``medic serve`` and wait until ``/readyz`` answers 200."""
+    def start(self, timeout: float = 90.0) -> Self:
+        """Start ``medic serve`` and wait until ``/readyz`` answers 200 (it returns as soon as
+        it does; the generous bound is for a loaded machine, where imports alone took 30 s)."""
         if self._process is not None:
             raise RuntimeError("MedicProcess already running; kill() or stop() it first")
         if self._port is None:
