@@ -1,6 +1,7 @@
 """The public API for integration authors: everything a package needs to add actions.
 
-A package declares one :class:`Integration` (its config section's model, its actions, its
+A package declares one :class:`Integration` (its config section's model, a
+:class:`ConfigSection`; its actions, its
 client lifecycle, its webhook routes, hooks and background services) and names it in the
 ``medic.integrations`` entry-point group; installing the package is all it takes. Its
 webhook handlers journal events through :func:`inbox_of`; its ``inbound`` hook maps them onto
@@ -29,6 +30,7 @@ from bot.actions.hooks import (
 )
 from bot.actions.integration import ENTRY_POINT_GROUP, ClientSetup, Integration, Route
 from bot.actions.registry import action
+from bot.config.models import Section as ConfigSection
 from bot.errors import PermanentError, RetryableError
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "ActionOutput",
     "ActionParams",
     "ClientSetup",
+    "ConfigSection",
     "HeldSilence",
     "HookContext",
     "InboundEvent",

@@ -13,6 +13,7 @@ from aiohttp.web_runner import BaseRunner
 
 from bot.config import Settings
 from bot.http.server import GuardedAppRunner
+from bot.integrations import config_sections
 
 from harness.postgres import PostgresServer
 
@@ -55,7 +56,7 @@ NO_PLAYBOOKS = Path(__file__).parent / "data" / "no-playbooks"
 def make_settings(store_url: str, **sections: dict[str, Any]) -> Settings:
     """Settings for a test: the given store, the test bearer token, no playbooks (no shipped
     catalogue; alerts group by Alertmanager's groupKey) unless ``playbooks`` says
-    otherwise, overrides per section."""
+    otherwise, overrides per section (an integration's section validated by its model)."""
     values: dict[str, Any] = {
         "store": {"url": store_url},
         "alertmanager": {"bearer_token": AM_TOKEN},
@@ -63,7 +64,13 @@ def make_settings(store_url: str, **sections: dict[str, Any]) -> Settings:
     }
     for name, overrides in sections.items():
         values[name] = {**values.get(name, {}), **overrides}
-    return Settings(**values)
+    installed = config_sections()
+    plugin = {
+        name: installed[name].model_validate(values.pop(name))
+        for name in list(values)
+        if name not in Settings.model_fields and name in installed
+    }
+    return Settings(**values).with_sections(plugin)
 
 
 class MedicTestServer(TestServer):

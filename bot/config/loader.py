@@ -5,6 +5,7 @@ Reading the file is blocking: it happens once at startup, before the event loop 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -93,8 +94,21 @@ def _with_env(name: str, section: object, file_vars: set[str]) -> object:
             child = node.get(part)
             node[part] = child = dict(child) if isinstance(child, dict) else {}
             node = child
-        node[parts[-1]] = value
+        node[parts[-1]] = _complex_or_text(value)
     return merged
+
+
+def _complex_or_text(value: str) -> object:
+    """A list or mapping written as JSON (``MEDIC_KUBERNETES__NAMESPACES='["shop"]'``), as
+    Medic's own sections read them; any other value as the text it is."""
+    if value.lstrip()[:1] in ("[", "{"):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(decoded, list | dict):
+            return decoded
+    return value
 
 
 def _read_yaml(path: Path) -> tuple[dict[str, Any], Lines]:

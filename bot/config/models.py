@@ -210,28 +210,6 @@ class SlackConfig(Section):
         return self
 
 
-class PagerDutyConfig(Section):
-    """PagerDuty: Events API out, REST for notes/ack/resolve, signed webhooks in."""
-
-    enabled: bool = False
-    api_url: str = "https://api.pagerduty.com"
-    events_url: str = "https://events.pagerduty.com"
-    api_token: SecretStr | None = None
-    from_email: str | None = None
-    routing_key: SecretStr | None = None
-    routing_keys: dict[str, SecretStr] = Field(default_factory=dict)
-    webhook_secrets: list[SecretStr] = Field(default_factory=list)
-
-
-class KubernetesConfig(Section):
-    """Kubernetes access; ``namespaces: []`` means none may be touched."""
-
-    mode: Literal["in_cluster", "kubeconfig", "disabled"] = "disabled"
-    kubeconfig: str | None = None
-    context: str | None = None
-    namespaces: list[str] = Field(default_factory=list)
-
-
 class KafkaConfig(Section):
     """Kafka brokers: topics carrying alerts (Alertmanager v4 bodies, one per message),
     and consumer-lag evidence."""

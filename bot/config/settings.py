@@ -15,8 +15,6 @@ from pydantic_settings import (
 from bot.config.models import (
     AlertmanagerConfig,
     KafkaConfig,
-    KubernetesConfig,
-    PagerDutyConfig,
     PlaybooksConfig,
     PrometheusConfig,
     SafetyConfig,
@@ -47,8 +45,6 @@ class Settings(BaseSettings):
     alertmanager: AlertmanagerConfig = Field(default_factory=AlertmanagerConfig)
     prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
-    pagerduty: PagerDutyConfig = Field(default_factory=PagerDutyConfig)
-    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     _plugin_sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 

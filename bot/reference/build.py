@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from bot.actions import ActionKind, ActionSpec
 from bot.actions.registry import spec_of
 from bot.config.settings import Settings
-from bot.integrations import BUILTIN_ACTIONS, medic_integrations
+from bot.integrations import BUILTIN_ACTIONS, config_sections, medic_integrations
 from bot.playbooks.models import PlaybookSpec, StepSpec
 from bot.reference.markdown import field_rows, summary, type_name
 from bot.routes import ENDPOINTS, integration_endpoints
@@ -127,19 +129,27 @@ def configuration_page() -> str:
         "key named after it, validated by its own model.",
         "",
     ]
-    for name, info in Settings.model_fields.items():
-        model = info.annotation
-        if not isinstance(model, type):
-            continue
-        lines += [f"## `{name}`", "", summary(model), "", *field_rows(model), ""]
-        for key, sub in model.model_fields.items():
-            nested = sub.annotation
-            args = getattr(nested, "__args__", ())
-            value_model = args[-1] if args else None
-            if isinstance(value_model, type) and hasattr(value_model, "model_fields"):
-                lines += [f"`{name}.{key}` values: {summary(value_model)}", ""]
-                lines += [*field_rows(value_model), ""]
+    sections: dict[str, type[BaseModel]] = {
+        name: info.annotation
+        for name, info in Settings.model_fields.items()
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+    }
+    for name, model in {**sections, **config_sections(medic_integrations())}.items():
+        lines += _section_lines(name, model)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _section_lines(name: str, model: type[BaseModel]) -> list[str]:
+    """One section's heading, summary and keys (and the keys of its mapping values)."""
+    lines = [f"## `{name}`", "", summary(model), "", *field_rows(model), ""]
+    for key, sub in model.model_fields.items():
+        nested = sub.annotation
+        args = getattr(nested, "__args__", ())
+        value_model = args[-1] if args else None
+        if isinstance(value_model, type) and hasattr(value_model, "model_fields"):
+            lines += [f"`{name}.{key}` values: {summary(value_model)}", ""]
+            lines += [*field_rows(value_model), ""]
+    return lines
 
 
 def http_api_page() -> str:

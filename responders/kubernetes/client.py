@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, cast
 import aiohttp
 from pydantic import ValidationError
 
-from bot.config.models import KubernetesConfig
 from bot.errors import ConfigError, PermanentError, RetryableError
 from responders.common import one_line
 from responders.kubernetes.calls import ApiCall
+from responders.kubernetes.config import KubernetesConfig
 from responders.kubernetes.const import (
     ERROR_TEXT_LIMIT,
     PATCH_JSON,

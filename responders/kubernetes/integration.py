@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 
 from bot.actions.cluster import ClusterView
 from bot.actions.integration import ClientSetup, Integration
-from bot.config.models import KubernetesConfig
 from responders.kubernetes import actions, inspect_actions
 from responders.kubernetes.client import KubernetesClient
 from responders.kubernetes.cluster import KubernetesCluster
+from responders.kubernetes.config import KubernetesConfig
 from responders.kubernetes.const import SYSTEM
 
 

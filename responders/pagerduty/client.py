@@ -23,10 +23,10 @@ from pagerduty import Error as LibraryError
 from pagerduty import HttpError
 from pydantic import BaseModel, ValidationError
 
-from bot.config.models import PagerDutyConfig
 from bot.errors import ConfigError, PermanentError, RetryableError
 from bot.logging import REDACTED
 from responders.common import one_line
+from responders.pagerduty.config import PagerDutyConfig
 from responders.pagerduty.const import (
     BACKOFF_S,
     ERROR_TEXT_LIMIT,

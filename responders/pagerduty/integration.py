@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.actions.integration import ClientSetup, Integration
-from bot.config.models import PagerDutyConfig
 from responders.pagerduty import actions, events, sync
 from responders.pagerduty.client import PagerDutyClient
+from responders.pagerduty.config import PagerDutyConfig
 from responders.pagerduty.const import SYSTEM
 from responders.pagerduty.webhook import WEBHOOK_ROUTE
 

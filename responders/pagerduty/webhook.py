@@ -23,6 +23,7 @@ from bot.http.auth import header_bytes
 from bot.http.body import read_body, validate_json
 from bot.http.endpoint import Auth, Content
 from bot.http.errors import ErrorCode, HttpError
+from responders.pagerduty.config import PagerDutyConfig
 from responders.pagerduty.const import SYSTEM
 from responders.pagerduty.webhook_models import PagerDutyWebhook
 
@@ -55,7 +56,9 @@ def signature_header(request: web.Request) -> str:
 
 def verify_signature(header: str, body: bytes, settings: Settings) -> None:
     """403 when no v1 entry of ``header`` matches any secret."""
-    secrets = [s.get_secret_value() for s in settings.pagerduty.webhook_secrets]
+    section = settings.section(SYSTEM)
+    config = section if isinstance(section, PagerDutyConfig) else PagerDutyConfig()
+    secrets = [s.get_secret_value() for s in config.webhook_secrets]
     if not signature_valid(header, body, secrets):
         raise HttpError(ErrorCode.FORBIDDEN, "the signature matches no webhook secret")
 

@@ -13,8 +13,14 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from bot.config import Settings, load_settings
 from bot.config.secret_files import SecretKey, secret_keys
 from bot.errors import ConfigError
+from bot.integrations import config_sections
 
-SECRET_KEYS = list(secret_keys(Settings))
+INTEGRATION_SECTIONS = {
+    name: model for name, model in config_sections().items() if name not in Settings.model_fields
+}
+SECRET_KEYS = list(secret_keys(Settings)) + [
+    key for name, model in INTEGRATION_SECTIONS.items() for key in secret_keys(model, (name,))
+]
 SAMPLE: dict[bool, tuple[str, Any]] = {
     # structured -> (file content, expected clear value)
     False: ("s3cr3t-from-file\n", "s3cr3t-from-file"),
@@ -41,9 +47,15 @@ def _clear(value: object) -> object:
     return value
 
 
+def _load(path: Path | None) -> Settings:
+    """Settings as ``medic serve`` loads them: with the installed integrations' sections."""
+    return load_settings(path, INTEGRATION_SECTIONS)
+
+
 def _value(settings: Settings, key: SecretKey) -> object:
-    node: object = settings
-    for part in key.path:
+    first, *rest = key.path
+    node: object = settings.section(first)
+    for part in rest:
         node = getattr(node, part)
     return _clear(node)
 
@@ -96,7 +108,7 @@ def test_every_secret_key_reads_from_a_yaml_file(tmp_path: Path, key: SecretKey)
     secret.write_text(content)
     config = tmp_path / "medic.yaml"
     config.write_text(_yaml_for(key, str(secret)))
-    assert _value(load_settings(config), key) == expected
+    assert _value(_load(config), key) == expected
 
 
 @pytest.mark.parametrize("key", SECRET_KEYS, ids=lambda key: ".".join(key.path))
@@ -108,7 +120,7 @@ def test_every_secret_key_reads_from_an_env_file(
     secret = tmp_path / "secret"
     secret.write_text(content)
     monkeypatch.setenv("MEDIC_" + "__".join(p.upper() for p in key.path) + "_FILE", str(secret))
-    assert _value(load_settings(None), key) == expected
+    assert _value(_load(None), key) == expected
 
 
 def test_env_file_wins_over_the_yaml_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +129,7 @@ def test_env_file_wins_over_the_yaml_value(tmp_path: Path, monkeypatch: pytest.M
     config = tmp_path / "medic.yaml"
     config.write_text("alertmanager: {bearer_token: from-yaml}\n")
     monkeypatch.setenv("MEDIC_ALERTMANAGER__BEARER_TOKEN_FILE", str(tmp_path / "token"))
-    token = load_settings(config).alertmanager.bearer_token
+    token = _load(config).alertmanager.bearer_token
     assert token is not None
     assert token.get_secret_value() == "from-env-file"
 
@@ -127,7 +139,7 @@ def test_secrets_from_files_are_redacted_from_logs(tmp_path: Path) -> None:
     (tmp_path / "token").write_text("xoxb-file-secret\n")
     config = tmp_path / "medic.yaml"
     config.write_text(f"slack:\n  bot_token_file: {tmp_path / 'token'}\n")
-    assert "xoxb-file-secret" in load_settings(config).secret_values()
+    assert "xoxb-file-secret" in _load(config).secret_values()
 
 
 @pytest.mark.parametrize(
@@ -176,7 +188,7 @@ def test_file_problems_name_file_line_and_key(
     config = tmp_path / "medic.yaml"
     config.write_text(yaml_text.format(dir=tmp_path))
     with pytest.raises(ConfigError) as caught:
-        load_settings(config)
+        _load(config)
     expected = f"{tmp_path}/" + problem.format(dir=tmp_path)
     assert any(p.startswith(expected) for p in caught.value.problems), caught.value.problems
     assert "unclosed" not in str(caught.value)
@@ -211,7 +223,7 @@ def test_env_file_problems_name_the_variable(
     for name, value in env.items():
         monkeypatch.setenv(name, value.format(dir=tmp_path))
     with pytest.raises(ConfigError) as caught:
-        load_settings(None)
+        _load(None)
     assert caught.value.problems == [problem.format(dir=tmp_path)]
     assert "xoxb-not-app-level" not in str(caught.value)
 

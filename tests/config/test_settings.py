@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.config import load_settings, parse_duration
+from bot.config import Settings, load_settings, parse_duration
 from bot.errors import ConfigError
+from bot.integrations import config_sections, medic_integrations
 
 DEFAULTS = {
     "server": {
@@ -84,6 +85,21 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def _load(path: Path | None) -> Settings:
+    """Settings as ``medic serve`` loads them: with the installed integrations' sections."""
+    return load_settings(path, config_sections())
+
+
+def _everything(settings: Settings) -> dict[str, object]:
+    """Every section's values, the core's and its shipped integrations', as JSON."""
+    dumped = settings.model_dump(mode="json")
+    for name in config_sections(medic_integrations()):
+        section = settings.section(name)
+        assert section is not None, name
+        dumped.setdefault(name, section.model_dump(mode="json"))
+    return dumped
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "medic.yaml"
     path.write_text(text)
@@ -92,7 +108,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_embedded_defaults_are_design_section_5() -> None:
     """No file and no env: every section and key has its documented default."""
-    assert load_settings(None).model_dump(mode="json") == DEFAULTS
+    assert _everything(_load(None)) == DEFAULTS
 
 
 def test_yaml_then_env_with_double_underscore_nesting(
@@ -109,7 +125,7 @@ def test_yaml_then_env_with_double_underscore_nesting(
     monkeypatch.setenv("MEDIC_SLACK__BOT_TOKEN", "xoxb-from-env")
     monkeypatch.setenv("MEDIC_SLACK__ADMINS", '["U9"]')
     monkeypatch.setenv("MEDIC_STORE__LEASE_SECONDS", "4.5")
-    settings = load_settings(path)
+    settings = _load(path)
     assert (settings.server.host, settings.server.port) == ("0.0.0.0", 9100)  # noqa: S104
     assert settings.slack.bot_token is not None
     assert settings.slack.bot_token.get_secret_value() == "xoxb-from-env"
@@ -121,7 +137,7 @@ def test_yaml_then_env_with_double_underscore_nesting(
 def test_config_file_from_medic_config_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``$MEDIC_CONFIG`` names the file when no path is given."""
     monkeypatch.setenv("MEDIC_CONFIG", str(_write(tmp_path, "server: {port: 1}\n")))
-    assert load_settings(None).server.port == 1
+    assert _load(None).server.port == 1
 
 
 @pytest.mark.parametrize(
@@ -215,7 +231,7 @@ def test_errors_name_file_line_key_and_reason(tmp_path: Path, yaml_text: str, pr
     """Each bad value is reported as ``file:line: key: reason``."""
     path = _write(tmp_path, yaml_text)
     with pytest.raises(ConfigError) as caught:
-        load_settings(path)
+        _load(path)
     assert any(p.startswith(f"{tmp_path}/{problem}") for p in caught.value.problems), (
         caught.value.problems
     )
@@ -225,7 +241,7 @@ def test_env_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bad MEDIC_* value is reported with its key and the variable it came from."""
     monkeypatch.setenv("MEDIC_SERVER__PORT", "eighty")
     with pytest.raises(ConfigError) as caught:
-        load_settings(None)
+        _load(None)
     (problem,) = caught.value.problems
     assert problem.startswith("<env>:0: server.port: Input should be a valid integer")
     assert problem.endswith("(from MEDIC_SERVER__PORT)")
@@ -235,7 +251,7 @@ def test_secrets_are_not_echoed_in_errors(tmp_path: Path) -> None:
     """An invalid value next to a secret never prints the secret."""
     path = _write(tmp_path, "alertmanager: {bearer_token: s3cr3t-value, url: 5}\n")
     with pytest.raises(ConfigError) as caught:
-        load_settings(path)
+        _load(path)
     assert "s3cr3t-value" not in str(caught.value)
 
 
@@ -244,13 +260,13 @@ def test_personal_tokens_are_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyP
     ``MEDIC_SERVER__API_USERS`` as JSON (user ids keep their case); the tokens are secrets
     (hidden in dumps and reprs, collected for log redaction), and a refused file never
     echoes them."""
-    from_yaml = load_settings(_write(tmp_path, "server:\n  api_users: {U1: personal-u1-token}\n"))
+    from_yaml = _load(_write(tmp_path, "server:\n  api_users: {U1: personal-u1-token}\n"))
     monkeypatch.setenv("MEDIC_SERVER__API_USERS", '{"U2": "personal-u2-token"}')
-    from_env = load_settings(None)
+    from_env = _load(None)
     monkeypatch.delenv("MEDIC_SERVER__API_USERS")
     bad = _write(tmp_path, "server:\n  api_users: {U1: personal-u1-token, U2: personal-u1-token}\n")
     with pytest.raises(ConfigError) as caught:
-        load_settings(bad)
+        _load(bad)
     loaded = {**from_yaml.server.api_users, **from_env.server.api_users}
     dumped = str(from_yaml.model_dump()) + repr(from_yaml) + repr(from_env)
     assert {u: t.get_secret_value() for u, t in loaded.items()} == {
@@ -311,4 +327,19 @@ def test_medic_serve_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
 def test_shipped_example_is_every_default() -> None:
     """``deploy/medic.example.yaml`` (the README's reference) spells exactly the defaults."""
     example = Path(__file__).resolve().parents[2] / "deploy" / "medic.example.yaml"
-    assert load_settings(example).model_dump(mode="json") == DEFAULTS
+    assert _everything(_load(example)) == DEFAULTS
+
+
+def test_integration_sections_take_lists_and_mappings_from_the_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An integration's section (PagerDuty's and Kubernetes' live in their own folders) reads
+    lists and mappings from ``MEDIC_<NAME>__<KEY>`` as JSON, as Medic's own sections do."""
+    monkeypatch.setenv("MEDIC_KUBERNETES__NAMESPACES", '["shop", "payments"]')
+    monkeypatch.setenv("MEDIC_KUBERNETES__MODE", "kubeconfig")
+    monkeypatch.setenv("MEDIC_PAGERDUTY__WEBHOOK_SECRETS", '["whsec-1"]')
+    monkeypatch.setenv("MEDIC_PAGERDUTY__ROUTING_KEYS", '{"security": "rk-sec"}')
+    sections = _everything(_load(None))
+    assert sections["kubernetes"]["namespaces"] == ["shop", "payments"]
+    assert sections["kubernetes"]["mode"] == "kubeconfig"
+    assert {"whsec-1", "rk-sec"} <= set(_load(None).secret_values())

@@ -13,6 +13,9 @@ import pytest
 import yaml
 
 from bot.config import load_settings
+from bot.integrations import config_sections
+from responders.kubernetes.config import KubernetesConfig
+from responders.pagerduty.config import PagerDutyConfig
 
 from harness.chart import (
     CHART,
@@ -152,15 +155,17 @@ def test_chart_made_secret_reaches_every_config_key(
     pod = one(rendered, "Deployment")["spec"]["template"]["spec"]
     secrets = next(v for v in pod["volumes"] if v["name"] == "secrets")["secret"]
     assert {i["key"] for i in secrets["items"]} == set(SECRET_VALUES)
-    settings = load_settings(_materialize(rendered, tmp_path))
+    settings = load_settings(_materialize(rendered, tmp_path), config_sections())
+    pagerduty = settings.section("pagerduty")
+    assert isinstance(pagerduty, PagerDutyConfig)
     clear = {
         "alertmanager-bearer-token": settings.alertmanager.bearer_token,
         "api-token": settings.server.api_token,
         "slack-bot-token": settings.slack.bot_token,
         "slack-signing-secret": settings.slack.signing_secret,
         "slack-app-token": settings.slack.app_token,
-        "pagerduty-api-token": settings.pagerduty.api_token,
-        "pagerduty-routing-key": settings.pagerduty.routing_key,
+        "pagerduty-api-token": pagerduty.api_token,
+        "pagerduty-routing-key": pagerduty.routing_key,
     }
     assert {k: v.get_secret_value() for k, v in clear.items() if v is not None} == {
         k: SECRET_VALUES[k] for k in clear
@@ -168,7 +173,7 @@ def test_chart_made_secret_reaches_every_config_key(
     assert {u: t.get_secret_value() for u, t in settings.server.api_users.items()} == {
         "U1": "personal-token-1"
     }
-    assert [s.get_secret_value() for s in settings.pagerduty.webhook_secrets] == [
+    assert [s.get_secret_value() for s in pagerduty.webhook_secrets] == [
         "whsec-1",
         "whsec-2",
     ]
@@ -189,9 +194,11 @@ def test_readme_example_values_install(tmp_path: Path, monkeypatch: pytest.Monke
     assert {"ServiceMonitor", "PrometheusRule", "PodDisruptionBudget"} <= {
         o["kind"] for o in objects(rendered)
     }
-    settings = load_settings(_materialize(rendered, tmp_path))
+    settings = load_settings(_materialize(rendered, tmp_path), config_sections())
     assert settings.slack.enabled
-    assert settings.kubernetes.namespaces == ["shop", "payments"]
+    kubernetes = settings.section("kubernetes")
+    assert isinstance(kubernetes, KubernetesConfig)
+    assert kubernetes.namespaces == ["shop", "payments"]
 
 
 def test_existing_secrets_for_tokens_and_store() -> None:

@@ -13,9 +13,9 @@ import pytest
 
 from bot.actions import StepContext, StepResult
 from bot.config import Settings
-from bot.config.models import KubernetesConfig
 from bot.integrations import action_registry
 from responders.kubernetes.client import KubernetesClient
+from responders.kubernetes.config import KubernetesConfig
 from responders.kubernetes.pacing import Pacing
 
 from .kube import FakeKubelet, KubeApi, KubeStack, running_stack

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config.models import KubernetesConfig
 from bot.errors import ConfigError, RetryableError
 from responders.kubernetes import calls
 from responders.kubernetes.client import KubernetesClient, KubeUnavailable
+from responders.kubernetes.config import KubernetesConfig
 
 from harness.ports import free_port
 

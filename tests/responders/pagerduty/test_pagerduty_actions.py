@@ -24,6 +24,7 @@ from responders.pagerduty.actions import (
     resolve,
 )
 from responders.pagerduty.client import PagerDutyClient
+from responders.pagerduty.config import PagerDutyConfig
 from responders.pagerduty.models import AcknowledgeParams, NoteParams, PageParams, ResolveParams
 
 from fakes.pagerduty import FakePagerDuty
@@ -36,11 +37,10 @@ DEDUP = "medic/install-7/INC-42"
 Run = Callable[[StepContext, Any], Awaitable[StepResult]]
 
 
-def settings(url: str) -> Settings:
-    """Settings whose PagerDuty section points at ``url``, with a public Medic URL."""
-    return Settings(
-        server={"public_url": PUBLIC_URL},
-        pagerduty={
+def pagerduty_section(url: str) -> PagerDutyConfig:
+    """A PagerDuty section pointing at ``url``."""
+    return PagerDutyConfig.model_validate(
+        {
             "enabled": True,
             "api_url": url,
             "events_url": url,
@@ -48,7 +48,14 @@ def settings(url: str) -> Settings:
             "from_email": "medic@example.com",
             "routing_key": ROUTING_KEY,
             "routing_keys": {"security": SECURITY_KEY},
-        },
+        }
+    )
+
+
+def settings(url: str) -> Settings:
+    """Settings whose PagerDuty section points at ``url``, with a public Medic URL."""
+    return Settings(server={"public_url": PUBLIC_URL}).with_sections(
+        {"pagerduty": pagerduty_section(url)}
     )
 
 
@@ -66,7 +73,9 @@ async def make_context(
     """``make_context(**overrides)``: a step of incident INC-42 of installation install-7,
     with the process's PagerDuty client trusting the fake."""
     config = settings(pagerduty.url)
-    client = PagerDutyClient(config.pagerduty, tls=pagerduty.client_tls(), backoff_s=0.01)
+    client = PagerDutyClient(
+        pagerduty_section(pagerduty.url), tls=pagerduty.client_tls(), backoff_s=0.01
+    )
 
     def make(**overrides: Any) -> StepContext:
         values: dict[str, Any] = {
@@ -252,8 +261,9 @@ async def test_without_client(
 
 async def test_down_pagerduty_fails_fast(make_context: Callable[..., StepContext]) -> None:
     """An unreachable PagerDuty fails the step as retryable at once, without blocking."""
-    config = settings(f"https://127.0.0.1:{free_port()}")
-    client = PagerDutyClient(config.pagerduty)
+    url = f"https://127.0.0.1:{free_port()}"
+    config = settings(url)
+    client = PagerDutyClient(pagerduty_section(url))
     context = make_context(settings=config, clients={"pagerduty": client})
     with pytest.raises(RetryableError, match="cannot reach PagerDuty to trigger an alert"):
         await page(context, PageParams(summary="s"))

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.config.models import PagerDutyConfig
 from bot.errors import ConfigError, PermanentError, RetryableError
 from responders.pagerduty.client import PagerDutyClient
+from responders.pagerduty.config import PagerDutyConfig
 from responders.pagerduty.retry import RetryPolicy
 
 from fakes.pagerduty import FakePagerDuty
