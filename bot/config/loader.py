@@ -69,7 +69,7 @@ def load_settings(
         try:
             validated[name] = model.model_validate(section)
         except ValidationError as err:
-            problems += validation_problems(err, source, lines, prefix=(name,))
+            problems += _describe(err, source, lines, prefix=(name,))
     if problems or settings is None:
         raise ConfigError(problems)
     return settings.with_sections(validated)
@@ -120,10 +120,14 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Lines]:
     return data, lines
 
 
-def _describe(err: ValidationError, source: str, lines: Mapping[KeyPath, int]) -> list[str]:
+def _describe(
+    err: ValidationError, source: str, lines: Mapping[KeyPath, int], prefix: KeyPath = ()
+) -> list[str]:
+    """Each problem as ``file:line: key: reason``; one set by a ``MEDIC_*`` variable as
+    ``<env>:0: key: reason (from VARIABLE)``. ``prefix``: the section validated alone."""
     problems = []
     for error in err.errors(include_input=False, include_url=False):
-        loc: KeyPath = tuple(error["loc"])
+        loc: KeyPath = (*prefix, *error["loc"])
         env_name = _env_source(loc)
         if env_name is None:
             continue
@@ -132,7 +136,9 @@ def _describe(err: ValidationError, source: str, lines: Mapping[KeyPath, int]) -
         problems.append(f"<env>:0: {dotted(loc)}: {reason} (from {env_name})")
     from_env = {p.split(": ", 2)[1] for p in problems}
     problems += [
-        p for p in validation_problems(err, source, lines) if p.split(": ", 2)[1] not in from_env
+        p
+        for p in validation_problems(err, source, lines, prefix=prefix)
+        if p.split(": ", 2)[1] not in from_env
     ]
     return problems
 

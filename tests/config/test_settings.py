@@ -343,3 +343,17 @@ def test_integration_sections_take_lists_and_mappings_from_the_env(
     assert sections["kubernetes"]["namespaces"] == ["shop", "payments"]
     assert sections["kubernetes"]["mode"] == "kubeconfig"
     assert {"whsec-1", "rk-sec"} <= set(_load(None).secret_values())
+
+
+def test_an_integration_sections_env_problem_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bad ``MEDIC_<NAME>__<KEY>`` for an integration's section is reported like one for
+    Medic's own sections: ``<env>:0: key: reason (from VARIABLE)``."""
+    monkeypatch.setenv("MEDIC_KUBERNETES__MODE", "bogus")
+    with pytest.raises(ConfigError) as caught:
+        _load(None)
+    assert caught.value.problems == [
+        "<env>:0: kubernetes.mode: Input should be 'in_cluster', 'kubeconfig' or 'disabled'"
+        " (from MEDIC_KUBERNETES__MODE)"
+    ]
