@@ -146,6 +146,7 @@ steps = sa.Table(
     sa.Column("started_at", UTCDateTime),
     sa.Column("finished_at", UTCDateTime),
     sa.UniqueConstraint("run_seq", "step_id", name="uq_steps_run_step"),
+    sa.Index("ix_steps_action_started", "action", "started_at"),
 )
 
 approvals = sa.Table(
