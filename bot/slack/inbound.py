@@ -130,7 +130,10 @@ def build_bolt(ctx: SlackContext) -> AsyncApp:
         authorize=authorize,
         name="medic",
         logger=logging.getLogger("medic.slack.bolt"),
-        process_before_response=False,
+        # Each listener commits its decision, then acks: bolt answers with that ack however
+        # long the commit took (a store under load can take more than bolt's 3 s wait, after
+        # which it answered 404 "unhandled" for a click it had in fact counted).
+        process_before_response=True,
     )
     app.middleware(_once(ctx))
     app.command("/incident")(_incident_command(ctx))
