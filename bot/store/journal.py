@@ -84,7 +84,7 @@ async def unprocessed(conn: AsyncConnection, limit: int) -> list[tuple[int, Aler
     query = (
         sa.select(alerts).where(alerts.c.processed_at.is_(None)).order_by(alerts.c.id).limit(limit)
     )
-    return [(row["id"], _alert(row)) for row in (await conn.execute(query)).mappings()]
+    return [(row["id"], alert_from_row(row)) for row in (await conn.execute(query)).mappings()]
 
 
 async def resolution_seen(conn: AsyncConnection, alert: Alert, before_id: int) -> bool:
@@ -120,10 +120,11 @@ async def max_alert_id(conn: AsyncConnection) -> int:
 async def get_alert(conn: AsyncConnection, alert_id: int) -> Alert | None:
     """One journaled alert."""
     row = (await conn.execute(sa.select(alerts).where(alerts.c.id == alert_id))).mappings().first()
-    return None if row is None else _alert(row)
+    return None if row is None else alert_from_row(row)
 
 
-def _alert(row: Any) -> Alert:
+def alert_from_row(row: Any) -> Alert:
+    """The alert a journal row holds."""
     return Alert(
         source=AlertSource(row["source"]),
         fingerprint=row["fingerprint"],
@@ -147,4 +148,4 @@ async def get_alert_incident(conn: AsyncConnection, alert_id: int) -> int | None
 async def alerts_of_incident(conn: AsyncConnection, incident_seq: int) -> list[Alert]:
     """Every notification the incident took (firing and resolved), in arrival order."""
     query = sa.select(alerts).where(alerts.c.incident_seq == incident_seq).order_by(alerts.c.id)
-    return [_alert(row) for row in (await conn.execute(query)).mappings()]
+    return [alert_from_row(row) for row in (await conn.execute(query)).mappings()]

@@ -13,8 +13,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.errors import ConfigError
-from bot.models import Alert, AlertSource, AlertStatus
+from bot.models import Alert
 from bot.store.database import async_url
+from bot.store.journal import alert_from_row
 from bot.store.schema import alerts as journal
 
 
@@ -53,17 +54,7 @@ async def journaled_alerts(url: str, since: datetime | None) -> list[tuple[Alert
         await engine.dispose()
     return [
         (
-            Alert(
-                source=AlertSource(row["source"]),
-                fingerprint=row["fingerprint"],
-                status=AlertStatus(row["status"]),
-                labels=row["labels"],
-                annotations=row["annotations"],
-                starts_at=row["starts_at"],
-                ends_at=row["ends_at"],
-                generator_url=row["generator_url"],
-                group_key=row["group_key"],
-            ),
+            alert_from_row(row),
             row["received_at"],
         )
         for row in rows
