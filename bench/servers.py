@@ -214,8 +214,10 @@ def running(
     file until it stops."""
     with log_path.open("ab") as log:
         target = start_build(build, store_url, config, log, log_path, cpu, extra_env)
-        spy = None if profile is None else start_profiler(target.process.pid, profile)
+        spy = None
         try:
+            if profile is not None:
+                spy = start_profiler(target.process.pid, profile)
             yield target
         except BenchError as err:
             tail = log_tail(log_path)
@@ -293,6 +295,7 @@ def run_bench(
     print(f"builds: {', '.join(f'{b.label}={b.root}' for b in builds)}; {load_average()}")
     with contextlib.ExitStack() as stack:
         tmp = args.workdir or stack.enter_context(tempfile.TemporaryDirectory(prefix="medic-"))
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         try:
             with Stores(args.store, Path(tmp)) as stores:
                 args.stores_label = stores.label

@@ -15,30 +15,47 @@ import structlog
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"token|secret|password|authorization|credential|signature", re.I)
-_BEARER = re.compile(r"(?i)\b(bearer\s+|token=)[^\s,;\"']+")
+_BEARER = re.compile(r"(?i:\b(?P<prefix>bearer\s+|token=))[^\s,;\"']+")
 
 
 class SecretRedactor:
-    """Drop known secret values and secret-looking keys from every event before rendering."""
+    """Drop known secret values and secret-looking keys from every event before rendering.
+
+    Every string value of every log line passes here, so the secrets and the bearer pattern
+    are one regular expression (one scan per value), and keys are judged once each."""
+
+    _KNOWN_KEYS_MAX = 4096  # keys come from code; a bound in case one ever does not
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        values = sorted({s for s in secrets if s}, key=len, reverse=True)  # longest first
+        known = "|".join(re.escape(v) for v in values)
+        self._pattern = re.compile((f"(?P<secret>{known})|" if known else "") + _BEARER.pattern)
+        self._secret_key: dict[str, bool] = {}
 
     def __call__(
         self, logger: object, method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         """Redact in place: secret-looking keys, bearer tokens and configured secret values."""
-        for key, value in list(event.items()):
-            if _SECRET_KEY.search(key):
+        for key, value in event.items():
+            if self._is_secret_key(key):
                 event[key] = REDACTED
             elif isinstance(value, str):
-                event[key] = self._scrub(value)
+                event[key] = self._pattern.sub(self._replacement, value)
         return event
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return _BEARER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    def _is_secret_key(self, key: str) -> bool:
+        found = self._secret_key.get(key)
+        if found is None:
+            found = _SECRET_KEY.search(key) is not None
+            if len(self._secret_key) < self._KNOWN_KEYS_MAX:
+                self._secret_key[key] = found
+        return found
+
+    @staticmethod
+    def _replacement(match: re.Match[str]) -> str:
+        if match.lastgroup == "secret":
+            return REDACTED
+        return f"{match.group('prefix')}{REDACTED}"
 
 
 def configure_logging(

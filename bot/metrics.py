@@ -28,6 +28,7 @@ class Metrics:
     def __init__(self, slack_failures: Callable[[], int] | None = None) -> None:
         """``slack_failures``: failed Slack deliveries so far (when Slack narrates)."""
         self.registry = CollectorRegistry(auto_describe=True)
+        self._per_source: dict[str, _SourceMetrics] = {}
         self.alerts_received = Counter(
             "medic_alerts_received",
             "Alerts in valid deliveries, duplicates included.",
@@ -86,6 +87,29 @@ class Metrics:
         self.store = _StoreFigures()
         self.registry.register(self.store)
 
+    def received(self, source: str, alerts: int) -> None:
+        """A valid delivery of ``alerts`` alerts arrived (before its commit)."""
+        self._source(source).received.inc(alerts)
+
+    def committed(self, source: str, duplicates: int, seconds: float | None = None) -> None:
+        """A delivery was committed ``seconds`` after it arrived, ``duplicates`` of its
+        alerts already taken."""
+        children = self._source(source)
+        children.duplicate.inc(duplicates)
+        if seconds is not None:
+            children.latency.observe(seconds)
+
+    def _source(self, source: str) -> _SourceMetrics:
+        # labels() looks its child up under a lock on every call; a delivery is hot
+        children = self._per_source.get(source)
+        if children is None:
+            children = self._per_source[source] = _SourceMetrics(
+                self.alerts_received.labels(source),
+                self.alerts_duplicate.labels(source),
+                self.ingest_latency.labels(source),
+            )
+        return children
+
     def refresh(
         self, health: StoreHealth, *, paused: bool, store_errors: int, now: datetime
     ) -> None:
@@ -99,6 +123,13 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True, slots=True)
+class _SourceMetrics:
+    received: Counter
+    duplicate: Counter
+    latency: Histogram
 
 
 @dataclass(eq=False)  # the registry keys collectors by identity

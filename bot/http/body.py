@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.http.errors import ErrorCode, HttpError
-from bot.http.limits import REQUEST_LIMITS
+from bot.http.limits import REQUEST_LIMITS, BodyBudget
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _MAX_REPORTED_ERRORS = 5
@@ -33,16 +33,20 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if declared is not None and declared > limit:
         raise HttpError(ErrorCode.TOO_LARGE, f"body of {declared} bytes is over {limit} bytes")
     limits = request.app[REQUEST_LIMITS]
-    try:
-        async with asyncio.timeout(limits.header_timeout_s):
-            await request[BODY_RESERVATIONS].enter_async_context(
-                limits.budget.reserve(limit if declared is None else declared)
-            )
-    except TimeoutError as err:
-        raise HttpError(
-            ErrorCode.UNAVAILABLE,
-            "too many request bodies in flight (server.max_inflight_bytes); retry",
-        ) from err
+    wanted = limit if declared is None else declared
+    taken = limits.budget.try_take(wanted)
+    if taken is None:
+        try:
+            async with asyncio.timeout(limits.header_timeout_s):
+                taken = await limits.budget.take(wanted)
+        except TimeoutError as err:
+            raise HttpError(
+                ErrorCode.UNAVAILABLE,
+                "too many request bodies in flight (server.max_inflight_bytes); retry",
+            ) from err
+    request[HELD_BODIES].hold(limits.budget, taken)
+    if request.content.is_eof():  # all of it arrived with the headers: nothing to wait for
+        return _buffered(request.content, limit)
     try:
         async with asyncio.timeout(limits.body_timeout_s):
             return await _read_within(request, limit)
@@ -51,6 +55,18 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             ErrorCode.TIMEOUT,
             f"the body did not arrive within {limits.body_timeout_s:g} s (server.body_timeout)",
         ) from err
+
+
+def _buffered(content: StreamReader, limit: int) -> bytes:
+    try:
+        body = content.read_nowait()
+    except HttpProcessingError as err:
+        raise HttpError(
+            ErrorCode.INVALID_PAYLOAD, f"the body is not valid HTTP framing: {err.message}"
+        ) from err
+    if len(body) > limit:
+        raise HttpError(ErrorCode.TOO_LARGE, f"body is over {limit} bytes")
+    return body
 
 
 async def _read_within(request: web.Request, limit: int) -> bytes:
@@ -69,15 +85,36 @@ async def _read_within(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class HeldBodies:
+    """The body budget one request holds, given back when its handler is done."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: list[tuple[BodyBudget, int]] = []
+
+    def hold(self, budget: BodyBudget, size: int) -> None:
+        """Keep ``size`` bytes of ``budget`` until :meth:`release`."""
+        self._held.append((budget, size))
+
+    def release(self) -> None:
+        """Give back everything held."""
+        while self._held:
+            budget, size = self._held.pop()
+            budget.give_back(size)
+
+
 @web.middleware
 async def release_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give the body budget that :func:`read_body` took back once the handler is done."""
-    async with AsyncExitStack() as held:
-        request[BODY_RESERVATIONS] = held
+    held = request[HELD_BODIES] = HeldBodies()
+    try:
         return await handler(request)
+    finally:
+        held.release()
 
 
-BODY_RESERVATIONS = web.RequestKey("body_reservations", AsyncExitStack)
+HELD_BODIES = web.RequestKey("held_bodies", HeldBodies)
 
 
 def parse_json(body: bytes) -> Any:

@@ -8,8 +8,8 @@ max_inflight_bytes); the app carries them under :data:`REQUEST_LIMITS` for the s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import collections
+import contextlib
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -22,26 +22,61 @@ class BodyBudget:
 
     A reader reserves the body's size (declared, or its endpoint's limit when the body is
     chunked) before reading and gives it back once its handler is done; while the budget
-    is spent it waits."""
+    is spent it waits, first come first served. Taking what is free costs no await: most
+    requests never wait, and the webhook path runs once per alert delivery."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.reserved = 0
-        self._freed = asyncio.Condition()
+        self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
 
-    @asynccontextmanager
-    async def reserve(self, size: int) -> AsyncIterator[None]:
-        """Hold ``size`` bytes of the budget for the block (waits until they are free)."""
+    def try_take(self, size: int) -> int | None:
+        """Take ``size`` bytes (at most the whole budget) if they are free and nobody waits
+        before us: the bytes taken, or None."""
         size = min(size, self.max_bytes)
-        async with self._freed:
-            await self._freed.wait_for(lambda: self.reserved + size <= self.max_bytes)
-            self.reserved += size
+        if self._waiting or self.reserved + size > self.max_bytes:
+            return None
+        self.reserved += size
+        return size
+
+    async def take(self, size: int) -> int:
+        """Take ``size`` bytes (at most the whole budget), waiting in line until they are
+        free; the bytes taken. Cancelled while waiting, it takes nothing."""
+        taken = self.try_take(size)
+        if taken is not None:
+            return taken
+        size = min(size, self.max_bytes)
+        granted = asyncio.get_running_loop().create_future()
+        entry = (size, granted)
+        self._waiting.append(entry)
         try:
-            yield
-        finally:
-            async with self._freed:
-                self.reserved -= size
-                self._freed.notify_all()
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.give_back(size)  # granted just as the caller gave up
+            else:
+                with contextlib.suppress(ValueError):  # unless a grant dropped it already
+                    self._waiting.remove(entry)
+                self._grant()  # a smaller request behind it may fit now
+            raise
+        return size
+
+    def give_back(self, size: int) -> None:
+        """Return bytes taken by :meth:`take` or :meth:`try_take`; wake who now fits."""
+        self.reserved -= size
+        self._grant()
+
+    def _grant(self) -> None:
+        while self._waiting:
+            size, granted = self._waiting[0]
+            if granted.done():  # it gave up (in this very tick): not its turn any more
+                self._waiting.popleft()
+                continue
+            if self.reserved + size > self.max_bytes:
+                return
+            self._waiting.popleft()
+            self.reserved += size
+            granted.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)

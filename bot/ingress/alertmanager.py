@@ -30,13 +30,12 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     body = await read_body(request, runtime.settings.server.max_body_bytes)
     webhook = validate_json(AlertmanagerWebhook, body)
     alerts = webhook.to_alerts()
-    runtime.metrics.alerts_received.labels(SOURCE).inc(len(alerts))
+    runtime.metrics.received(SOURCE, len(alerts))
     try:
         result = await runtime.committer.submit(alerts)
     except StoreUnavailable as err:
         raise HttpError(ErrorCode.UNAVAILABLE, str(err)) from err
-    runtime.metrics.alerts_duplicate.labels(SOURCE).inc(result.duplicates)
-    runtime.metrics.ingest_latency.labels(SOURCE).observe(time.perf_counter() - started)
+    runtime.metrics.committed(SOURCE, result.duplicates, time.perf_counter() - started)
     # One access-log line per request carries the outcome (see bot.http.middleware).
     structlog.contextvars.bind_contextvars(
         group_key=webhook.group_key, accepted=result.accepted, duplicates=result.duplicates

@@ -106,8 +106,8 @@ class KafkaAlertSource(BackgroundService):
                 continue
             alerts.extend(webhook.to_alerts())
         if alerts:
-            self._metrics.alerts_received.labels(SOURCE).inc(len(alerts))
+            self._metrics.received(SOURCE, len(alerts))
             result = await self._committer.submit(alerts)
-            self._metrics.alerts_duplicate.labels(SOURCE).inc(result.duplicates)
+            self._metrics.committed(SOURCE, result.duplicates)
         offsets = {partition: aiokafka.structs.OffsetAndMetadata(records[-1].offset + 1, "")}
         await consumer.commit(offsets)

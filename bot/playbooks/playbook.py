@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from bot.playbooks.matchers import Matcher, matches_all
+from bot.playbooks.matchers import Matcher, MatchOp, matches_all
 from bot.playbooks.models import PlaybookSpec
 
 
@@ -54,6 +55,32 @@ class Selection:
         return self.playbooks[0] if self.playbooks else None
 
 
+class _Candidates:
+    """Playbooks in priority order, indexed by the label most of them match with ``=``
+    (``alertname``, usually): an alert is only checked against the playbooks that name
+    its value and those that do not pin that label at all, in the same order. Every alert
+    is selected once, and a catalogue has dozens of playbooks."""
+
+    def __init__(self, ordered: list[Playbook]) -> None:
+        pinned = Counter(m.name for p in ordered for m in set(p.matchers) if m.op is MatchOp.EQ)
+        self._label = pinned.most_common(1)[0][0] if pinned else ""
+        self._unpinned = [p for p in ordered if self._pin(p) is None]
+        self._by_value: dict[str, list[Playbook]] = {}
+        for value in {v for p in ordered if (v := self._pin(p)) is not None}:
+            self._by_value[value] = [p for p in ordered if self._pin(p) in (None, value)]
+
+    def _pin(self, playbook: Playbook) -> str | None:
+        """The value ``playbook`` requires of the indexed label (None: any value)."""
+        return next(
+            (m.value for m in playbook.matchers if m.name == self._label and m.op is MatchOp.EQ),
+            None,
+        )
+
+    def of(self, labels: Mapping[str, str]) -> list[Playbook]:
+        """The playbooks that may match ``labels``, in priority order."""
+        return self._by_value.get(labels.get(self._label, ""), self._unpinned)
+
+
 class PlaybookSet:
     """All loaded playbooks, with the grouping rule that comes with them: an alert firing
     again within ``flap_window`` of its incident resolving reopens it (0: never)."""
@@ -62,19 +89,21 @@ class PlaybookSet:
         self.flap_window = flap_window
         self._by_name = {p.name: p for p in playbooks}
         ordered = sorted(playbooks, key=lambda p: (-p.spec.priority, p.name))
-        self._ignore = [p for p in ordered if p.spec.ignore]
-        self._regular = [p for p in ordered if not p.spec.fallback and not p.spec.ignore]
-        self._fallback = [p for p in ordered if p.spec.fallback]
+        self._ignore = _Candidates([p for p in ordered if p.spec.ignore])
+        self._regular = _Candidates(
+            [p for p in ordered if not p.spec.fallback and not p.spec.ignore]
+        )
+        self._fallback = _Candidates([p for p in ordered if p.spec.fallback])
 
     def select(self, labels: Mapping[str, str]) -> Selection:
         """Nothing when an ``ignore`` playbook matches; else every matching regular
         playbook, and the matching fallbacks only when none did."""
-        ignoring = next((p for p in self._ignore if p.matches(labels)), None)
+        ignoring = next((p for p in self._ignore.of(labels) if p.matches(labels)), None)
         if ignoring is not None:
             return Selection((), ignored_by=ignoring)
-        chosen = [p for p in self._regular if p.matches(labels)]
+        chosen = [p for p in self._regular.of(labels) if p.matches(labels)]
         if not chosen:
-            chosen = [p for p in self._fallback if p.matches(labels)]
+            chosen = [p for p in self._fallback.of(labels) if p.matches(labels)]
         return Selection(tuple(chosen))
 
     def get(self, name: str) -> Playbook | None:

@@ -63,17 +63,20 @@ async def journal_event(
     return seq
 
 
+_UNPROCESSED = (
+    sa.select(inbound_events.c.seq, inbound_events.c.source, inbound_events.c.payload)
+    .where(inbound_events.c.processed_at.is_(None))
+    .order_by(inbound_events.c.seq)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
+
 async def unprocessed_events(
     conn: AsyncConnection, limit: int
 ) -> list[tuple[int, str, dict[str, Any]]]:
     """The oldest unprocessed inbound events (number, source, payload), in arrival order."""
-    query = (
-        sa.select(inbound_events.c.seq, inbound_events.c.source, inbound_events.c.payload)
-        .where(inbound_events.c.processed_at.is_(None))
-        .order_by(inbound_events.c.seq)
-        .limit(limit)
-    )
-    return [(int(seq), source, payload) for seq, source, payload in await conn.execute(query)]
+    found = await conn.execute(_UNPROCESSED, {"limit": limit})
+    return [(int(seq), source, payload) for seq, source, payload in found]
 
 
 async def mark_event_processed(conn: AsyncConnection, seq: int, at: datetime) -> None:

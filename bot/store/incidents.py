@@ -160,59 +160,6 @@ async def open_incident(
     )
 
 
-async def alert_state(conn: AsyncConnection, incident_seq: int, alert: Alert) -> AlertState | None:
-    """``alert``'s state inside the incident, or None when the incident does not hold it."""
-    query = sa.select(incident_alerts.c.status, incident_alerts.c.starts_at).where(
-        incident_alerts.c.incident_seq == incident_seq,
-        incident_alerts.c.source == alert.source.value,
-        incident_alerts.c.fingerprint == alert.fingerprint,
-    )
-    row = (await conn.execute(query)).first()
-    return None if row is None else AlertState(status=AlertStatus(row[0]), starts_at=row[1])
-
-
-async def save_alert_state(
-    conn: AsyncConnection, incident_seq: int, alert: Alert, *, exists: bool, at: datetime
-) -> None:
-    """Insert or update ``alert``'s current state inside the incident."""
-    values = {
-        "status": alert.status.value,
-        "starts_at": alert.starts_at,
-        "ends_at": alert.ends_at,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "updated_at": at,
-    }
-    if exists:
-        await conn.execute(
-            incident_alerts.update()
-            .where(
-                incident_alerts.c.incident_seq == incident_seq,
-                incident_alerts.c.source == alert.source.value,
-                incident_alerts.c.fingerprint == alert.fingerprint,
-            )
-            .values(values)
-        )
-    else:
-        await conn.execute(
-            incident_alerts.insert().values(
-                incident_seq=incident_seq,
-                source=alert.source.value,
-                fingerprint=alert.fingerprint,
-                **values,
-            )
-        )
-
-
-async def firing_count(conn: AsyncConnection, incident_seq: int) -> int:
-    """How many of the incident's alerts are still firing."""
-    query = sa.select(sa.func.count()).where(
-        incident_alerts.c.incident_seq == incident_seq,
-        incident_alerts.c.status == AlertStatus.FIRING.value,
-    )
-    return int((await conn.execute(query)).scalar_one())
-
-
 async def alert_count(conn: AsyncConnection, incident_seq: int) -> int:
     """The incident's distinct alerts (fingerprints)."""
     return (await alert_counts(conn, [incident_seq])).get(incident_seq, 0)
@@ -222,12 +169,13 @@ async def alert_counts(conn: AsyncConnection, incident_seqs: Sequence[int]) -> d
     """Distinct alerts (fingerprints) of each incident in ``incident_seqs`` (absent: none)."""
     if not incident_seqs:
         return {}
-    query = (
-        sa.select(incident_alerts.c.incident_seq, sa.func.count())
-        .where(incident_alerts.c.incident_seq.in_(incident_seqs))
-        .group_by(incident_alerts.c.incident_seq)
-    )
-    return {seq: int(count) for seq, count in await conn.execute(query)}
+    found = await conn.execute(_ALERT_COUNTS, {"seqs": list(incident_seqs)})
+    return {seq: int(count) for seq, count in found}
+
+
+_ALERT_COUNTS = sa.select(incidents.c.seq, incidents.c.alert_count).where(
+    incidents.c.seq.in_(sa.bindparam("seqs", expanding=True))
+)
 
 
 async def set_status(
@@ -243,9 +191,14 @@ async def set_status(
 async def touch(conn: AsyncConnection, incident_seqs: Sequence[int], at: datetime) -> None:
     """Bump ``updated_at`` of every incident in ``incident_seqs``."""
     if incident_seqs:
-        await conn.execute(
-            incidents.update().where(incidents.c.seq.in_(incident_seqs)).values(updated_at=at)
-        )
+        await conn.execute(_TOUCH, {"seqs": list(incident_seqs), "at": at})
+
+
+_TOUCH = (
+    incidents.update()
+    .where(incidents.c.seq.in_(sa.bindparam("seqs", expanding=True)))
+    .values(updated_at=sa.bindparam("at"))
+)
 
 
 async def get_incident(conn: AsyncConnection, incident_seq: int) -> IncidentRow | None:

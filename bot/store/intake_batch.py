@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,77 @@ from bot.store.schema import alerts, audit_events, incident_alerts, incidents, r
 StateKey = tuple[int, str, str]  # (incident seq, source, fingerprint)
 
 
+def _many(name: str) -> sa.BindParameter[Any]:
+    """A list parameter (``IN``), so each statement is built and compiled once."""
+    return sa.bindparam(name, expanding=True)
+
+
+_OPEN_INCIDENTS = (
+    sa.select(
+        incidents.c.seq,
+        incidents.c.title,
+        incidents.c.severity,
+        incidents.c.status,
+        incidents.c.group_key,
+    )
+    .where(
+        incidents.c.group_key.in_(_many("keys")),
+        incidents.c.status != IncidentStatus.RESOLVED.value,
+    )
+    .order_by(incidents.c.seq)
+)
+_RESOLUTIONS = sa.select(
+    alerts.c.source, alerts.c.fingerprint, alerts.c.starts_at, alerts.c.id
+).where(
+    # source first: the journal's identity index leads with it (without it, every batch
+    # scanned the whole journal)
+    alerts.c.source.in_(_many("sources")),
+    alerts.c.fingerprint.in_(_many("fingerprints")),
+    alerts.c.status == AlertStatus.RESOLVED.value,
+)
+_STATES = sa.select(
+    incident_alerts.c.incident_seq,
+    incident_alerts.c.source,
+    incident_alerts.c.fingerprint,
+    incident_alerts.c.status,
+    incident_alerts.c.starts_at,
+).where(
+    incident_alerts.c.incident_seq.in_(_many("seqs")),
+    incident_alerts.c.source.in_(_many("sources")),
+    incident_alerts.c.fingerprint.in_(_many("fingerprints")),
+)
+_COUNTS = sa.select(incidents.c.seq, incidents.c.alert_count, incidents.c.firing_count).where(
+    incidents.c.seq.in_(_many("seqs"))
+)
+_ADD_TO_COUNTS = (
+    incidents.update()
+    .where(incidents.c.seq == sa.bindparam("c_seq"))
+    .values(
+        alert_count=incidents.c.alert_count + sa.bindparam("c_alerts"),
+        firing_count=incidents.c.firing_count + sa.bindparam("c_firing"),
+    )
+)
+_RUNS = sa.select(runs.c.incident_seq, runs.c.playbook).where(
+    runs.c.incident_seq.in_(_many("seqs"))
+)
+_UPDATE_STATE = incident_alerts.update().where(
+    incident_alerts.c.incident_seq == sa.bindparam("k_seq"),
+    incident_alerts.c.source == sa.bindparam("k_source"),
+    incident_alerts.c.fingerprint == sa.bindparam("k_fingerprint"),
+)
+_MARK_PROCESSED = (
+    alerts.update()
+    .where(alerts.c.id == sa.bindparam("b_id"))
+    .values(incident_seq=sa.bindparam("b_seq"), processed_at=sa.bindparam("b_at"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    alerts: int
+    firing: int
+
+
 class IntakeBatch:
     """Reads prefetched for a batch; writes queued until :meth:`flush`."""
 
@@ -30,10 +102,13 @@ class IntakeBatch:
         self._conn = conn
         self._now = now
         self._fingerprints = sorted({a.fingerprint for _, a in batch})
+        self._sources = sorted({a.source.value for _, a in batch})
         self._open: dict[str, IncidentRow] = {}
         self._resolutions: dict[tuple[str, str, datetime], int] = {}
         self._states: dict[StateKey, AlertState] = {}
         self._firing: dict[int, int] = {}
+        self._counted: dict[int, _Counts] = {}  # as the store has them
+        self._new_alerts: dict[int, int] = defaultdict(int)
         self._playbooks_run: dict[int, set[str]] = defaultdict(set)
         self._loaded: set[int] = set()
         self._new_states: dict[StateKey, dict[str, Any]] = {}
@@ -43,27 +118,11 @@ class IntakeBatch:
 
     async def load(self, keys: Iterable[str]) -> None:
         """Prefetch open incidents for ``keys`` and what they know of this batch's alerts."""
-        rows = await self._conn.execute(
-            sa.select(
-                incidents.c.seq,
-                incidents.c.title,
-                incidents.c.severity,
-                incidents.c.status,
-                incidents.c.group_key,
-            )
-            .where(
-                incidents.c.group_key.in_(sorted(set(keys))),
-                incidents.c.status != IncidentStatus.RESOLVED.value,
-            )
-            .order_by(incidents.c.seq)
-        )
+        rows = await self._conn.execute(_OPEN_INCIDENTS, {"keys": sorted(set(keys))})
         for seq, title, severity, status, key in rows:
             self._open[key] = IncidentRow(seq, title, Severity(severity), IncidentStatus(status))
         resolved = await self._conn.execute(
-            sa.select(alerts.c.source, alerts.c.fingerprint, alerts.c.starts_at, alerts.c.id).where(
-                alerts.c.status == AlertStatus.RESOLVED.value,
-                alerts.c.fingerprint.in_(self._fingerprints),
-            )
+            _RESOLUTIONS, {"sources": self._sources, "fingerprints": self._fingerprints}
         )
         for source, fingerprint, starts_at, row_id in resolved:
             key3 = (source, fingerprint, starts_at)
@@ -77,33 +136,15 @@ class IntakeBatch:
             return
         self._loaded.update(seqs)
         states = await self._conn.execute(
-            sa.select(
-                incident_alerts.c.incident_seq,
-                incident_alerts.c.source,
-                incident_alerts.c.fingerprint,
-                incident_alerts.c.status,
-                incident_alerts.c.starts_at,
-            ).where(
-                incident_alerts.c.incident_seq.in_(seqs),
-                incident_alerts.c.fingerprint.in_(self._fingerprints),
-            )
+            _STATES,
+            {"seqs": seqs, "sources": self._sources, "fingerprints": self._fingerprints},
         )
         for seq, source, fingerprint, status, starts_at in states:
             self._states[(seq, source, fingerprint)] = AlertState(AlertStatus(status), starts_at)
-        counts = await self._conn.execute(
-            sa.select(incident_alerts.c.incident_seq, sa.func.count())
-            .where(
-                incident_alerts.c.incident_seq.in_(seqs),
-                incident_alerts.c.status == AlertStatus.FIRING.value,
-            )
-            .group_by(incident_alerts.c.incident_seq)
-        )
-        self._firing.update(dict.fromkeys(seqs, 0))
-        self._firing.update({row[0]: row[1] for row in counts})
-        ran = await self._conn.execute(
-            sa.select(runs.c.incident_seq, runs.c.playbook).where(runs.c.incident_seq.in_(seqs))
-        )
-        for seq, playbook in ran:
+        for seq, alert_count, firing_count in await self._conn.execute(_COUNTS, {"seqs": seqs}):
+            self._counted[seq] = _Counts(alert_count, firing_count)
+            self._firing[seq] = firing_count
+        for seq, playbook in await self._conn.execute(_RUNS, {"seqs": seqs}):
             self._playbooks_run[seq].add(playbook)
 
     # --- reads -------------------------------------------------------------------------
@@ -137,6 +178,7 @@ class IntakeBatch:
         self._open[key] = incident
         self._loaded.add(incident.seq)
         self._firing[incident.seq] = 0
+        self._counted[incident.seq] = _Counts(0, 0)
 
     async def reopened(self, key: str, incident: IncidentRow) -> None:
         """``incident`` (resolved a moment ago) is open again under ``key``."""
@@ -163,6 +205,8 @@ class IntakeBatch:
             "annotations": alert.annotations,
             "updated_at": self._now,
         }
+        if before is None:
+            self._new_alerts[seq] += 1
         if key in self._new_states or before is None:
             self._new_states[key] = values
         else:
@@ -210,21 +254,30 @@ class IntakeBatch:
             )
         if self._changed_states:
             await self._conn.execute(
-                incident_alerts.update().where(
-                    incident_alerts.c.incident_seq == sa.bindparam("k_seq"),
-                    incident_alerts.c.source == sa.bindparam("k_source"),
-                    incident_alerts.c.fingerprint == sa.bindparam("k_fingerprint"),
-                ),
+                _UPDATE_STATE,
                 [
                     {"k_seq": k[0], "k_source": k[1], "k_fingerprint": k[2], **v}
                     for k, v in self._changed_states.items()
                 ],
             )
+        counts = [
+            {
+                "c_seq": seq,
+                "c_alerts": self._new_alerts.get(seq, 0),
+                "c_firing": self._firing[seq] - counted.firing,
+            }
+            for seq, counted in self._counted.items()
+            if self._new_alerts.get(seq, 0) or self._firing[seq] != counted.firing
+        ]
+        if counts:
+            await self._conn.execute(_ADD_TO_COUNTS, counts)
+            for change in counts:
+                seq = change["c_seq"]
+                before = self._counted[seq]
+                self._counted[seq] = _Counts(
+                    before.alerts + change["c_alerts"], before.firing + change["c_firing"]
+                )
+        self._new_alerts.clear()
         if self._processed:
-            await self._conn.execute(
-                alerts.update()
-                .where(alerts.c.id == sa.bindparam("b_id"))
-                .values(incident_seq=sa.bindparam("b_seq"), processed_at=sa.bindparam("b_at")),
-                self._processed,
-            )
+            await self._conn.execute(_MARK_PROCESSED, self._processed)
         self._new_states, self._changed_states, self._processed = {}, {}, []

@@ -79,12 +79,18 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
     return lite.returning(*returning)
 
 
+_UNPROCESSED = (
+    sa.select(alerts)
+    .where(alerts.c.processed_at.is_(None))
+    .order_by(alerts.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
+
 async def unprocessed(conn: AsyncConnection, limit: int) -> list[tuple[int, Alert]]:
     """The oldest journaled alerts the engine has not processed yet, in arrival order."""
-    query = (
-        sa.select(alerts).where(alerts.c.processed_at.is_(None)).order_by(alerts.c.id).limit(limit)
-    )
-    return [(row["id"], alert_from_row(row)) for row in (await conn.execute(query)).mappings()]
+    rows = (await conn.execute(_UNPROCESSED, {"limit": limit})).mappings()
+    return [(row["id"], alert_from_row(row)) for row in rows]
 
 
 async def resolution_seen(conn: AsyncConnection, alert: Alert, before_id: int) -> bool:

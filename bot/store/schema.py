@@ -56,6 +56,10 @@ incidents = sa.Table(
     sa.Column("pagerduty_incident_id", sa.Text),
     sa.Column("commander", sa.Text, nullable=False, server_default="medic"),
     sa.Column("previous_seq", sa.Integer, sa.ForeignKey("incidents.seq")),
+    # Kept by the intake as it files alerts (migration 0006): distinct alerts, and those
+    # of them still firing, without counting ``incident_alerts`` again.
+    sa.Column("alert_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("firing_count", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_incidents_group_key_status", "group_key", "status"),
     sa.Index("ix_incidents_status", "status"),
 )

@@ -152,13 +152,10 @@ _LISTED = (
     incidents.c.previous_seq,
     incidents.c.commander,
     incidents.c.pagerduty_incident_id,
-    sa.select(sa.func.count())
-    .where(incident_alerts.c.incident_seq == incidents.c.seq)
-    .scalar_subquery()
-    .label("alert_count"),
+    incidents.c.alert_count,
 )
 """What an :class:`IncidentSummary` is made of (a listing converts no other column); the
-alert count is counted by the store row by row (its key leads with the incident)."""
+alert count is the one the intake keeps on the incident."""
 
 
 def _listing(status: IncidentStatus | None, limit: int | None, offset: int) -> sa.Select[Any]:

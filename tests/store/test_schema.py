@@ -52,6 +52,15 @@ async def _load_release_store(db: Database) -> None:
             ),
             {"at": at},
         )
+        for fingerprint, status in (("a1", "firing"), ("a2", "resolved"), ("a3", "firing")):
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO incident_alerts (incident_seq, source, fingerprint, status,"
+                    " starts_at, labels, annotations, updated_at) VALUES (1, 'alertmanager',"
+                    " :fingerprint, :status, :at, '{}', '{}', :at)"
+                ),
+                {"fingerprint": fingerprint, "status": status, "at": at},
+            )
         await conn.execute(
             sa.text(
                 "INSERT INTO runs (incident_seq, playbook, status, started_by, params,"
@@ -72,26 +81,28 @@ async def test_a_new_store_gets_exactly_the_schema_of_this_release(store_url: st
     differences, revision, versions = await _schema_state(db)
     await db.close()
     assert differences == []
-    assert revision == ("0005",)
+    assert revision == ("0006",)
     assert versions == [1, 2]
 
 
 async def test_a_store_made_by_the_release_before_alembic_is_upgraded(store_url: str) -> None:
     """The store the previous release created (its DDL, kept in tests/data) is adopted and
-    upgraded in place: its incidents and runs are kept, and the result is this release's
-    schema."""
+    upgraded in place: its incidents and runs are kept, each incident's alerts (and those
+    still firing) are counted onto it, and the result is this release's schema."""
     db = Database(store_url)
     await _load_release_store(db)
     await db.create_schema()
     differences, revision, versions = await _schema_state(db)
     async with db.connect() as conn:
-        incident = (await conn.execute(sa.text("SELECT title FROM incidents"))).scalar_one()
+        incident = (
+            await conn.execute(sa.text("SELECT title, alert_count, firing_count FROM incidents"))
+        ).one()
         run = (await conn.execute(sa.text("SELECT playbook, owner FROM runs"))).one()
     await db.close()
     assert differences == []
-    assert revision == ("0005",)
+    assert revision == ("0006",)
     assert versions == [1, 2]
-    assert incident == "disk full"
+    assert tuple(incident) == ("disk full", 3, 2)
     assert tuple(run) == ("clean", None)
 
 
@@ -119,7 +130,7 @@ async def test_replicas_starting_together_migrate_once(postgres_url: str) -> Non
     differences, revision, versions = await _schema_state(dbs[0])
     for db in dbs:
         await db.close()
-    assert (differences, revision, versions) == ([], ("0005",), [1, 2])
+    assert (differences, revision, versions) == ([], ("0006",), [1, 2])
 
 
 def test_medic_serve_refuses_a_newer_schema_with_a_clear_error(tmp_path: Path) -> None:

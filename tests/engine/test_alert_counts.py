@@ -1,0 +1,96 @@
+"""Each incident carries its alert count and how many of its alerts still fire, kept by the
+intake as it files every notification instead of counted again each time: whatever the
+order of firing, resolved, repeated and flapping notifications, both equal a recount of
+the incident's alerts, and the API shows the same count.
+
+``MEDIC_COUNT_EXAMPLES`` (default 25) sets how many sequences hypothesis tries."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.http import get_json, post_json
+from harness.medic import MedicProcess
+from payloads import BASE_TIME, am_alert, am_payload
+
+TOKEN = "count-check-token"
+EXAMPLES = int(os.environ.get("MEDIC_COUNT_EXAMPLES", "25"))
+
+# One notification: its group (of two) and up to four alerts, each (fingerprint of five,
+# firing?, episode: which of two firings of that alert it speaks of).
+ALERT = st.tuples(st.integers(0, 4), st.booleans(), st.integers(0, 1))
+NOTIFICATION = st.tuples(
+    st.integers(0, 1), st.lists(ALERT, min_size=1, max_size=4, unique_by=lambda a: a[0])
+)
+
+
+@pytest.fixture(scope="module")
+def medic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedicProcess]:
+    """``medic serve`` on its embedded defaults and a SQLite store."""
+    tmp = tmp_path_factory.mktemp("counts")
+    with MedicProcess(tmp, store_url=f"sqlite:///{tmp / 'medic.db'}", bearer_token=TOKEN) as m:
+        m.start(timeout=90)
+        yield m
+
+
+def _deliver(
+    medic: MedicProcess, tag: str, group: int, alerts: list[tuple[int, bool, int]]
+) -> None:
+    body = am_payload(
+        *[
+            am_alert(
+                f"{tag}-{fingerprint}",
+                alertname=f"CountCheck{tag}",
+                status="firing" if firing else "resolved",
+                starts_at=BASE_TIME + timedelta(minutes=10 * episode),
+                ends_at=None if firing else BASE_TIME + timedelta(minutes=10 * episode + 5),
+            )
+            for fingerprint, firing, episode in alerts
+        ],
+        group_key=f'{{}}:{{check="{tag}-{group}"}}',
+    )
+    status, answer = post_json(
+        f"{medic.url}/webhooks/alertmanager", body, {"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert status == 200, answer
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(notifications=st.lists(NOTIFICATION, min_size=1, max_size=8))
+def test_kept_counts_equal_a_recount(
+    medic: MedicProcess, notifications: list[tuple[int, list[tuple[int, bool, int]]]]
+) -> None:
+    """After any sequence of notifications, every incident they touched shows as many
+    alerts (API and store) and as many firing alerts (store) as a recount finds."""
+    tag = uuid.uuid4().hex[:12]
+    for group, alerts in notifications:
+        _deliver(medic, tag, group, alerts)
+    listed = {
+        i["id"]: i["alert_count"] for i in get_json(f"{medic.url}/api/incidents")["incidents"]
+    }  # answers once the intake has taken every acknowledged alert
+    with sqlite3.connect(Path(medic.store_url.removeprefix("sqlite:///"))) as db:
+        rows = db.execute(
+            "SELECT i.seq, i.alert_count, i.firing_count, count(*),"
+            " sum(CASE WHEN a.status = 'firing' THEN 1 ELSE 0 END)"
+            " FROM incidents i JOIN incident_alerts a ON a.incident_seq = i.seq"
+            " WHERE i.seq IN (SELECT incident_seq FROM incident_alerts WHERE fingerprint LIKE ?)"
+            " GROUP BY i.seq",
+            (f"{tag}-%",),
+        ).fetchall()
+    for seq, alert_count, firing_count, recounted, recounted_firing in rows:
+        assert (alert_count, firing_count) == (recounted, recounted_firing), f"INC-{seq}"
+        assert listed[f"INC-{seq}"] == recounted
