@@ -64,19 +64,25 @@ def _values(alert: Alert, received_at: datetime) -> dict[str, Any]:
     }
 
 
+_RETURNED = (
+    alerts.c.id,
+    alerts.c.source,
+    alerts.c.fingerprint,
+    alerts.c.starts_at,
+    alerts.c.status,
+)
+_INSERT_IGNORING_DUPLICATES = {
+    "postgresql": postgresql.insert(alerts)
+    .on_conflict_do_nothing(index_elements=_IDENTITY)
+    .returning(*_RETURNED),
+    "sqlite": sqlite.insert(alerts)
+    .on_conflict_do_nothing(index_elements=_IDENTITY)
+    .returning(*_RETURNED),
+}
+
+
 def _insert_ignoring_duplicates(dialect: str) -> Any:
-    returning = (
-        alerts.c.id,
-        alerts.c.source,
-        alerts.c.fingerprint,
-        alerts.c.starts_at,
-        alerts.c.status,
-    )
-    if dialect == "postgresql":
-        pg = postgresql.insert(alerts).on_conflict_do_nothing(index_elements=_IDENTITY)
-        return pg.returning(*returning)
-    lite = sqlite.insert(alerts).on_conflict_do_nothing(index_elements=_IDENTITY)
-    return lite.returning(*returning)
+    return _INSERT_IGNORING_DUPLICATES[dialect]
 
 
 _UNPROCESSED = (
