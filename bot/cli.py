@@ -124,7 +124,7 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.logging import configure_logging  # noqa: PLC0415
 
     level = logging.getLevelNamesMapping()[settings.server.log_level.upper()]
-    configure_logging(settings.secret_values(), level=level)
+    configure_logging(settings.secret_values(), level=level, final=True)
     log = structlog.get_logger("bot.cli")
     playbooks = _playbooks(settings, [])
     if playbooks is None:

@@ -64,11 +64,14 @@ def configure_logging(
     level: int = logging.INFO,
     *,
     threaded: bool | None = None,
+    final: bool = False,
 ) -> None:
     """Configure structlog for the process: JSON lines unless ``stream`` is a terminal.
 
     By default (a real stdout) lines are handed to a queue and written by a thread, so a
     slow log pipe never blocks the event loop. An in-memory ``stream`` is written directly.
+    ``final``: this process will not configure logging again (``medic serve``), so loggers
+    may keep what they bound on first use.
     """
     global _writer  # noqa: PLW0603 -- one log writer per process
     out = stream if stream is not None else sys.stdout
@@ -101,7 +104,10 @@ def configure_logging(
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=logger_factory,
-        cache_logger_on_first_use=False,
+        # A process that configures logging once for good (``medic serve``) lets every
+        # logger keep its bound processors after its first line, instead of binding them
+        # again for every line; tests reconfigure, so by default nothing is kept.
+        cache_logger_on_first_use=final,
     )
 
 

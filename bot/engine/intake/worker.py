@@ -65,6 +65,10 @@ class IntakeWorker(BackgroundService):
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
         self._limit = batch_size
+        # SQLite has one replica: events only arrive through this process, which knows
+        # when one was journaled; several replicas may each journal them.
+        self._events_due = True
+        self._events_always = db.backend != "sqlite"
         self.barrier = ReadBarrier(db)
 
     async def _prepare(self) -> bool:
@@ -82,6 +86,7 @@ class IntakeWorker(BackgroundService):
 
     def event_journaled(self, seq: int) -> None:
         """Inbound event ``seq`` was journaled."""
+        self._events_due = True
         self.wake()
 
     async def _run(self) -> None:
@@ -93,15 +98,22 @@ class IntakeWorker(BackgroundService):
                     pass
             except _Unreachable as err:
                 log.warning("intake.store_unavailable", error=str(err.__cause__))
+                self._events_due = True
                 await asyncio.sleep(RETRY_DELAY_S)
                 self._wakeup.set()
 
     async def _process_batch(self) -> bool:
-        """Process one batch of alerts, then of inbound events; False when both journals
-        had nothing left. A permanent failure (a bug, data the store refuses) isolates the
-        item that causes it and skips it, logged, so one bad item never stops intake."""
+        """Process one batch of alerts, then of inbound events; False when neither journal
+        may have more (a batch short of the limit took all there was: what is journaled
+        later wakes the worker again). A permanent failure (a bug, data the store refuses)
+        isolates the item that causes it and skips it, logged, so one bad item never stops
+        intake."""
         alerts = await self._guarded(self._process_alerts, self._skip_next_alert)
-        events = await self._guarded(self._process_events, self._skip_next_event)
+        events = False
+        if self._events_due or self._events_always:
+            self._events_due = False
+            events = await self._guarded(self._process_events, self._skip_next_event)
+            self._events_due = events
         return alerts or events
 
     async def _guarded(
@@ -136,12 +148,14 @@ class IntakeWorker(BackgroundService):
                 log.error("intake.event_skipped", inbound_event=seq)
 
     async def _process_alerts(self) -> bool:
-        """Take a batch of journaled alerts into incidents; False when none was pending."""
+        """Take a batch of journaled alerts into incidents; False when it took all there
+        was (or none was pending)."""
         result = IntakeResult()
         now = self._clock()
+        limit = self._limit
         async with self._db.begin() as conn:
             await hold_until_commit(conn, INTAKE)
-            pending = await journal.unprocessed(conn, self._limit)
+            pending = await journal.unprocessed(conn, limit)
             if pending:
                 await take_batch(conn, pending, now, result, self._playbooks)
                 await announce(conn, Topic.INTAKE)  # reads waiting on other replicas
@@ -150,7 +164,7 @@ class IntakeWorker(BackgroundService):
             self.barrier.progressed()
         self._on_changes(changes)
         self._on_runs(result)
-        return bool(pending)
+        return len(pending) >= limit
 
     async def _process_events(self) -> bool:
         """Map a batch of journaled inbound events (integrations' webhooks) through their
