@@ -15,21 +15,22 @@ import structlog
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"token|secret|password|authorization|credential|signature", re.I)
-_BEARER = re.compile(r"(?i:\b(?P<prefix>bearer\s+|token=))[^\s,;\"']+")
+_BEARER = re.compile(r"(?i:\b(bearer\s+|token=))[^\s,;\"']+")
 
 
 class SecretRedactor:
     """Drop known secret values and secret-looking keys from every event before rendering.
 
-    Every string value of every log line passes here, so the secrets and the bearer pattern
-    are one regular expression (one scan per value), and keys are judged once each."""
+    Every string value of every log line passes here: one regular expression tells
+    whether a value holds anything to redact at all (most hold nothing); only those that
+    do are scrubbed, secrets longest first, then bearer tokens. Keys are judged once each."""
 
     _KNOWN_KEYS_MAX = 4096  # keys come from code; a bound in case one ever does not
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = sorted({s for s in secrets if s}, key=len, reverse=True)  # longest first
-        known = "|".join(re.escape(v) for v in values)
-        self._pattern = re.compile((f"(?P<secret>{known})|" if known else "") + _BEARER.pattern)
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        known = "".join(f"{re.escape(s)}|" for s in self._secrets)
+        self._suspect = re.compile(known + _BEARER.pattern)
         self._secret_key: dict[str, bool] = {}
 
     def __call__(
@@ -39,8 +40,8 @@ class SecretRedactor:
         for key, value in event.items():
             if self._is_secret_key(key):
                 event[key] = REDACTED
-            elif isinstance(value, str):
-                event[key] = self._pattern.sub(self._replacement, value)
+            elif isinstance(value, str) and self._suspect.search(value) is not None:
+                event[key] = self._scrub(value)
         return event
 
     def _is_secret_key(self, key: str) -> bool:
@@ -51,11 +52,10 @@ class SecretRedactor:
                 self._secret_key[key] = found
         return found
 
-    @staticmethod
-    def _replacement(match: re.Match[str]) -> str:
-        if match.lastgroup == "secret":
-            return REDACTED
-        return f"{match.group('prefix')}{REDACTED}"
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return _BEARER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
 def configure_logging(

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from bot.logging import REDACTED, configure_logging
+from bot.logging import REDACTED, SecretRedactor, configure_logging
 
 from medickit import StartMedic, bearer, make_settings
 from payloads import am_alert, am_payload
@@ -61,3 +61,19 @@ def test_threaded_lines_all_arrive_in_order() -> None:
         log.info("line", n=n)
     configure_logging(stream=io.StringIO())  # stops the threaded writer: it drains first
     assert [e["n"] for e in _events(written)] == list(range(2000))
+
+
+def test_secrets_with_separators_or_overlaps_are_redacted_whole() -> None:
+    """A configured secret is redacted whole even when it holds spaces or ``;`` after a
+    ``token=`` or ``Bearer`` prefix, and of two overlapping secrets the longer is
+    redacted first: nothing of either is left in the line."""
+    redact = SecretRedactor(["hunter2 is; long", "p@ss word", "abc", "bcdef"])
+    texts = {
+        "url?token=hunter2 is; long": "url?token=[redacted]",
+        "Authorization: Bearer p@ss word": "Authorization: Bearer [redacted]",
+        "key abcdef end": "key a[redacted] end",
+        "Bearer unknown-token, then more": "Bearer [redacted], then more",
+        "nothing to hide": "nothing to hide",
+    }
+    for text, redacted in texts.items():
+        assert redact(None, "info", {"value": text}) == {"value": redacted}

@@ -22,8 +22,10 @@ class BodyBudget:
 
     A reader reserves the body's size (declared, or its endpoint's limit when the body is
     chunked) before reading and gives it back once its handler is done; while the budget
-    is spent it waits, first come first served. Taking what is free costs no await: most
-    requests never wait, and the webhook path runs once per alert delivery."""
+    is spent it waits. A body that fits is never held behind a bigger one that does not
+    (a Slack click is not queued behind a 10 MiB upload); waiters get in, oldest first,
+    as soon as theirs fits. Taking what is free costs no await: most requests never
+    wait, and the webhook path runs once per alert delivery."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -31,10 +33,10 @@ class BodyBudget:
         self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
 
     def try_take(self, size: int) -> int | None:
-        """Take ``size`` bytes (at most the whole budget) if they are free and nobody waits
-        before us: the bytes taken, or None."""
+        """Take ``size`` bytes (at most the whole budget) if they are free: the bytes
+        taken, or None."""
         size = min(size, self.max_bytes)
-        if self._waiting or self.reserved + size > self.max_bytes:
+        if self.reserved + size > self.max_bytes:
             return None
         self.reserved += size
         return size
@@ -67,16 +69,16 @@ class BodyBudget:
         self._grant()
 
     def _grant(self) -> None:
-        while self._waiting:
-            size, granted = self._waiting[0]
-            if granted.done():  # it gave up (in this very tick): not its turn any more
-                self._waiting.popleft()
+        still: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+        for size, granted in self._waiting:
+            if granted.done():  # it gave up (in this very tick)
                 continue
             if self.reserved + size > self.max_bytes:
-                return
-            self._waiting.popleft()
+                still.append((size, granted))
+                continue
             self.reserved += size
             granted.set_result(None)
+        self._waiting = still
 
 
 @dataclass(frozen=True, slots=True)

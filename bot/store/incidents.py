@@ -178,6 +178,38 @@ _ALERT_COUNTS = sa.select(incidents.c.seq, incidents.c.alert_count).where(
 )
 
 
+def _held(*where: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+    return (
+        sa.select(sa.func.count())
+        .where(incident_alerts.c.incident_seq == incidents.c.seq, *where)
+        .scalar_subquery()
+    )
+
+
+_RECOUNT = incidents.update().values(
+    alert_count=_held(), firing_count=_held(incident_alerts.c.status == AlertStatus.FIRING.value)
+)
+
+
+async def recount_open(conn: AsyncConnection) -> None:
+    """Count every open incident's alerts, and those still firing, afresh (the intake
+    keeps both as it files alerts; this corrects what another release did not keep)."""
+    await conn.execute(_RECOUNT.where(incidents.c.status != IncidentStatus.RESOLVED.value))
+
+
+async def recount(conn: AsyncConnection, incident_seq: int) -> tuple[int, int]:
+    """Count one incident's alerts and those still firing afresh, store both, return
+    them (alerts, firing)."""
+    await conn.execute(_RECOUNT.where(incidents.c.seq == incident_seq))
+    found = await conn.execute(
+        sa.select(incidents.c.alert_count, incidents.c.firing_count).where(
+            incidents.c.seq == incident_seq
+        )
+    )
+    alert_count, firing_count = found.one()
+    return int(alert_count), int(firing_count)
+
+
 async def set_status(
     conn: AsyncConnection, incident_seq: int, status: IncidentStatus, at: datetime
 ) -> None:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from bot.models import Alert, AlertStatus, IncidentStatus, Severity
 from bot.store import AsyncConnection
-from bot.store.incidents import AlertState, IncidentRow
+from bot.store.incidents import AlertState, IncidentRow, recount
 from bot.store.schema import alerts, audit_events, incident_alerts, incidents, runs
 
 StateKey = tuple[int, str, str]  # (incident seq, source, fingerprint)
@@ -163,9 +163,17 @@ class IntakeBatch:
         await self._load_incidents([seq])
         return self._states.get((seq, alert.source.value, alert.fingerprint))
 
-    def firing_count(self, seq: int) -> int:
-        """How many of the incident's alerts still fire."""
-        return self._firing.get(seq, 0)
+    async def nothing_fires(self, seq: int) -> bool:
+        """None of the incident's alerts fires any more. The kept count says so first;
+        the store's rows confirm it (written first), so a count another release did not
+        keep can never resolve an incident whose alerts still fire."""
+        if self._firing.get(seq, 0) > 0:
+            return False
+        await self.flush()
+        alert_count, firing_count = await recount(self._conn, seq)
+        self._counted[seq] = _Counts(alert_count, firing_count)
+        self._firing[seq] = firing_count
+        return firing_count == 0
 
     def ran(self, seq: int) -> set[str]:
         """Playbooks that already have a run on the incident."""

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -94,3 +95,52 @@ def test_kept_counts_equal_a_recount(
     for seq, alert_count, firing_count, recounted, recounted_firing in rows:
         assert (alert_count, firing_count) == (recounted, recounted_firing), f"INC-{seq}"
         assert listed[f"INC-{seq}"] == recounted
+
+
+def _incident(medic: MedicProcess, incident_id: str) -> dict[str, Any]:
+    summary: dict[str, Any] = get_json(f"{medic.url}/api/incidents/{incident_id}")["incident"]
+    return summary
+
+
+def _set_counts(medic: MedicProcess, alert_count: int, firing_count: int) -> None:
+    """Write counts into the store as a release that did not keep them would leave them."""
+    with sqlite3.connect(Path(medic.store_url.removeprefix("sqlite:///"))) as db:
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute(
+            "UPDATE incidents SET alert_count = ?, firing_count = ?", (alert_count, firing_count)
+        )
+
+
+def _two_alerts_then(tmp_path: Path) -> MedicProcess:
+    medic = MedicProcess(
+        tmp_path, store_url=f"sqlite:///{tmp_path / 'medic.db'}", bearer_token=TOKEN
+    ).start()
+    for fingerprint in ("1", "2"):
+        _deliver(medic, "kept", 0, [(int(fingerprint), True, 0)])
+    assert _incident(medic, "INC-1")["alert_count"] == 2
+    return medic
+
+
+def test_a_count_too_low_never_resolves_an_incident_whose_alerts_fire(tmp_path: Path) -> None:
+    """An incident whose kept firing count says one alert fires while two do (a replica of
+    an older release filed the other): the first resolution leaves it open, because the
+    store's rows are counted before an incident resolves; the second resolves it."""
+    with _two_alerts_then(tmp_path) as medic:
+        _set_counts(medic, 1, 1)
+        _deliver(medic, "kept", 0, [(1, False, 0)])
+        assert _incident(medic, "INC-1")["status"] == "open"
+        _deliver(medic, "kept", 0, [(2, False, 0)])
+        assert _incident(medic, "INC-1")["status"] == "resolved"
+
+
+def test_counts_left_wrong_are_counted_afresh_on_start(tmp_path: Path) -> None:
+    """Counts another release left wrong (too high: the incident could never resolve) are
+    counted afresh when Medic starts: the listing shows the true count, and resolving both
+    alerts resolves the incident."""
+    with _two_alerts_then(tmp_path) as medic:
+        medic.stop()
+        _set_counts(medic, 9, 9)
+        medic.start(timeout=90)
+        assert _incident(medic, "INC-1")["alert_count"] == 2
+        _deliver(medic, "kept", 0, [(1, False, 0), (2, False, 0)])
+        assert _incident(medic, "INC-1")["status"] == "resolved"

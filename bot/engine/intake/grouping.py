@@ -309,7 +309,7 @@ async def _take_resolved(step: _Step) -> int | None:
     batch.save_alert_state(incident.seq, alert)
     text = f"Alert resolved: {describe(alert)}"
     step.record(incident.seq, "alert.resolved", text)
-    if incident.status is not IncidentStatus.RESOLVED and batch.firing_count(incident.seq) == 0:
+    if incident.status is not IncidentStatus.RESOLVED and await batch.nothing_fires(incident.seq):
         await batch.flush_events()  # keep the timeline in order
         batch.closed(step.key)
         await resolve_incident(

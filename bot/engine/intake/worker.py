@@ -23,7 +23,7 @@ from bot.engine.intake.read_barrier import ReadBarrier
 from bot.errors import StoreUnavailable
 from bot.events import IncidentChange
 from bot.playbooks.playbook import PlaybookSet
-from bot.store import Database, inbound_events, journal
+from bot.store import Database, inbound_events, incidents, journal
 from bot.store.locks import INTAKE, hold_until_commit
 from bot.store.notify import Topic, announce
 from bot.tasks import BackgroundService
@@ -72,7 +72,15 @@ class IntakeWorker(BackgroundService):
         self.barrier = ReadBarrier(db)
 
     async def _prepare(self) -> bool:
-        """Anything left unprocessed by an earlier process goes first."""
+        """Recount the open incidents' alerts (an earlier release, or a replica still
+        running one, files alerts without counting them); anything left unprocessed by an
+        earlier process goes first."""
+        try:
+            async with self._db.begin() as conn:
+                await hold_until_commit(conn, INTAKE)
+                await incidents.recount_open(conn)
+        except StoreUnavailable as err:  # a correction, not a condition to start
+            log.warning("intake.recount_skipped", error=str(err))
         self._wakeup.set()
         return True
 
@@ -113,7 +121,7 @@ class IntakeWorker(BackgroundService):
         if self._events_due or self._events_always:
             self._events_due = False
             events = await self._guarded(self._process_events, self._skip_next_event)
-            self._events_due = events
+            self._events_due = self._events_due or events  # one journaled meanwhile counts
         return alerts or events
 
     async def _guarded(
