@@ -166,7 +166,8 @@ async def alert_count(conn: AsyncConnection, incident_seq: int) -> int:
 
 
 async def alert_counts(conn: AsyncConnection, incident_seqs: Sequence[int]) -> dict[int, int]:
-    """Distinct alerts (fingerprints) of each incident in ``incident_seqs`` (absent: none)."""
+    """Distinct alerts (fingerprints) of each incident in ``incident_seqs``, as the intake
+    keeps them on the incident."""
     if not incident_seqs:
         return {}
     found = await conn.execute(_ALERT_COUNTS, {"seqs": list(incident_seqs)})
