@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import Alert, AlertStatus, IncidentStatus, Severity
-from bot.store.schema import incident_alerts, incidents
+from bot.store.schema import incident_alerts, incidents, many
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +175,7 @@ async def alert_counts(conn: AsyncConnection, incident_seqs: Sequence[int]) -> d
 
 
 _ALERT_COUNTS = sa.select(incidents.c.seq, incidents.c.alert_count).where(
-    incidents.c.seq.in_(sa.bindparam("seqs", expanding=True))
+    incidents.c.seq.in_(many("seqs"))
 )
 
 
@@ -201,14 +201,14 @@ async def recount_open(conn: AsyncConnection) -> None:
 async def recount(conn: AsyncConnection, incident_seq: int) -> tuple[int, int]:
     """Count one incident's alerts and those still firing afresh, store both, return
     them (alerts, firing)."""
-    await conn.execute(_RECOUNT.where(incidents.c.seq == incident_seq))
-    found = await conn.execute(
-        sa.select(incidents.c.alert_count, incidents.c.firing_count).where(
-            incidents.c.seq == incident_seq
-        )
-    )
+    found = await conn.execute(_RECOUNT_ONE, {"recounted": incident_seq})
     alert_count, firing_count = found.one()
     return int(alert_count), int(firing_count)
+
+
+_RECOUNT_ONE = _RECOUNT.where(incidents.c.seq == sa.bindparam("recounted")).returning(
+    incidents.c.alert_count, incidents.c.firing_count
+)
 
 
 async def set_status(
@@ -229,7 +229,7 @@ async def touch(conn: AsyncConnection, incident_seqs: Sequence[int], at: datetim
 
 _TOUCH = (
     incidents.update()
-    .where(incidents.c.seq.in_(sa.bindparam("seqs", expanding=True)))
+    .where(incidents.c.seq.in_(many("seqs")))
     .values(updated_at=sa.bindparam("at"))
 )
 

@@ -19,14 +19,9 @@ import sqlalchemy as sa
 from bot.models import Alert, AlertStatus, IncidentStatus, Severity
 from bot.store import AsyncConnection
 from bot.store.incidents import AlertState, IncidentRow, recount
-from bot.store.schema import alerts, audit_events, incident_alerts, incidents, runs
+from bot.store.schema import alerts, audit_events, incident_alerts, incidents, many, runs
 
 StateKey = tuple[int, str, str]  # (incident seq, source, fingerprint)
-
-
-def _many(name: str) -> sa.BindParameter[Any]:
-    """A list parameter (``IN``), so each statement is built and compiled once."""
-    return sa.bindparam(name, expanding=True)
 
 
 _OPEN_INCIDENTS = (
@@ -38,7 +33,7 @@ _OPEN_INCIDENTS = (
         incidents.c.group_key,
     )
     .where(
-        incidents.c.group_key.in_(_many("keys")),
+        incidents.c.group_key.in_(many("keys")),
         incidents.c.status != IncidentStatus.RESOLVED.value,
     )
     .order_by(incidents.c.seq)
@@ -48,8 +43,8 @@ _RESOLUTIONS = sa.select(
 ).where(
     # source first: the journal's identity index leads with it (without it, every batch
     # scanned the whole journal)
-    alerts.c.source.in_(_many("sources")),
-    alerts.c.fingerprint.in_(_many("fingerprints")),
+    alerts.c.source.in_(many("sources")),
+    alerts.c.fingerprint.in_(many("fingerprints")),
     alerts.c.status == AlertStatus.RESOLVED.value,
 )
 _STATES = sa.select(
@@ -59,12 +54,12 @@ _STATES = sa.select(
     incident_alerts.c.status,
     incident_alerts.c.starts_at,
 ).where(
-    incident_alerts.c.incident_seq.in_(_many("seqs")),
-    incident_alerts.c.source.in_(_many("sources")),
-    incident_alerts.c.fingerprint.in_(_many("fingerprints")),
+    incident_alerts.c.incident_seq.in_(many("seqs")),
+    incident_alerts.c.source.in_(many("sources")),
+    incident_alerts.c.fingerprint.in_(many("fingerprints")),
 )
 _COUNTS = sa.select(incidents.c.seq, incidents.c.alert_count, incidents.c.firing_count).where(
-    incidents.c.seq.in_(_many("seqs"))
+    incidents.c.seq.in_(many("seqs"))
 )
 _ADD_TO_COUNTS = (
     incidents.update()
@@ -74,9 +69,7 @@ _ADD_TO_COUNTS = (
         firing_count=incidents.c.firing_count + sa.bindparam("c_firing"),
     )
 )
-_RUNS = sa.select(runs.c.incident_seq, runs.c.playbook).where(
-    runs.c.incident_seq.in_(_many("seqs"))
-)
+_RUNS = sa.select(runs.c.incident_seq, runs.c.playbook).where(runs.c.incident_seq.in_(many("seqs")))
 _UPDATE_STATE = incident_alerts.update().where(
     incident_alerts.c.incident_seq == sa.bindparam("k_seq"),
     incident_alerts.c.source == sa.bindparam("k_source"),
@@ -106,9 +99,8 @@ class IntakeBatch:
         self._open: dict[str, IncidentRow] = {}
         self._resolutions: dict[tuple[str, str, datetime], int] = {}
         self._states: dict[StateKey, AlertState] = {}
-        self._firing: dict[int, int] = {}
-        self._counted: dict[int, _Counts] = {}  # as the store has them
-        self._new_alerts: dict[int, int] = defaultdict(int)
+        self._counts: dict[int, _Counts] = {}  # as the batch has made them
+        self._stored: dict[int, _Counts] = {}  # as the store has them
         self._playbooks_run: dict[int, set[str]] = defaultdict(set)
         self._loaded: set[int] = set()
         self._new_states: dict[StateKey, dict[str, Any]] = {}
@@ -142,8 +134,7 @@ class IntakeBatch:
         for seq, source, fingerprint, status, starts_at in states:
             self._states[(seq, source, fingerprint)] = AlertState(AlertStatus(status), starts_at)
         for seq, alert_count, firing_count in await self._conn.execute(_COUNTS, {"seqs": seqs}):
-            self._counted[seq] = _Counts(alert_count, firing_count)
-            self._firing[seq] = firing_count
+            self._counts[seq] = self._stored[seq] = _Counts(alert_count, firing_count)
         for seq, playbook in await self._conn.execute(_RUNS, {"seqs": seqs}):
             self._playbooks_run[seq].add(playbook)
 
@@ -167,12 +158,11 @@ class IntakeBatch:
         """None of the incident's alerts fires any more. The kept count says so first;
         the store's rows confirm it (written first), so a count another release did not
         keep can never resolve an incident whose alerts still fire."""
-        if self._firing.get(seq, 0) > 0:
+        if self._counts[seq].firing > 0:
             return False
         await self.flush()
         alert_count, firing_count = await recount(self._conn, seq)
-        self._counted[seq] = _Counts(alert_count, firing_count)
-        self._firing[seq] = firing_count
+        self._counts[seq] = self._stored[seq] = _Counts(alert_count, firing_count)
         return firing_count == 0
 
     def ran(self, seq: int) -> set[str]:
@@ -185,8 +175,7 @@ class IntakeBatch:
         """A new incident (inserted by the caller) is open for ``key``."""
         self._open[key] = incident
         self._loaded.add(incident.seq)
-        self._firing[incident.seq] = 0
-        self._counted[incident.seq] = _Counts(0, 0)
+        self._counts[incident.seq] = self._stored[incident.seq] = _Counts(0, 0)
 
     async def reopened(self, key: str, incident: IncidentRow) -> None:
         """``incident`` (resolved a moment ago) is open again under ``key``."""
@@ -213,15 +202,16 @@ class IntakeBatch:
             "annotations": alert.annotations,
             "updated_at": self._now,
         }
-        if before is None:
-            self._new_alerts[seq] += 1
         if key in self._new_states or before is None:
             self._new_states[key] = values
         else:
             self._changed_states[key] = values
         was_firing = before is not None and before.status is AlertStatus.FIRING
         is_firing = alert.status is AlertStatus.FIRING
-        self._firing[seq] = self._firing.get(seq, 0) + int(is_firing) - int(was_firing)
+        counts = self._counts[seq]
+        self._counts[seq] = _Counts(
+            counts.alerts + int(before is None), counts.firing + int(is_firing) - int(was_firing)
+        )
         self._states[key] = AlertState(alert.status, alert.starts_at)
 
     def record(
@@ -271,21 +261,15 @@ class IntakeBatch:
         counts = [
             {
                 "c_seq": seq,
-                "c_alerts": self._new_alerts.get(seq, 0),
-                "c_firing": self._firing[seq] - counted.firing,
+                "c_alerts": now.alerts - self._stored[seq].alerts,
+                "c_firing": now.firing - self._stored[seq].firing,
             }
-            for seq, counted in self._counted.items()
-            if self._new_alerts.get(seq, 0) or self._firing[seq] != counted.firing
+            for seq, now in self._counts.items()
+            if now != self._stored[seq]
         ]
         if counts:
             await self._conn.execute(_ADD_TO_COUNTS, counts)
-            for change in counts:
-                seq = change["c_seq"]
-                before = self._counted[seq]
-                self._counted[seq] = _Counts(
-                    before.alerts + change["c_alerts"], before.firing + change["c_firing"]
-                )
-        self._new_alerts.clear()
+            self._stored.update(self._counts)
         if self._processed:
             await self._conn.execute(_MARK_PROCESSED, self._processed)
         self._new_states, self._changed_states, self._processed = {}, {}, []

@@ -6,6 +6,7 @@ change both together."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -28,6 +29,11 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Attach UTC when reading back."""
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+def many(name: str) -> sa.BindParameter[Any]:
+    """A list parameter (``IN``), so a statement that takes one is built and compiled once."""
+    return sa.bindparam(name, expanding=True)
 
 
 metadata = sa.MetaData()
