@@ -37,6 +37,7 @@ from bot.ingress.inbox import RuntimeInbox
 from bot.ingress.kafka import KafkaAlertSource
 from bot.integrations import action_registry, installed_integrations
 from bot.metrics import Metrics, MetricsNarrator
+from bot.models import Alert
 from bot.narrator import NarrationDispatcher, Narrator, terminal_narration
 from bot.playbooks.loader import load_configured
 from bot.playbooks.playbook import PlaybookSet
@@ -191,9 +192,9 @@ async def _start(
     hub = ApprovalHub(shown=None if slack is None else slack.approval_shown)
     intake: IntakeWorker | None = None
 
-    def journaled(_last_id: int) -> None:
+    def journaled(rows: Mapping[int, Alert]) -> None:
         if intake is not None:
-            intake.wake()
+            intake.journaled(rows)
 
     committer = AlertCommitter(db, journaled, clock=clock.now)
     background = BackgroundTasks()

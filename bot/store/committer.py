@@ -11,7 +11,7 @@ happens after the commit, in the engine, from the journal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -20,7 +20,7 @@ from bot.clock import Now, utc_now
 from bot.errors import StoreUnavailable
 from bot.models import Alert
 from bot.store.database import Database, store_error
-from bot.store.journal import identity, journal_alerts, max_alert_id
+from bot.store.journal import as_journaled, identity, journal_alerts, max_alert_id
 from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
@@ -48,7 +48,7 @@ class AlertCommitter(BackgroundService):
     def __init__(
         self,
         db: Database,
-        on_committed: Callable[[int], None],
+        on_committed: Callable[[Mapping[int, Alert]], None],
         *,
         max_batch: int = 256,
         clock: Now = utc_now,
@@ -113,13 +113,20 @@ class AlertCommitter(BackgroundService):
             return
         if inserted:
             self.last_committed_id = max(self.last_committed_id, *inserted.values())
+        # What each new row holds (of several deliveries of one identity, the last one's
+        # values were written), handed to the intake so it need not read it back.
+        written = {identity(a): a for a in journaled}
+        journaled_rows: dict[int, Alert] = {}
         for delivery in batch:
             accepted = 0
             for alert in delivery.alerts:
-                if inserted.pop(identity(alert), None) is not None:
+                key = identity(alert)
+                row_id = inserted.pop(key, None)
+                if row_id is not None:
+                    journaled_rows[row_id] = as_journaled(written[key])
                     accepted += 1
             if not delivery.done.done():
                 delivery.done.set_result(
                     JournalResult(accepted=accepted, duplicates=len(delivery.alerts) - accepted)
                 )
-        self._on_committed(self.last_committed_id)
+        self._on_committed(journaled_rows)

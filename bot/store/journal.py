@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import Alert, AlertSource, AlertStatus
-from bot.store.schema import alerts
+from bot.store.schema import alerts, many
 
 Identity = tuple[str, str, datetime, str]
 _IDENTITY = ["source", "fingerprint", "starts_at", "status"]
@@ -85,18 +85,39 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
     return _INSERT_IGNORING_DUPLICATES[dialect]
 
 
-_UNPROCESSED = (
-    sa.select(alerts)
+_UNPROCESSED_IDS = (
+    sa.select(alerts.c.id)
     .where(alerts.c.processed_at.is_(None))
     .order_by(alerts.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
+_BY_IDS = sa.select(alerts).where(alerts.c.id.in_(many("ids")))
 
 
-async def unprocessed(conn: AsyncConnection, limit: int) -> list[tuple[int, Alert]]:
-    """The oldest journaled alerts the engine has not processed yet, in arrival order."""
-    rows = (await conn.execute(_UNPROCESSED, {"limit": limit})).mappings()
-    return [(row["id"], alert_from_row(row)) for row in rows]
+async def unprocessed(
+    conn: AsyncConnection, limit: int, known: Mapping[int, Alert] | None = None
+) -> list[tuple[int, Alert]]:
+    """The oldest journaled alerts the engine has not processed yet, in arrival order.
+
+    ``known``: alerts this process journaled, by row id, as :func:`as_journaled` made them;
+    only the others are read (and decoded) from the journal."""
+    ids = list((await conn.execute(_UNPROCESSED_IDS, {"limit": limit})).scalars())
+    known = known or {}
+    missing = [row_id for row_id in ids if row_id not in known]
+    read: dict[int, Alert] = {}
+    if missing:
+        rows = (await conn.execute(_BY_IDS, {"ids": missing})).mappings()
+        read = {row["id"]: alert_from_row(row) for row in rows}
+    return [(row_id, known[row_id] if row_id in known else read[row_id]) for row_id in ids]
+
+
+def as_journaled(alert: Alert) -> Alert:
+    """``alert`` as its journal row reads back: its times in UTC."""
+    if alert.starts_at.tzinfo is UTC and (alert.ends_at is None or alert.ends_at.tzinfo is UTC):
+        return alert
+    starts_at = alert.starts_at.astimezone(UTC)
+    ends_at = None if alert.ends_at is None else alert.ends_at.astimezone(UTC)
+    return alert.model_copy(update={"starts_at": starts_at, "ends_at": ends_at})
 
 
 async def resolution_seen(conn: AsyncConnection, alert: Alert, before_id: int) -> bool:

@@ -22,6 +22,7 @@ from bot.engine.intake.grouping import IntakeResult, take_batch
 from bot.engine.intake.read_barrier import ReadBarrier
 from bot.errors import StoreUnavailable
 from bot.events import IncidentChange
+from bot.models import Alert
 from bot.playbooks.playbook import PlaybookSet
 from bot.store import Database, inbound_events, incidents, journal
 from bot.store.locks import INTAKE, hold_until_commit
@@ -31,6 +32,9 @@ from bot.tasks import BackgroundService
 log = structlog.get_logger(__name__)
 
 RETRY_DELAY_S = 1.0
+# Alerts this process journaled, kept by row id until the intake takes them so it need not
+# read them back; past this many (the intake far behind) the rest are read from the store.
+MAX_KNOWN_ALERTS = 20_000
 
 
 class _Unreachable(Exception):
@@ -65,6 +69,7 @@ class IntakeWorker(BackgroundService):
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
         self._limit = batch_size
+        self._known: dict[int, Alert] = {}
         # SQLite has one replica: events only arrive through this process, which knows
         # when one was journaled; several replicas may each journal them.
         self._events_due = True
@@ -90,6 +95,12 @@ class IntakeWorker(BackgroundService):
 
     def wake(self) -> None:
         """New alerts were journaled."""
+        self._wakeup.set()
+
+    def journaled(self, rows: Mapping[int, Alert]) -> None:
+        """This process journaled ``rows`` (by row id, as they read back): take them."""
+        if len(self._known) + len(rows) <= MAX_KNOWN_ALERTS:
+            self._known.update(rows)
         self._wakeup.set()
 
     def event_journaled(self, seq: int) -> None:
@@ -146,6 +157,7 @@ class IntakeWorker(BackgroundService):
             await hold_until_commit(conn, INTAKE)
             for alert_id, _ in await journal.unprocessed(conn, 1):
                 await journal.mark_processed(conn, alert_id, None, self._clock())
+                self._known.pop(alert_id, None)
                 log.error("intake.alert_skipped", alert_id=alert_id)
 
     async def _skip_next_event(self) -> None:
@@ -163,16 +175,31 @@ class IntakeWorker(BackgroundService):
         limit = self._limit
         async with self._db.begin() as conn:
             await hold_until_commit(conn, INTAKE)
-            pending = await journal.unprocessed(conn, limit)
+            pending = await journal.unprocessed(conn, limit, self._known)
             if pending:
                 await take_batch(conn, pending, now, result, self._playbooks)
                 await announce(conn, Topic.INTAKE)  # reads waiting on other replicas
             changes = await result.changes(conn, now)
+        self._forget(pending)
         if pending:
             self.barrier.progressed()
         self._on_changes(changes)
         self._on_runs(result)
         return len(pending) >= limit
+
+    def _forget(self, taken: list[tuple[int, Alert]]) -> None:
+        """Drop known alerts that are processed now: those just taken, and those below the
+        oldest one pending (another replica took them). Only a cache: an alert dropped too
+        early is read from the journal."""
+        if not taken:
+            self._known.clear()
+            return
+        for alert_id, _ in taken:
+            self._known.pop(alert_id, None)
+        oldest = taken[0][0]
+        stale = [alert_id for alert_id in self._known if alert_id < oldest]
+        for alert_id in stale:
+            del self._known[alert_id]
 
     async def _process_events(self) -> bool:
         """Map a batch of journaled inbound events (integrations' webhooks) through their
