@@ -8,6 +8,7 @@ import queue
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable, MutableMapping
 from typing import Any, TextIO
 
@@ -111,6 +112,13 @@ def configure_logging(
     )
 
 
+# After the first line of a quiet spell the writer waits this long for more before writing:
+# in a storm it wakes (and takes the interpreter lock) a few dozen times a second, not once
+# per line; a line waits at most this long.
+GATHER_S = 0.02
+MAX_BATCH = 1000
+
+
 class LineWriter:
     """A structlog logger that hands each rendered line to a queue; a thread of its own
     writes them (what has queued up meanwhile in one write), so a slow log pipe never
@@ -136,10 +144,14 @@ class LineWriter:
             self._thread.join(timeout=5)
 
     def _write(self) -> None:
+        behind = False  # the last write took a full batch: more is waiting, write on
         while True:
             batch = [self._lines.get()]
-            while not self._lines.empty() and len(batch) < 1000:
+            if batch[0] is not None and not behind:
+                time.sleep(GATHER_S)
+            while not self._lines.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._lines.get_nowait())
+            behind = len(batch) >= MAX_BATCH
             lines = [line for line in batch if line is not None]
             if lines:
                 try:

@@ -133,6 +133,7 @@ runs = sa.Table(
     sa.Column("slot_taken_at", UTCDateTime),
     sa.Index("ix_runs_target_status", "target", "status"),
     sa.Index("ix_runs_owner", "owner"),
+    sa.Index("ix_runs_incident", "incident_seq", "seq"),  # the intake's "ran here?" (0007)
     sa.Index(
         "ix_runs_slot_taken",
         "seq",

@@ -81,7 +81,7 @@ async def test_a_new_store_gets_exactly_the_schema_of_this_release(store_url: st
     differences, revision, versions = await _schema_state(db)
     await db.close()
     assert differences == []
-    assert revision == ("0006",)
+    assert revision == ("0007",)
     assert versions == [1, 2]
 
 
@@ -100,7 +100,7 @@ async def test_a_store_made_by_the_release_before_alembic_is_upgraded(store_url:
         run = (await conn.execute(sa.text("SELECT playbook, owner FROM runs"))).one()
     await db.close()
     assert differences == []
-    assert revision == ("0006",)
+    assert revision == ("0007",)
     assert versions == [1, 2]
     assert tuple(incident) == ("disk full", 3, 2)
     assert tuple(run) == ("clean", None)
@@ -130,7 +130,7 @@ async def test_replicas_starting_together_migrate_once(postgres_url: str) -> Non
     differences, revision, versions = await _schema_state(dbs[0])
     for db in dbs:
         await db.close()
-    assert (differences, revision, versions) == ([], ("0006",), [1, 2])
+    assert (differences, revision, versions) == ([], ("0007",), [1, 2])
 
 
 def test_medic_serve_refuses_a_newer_schema_with_a_clear_error(tmp_path: Path) -> None:
