@@ -20,7 +20,7 @@ from bot.clock import Now, utc_now
 from bot.errors import StoreUnavailable
 from bot.models import Alert
 from bot.store.database import Database, store_error
-from bot.store.journal import as_journaled, identity, journal_alerts, max_alert_id
+from bot.store.journal import as_journaled, identity, journal_alerts
 from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
@@ -59,13 +59,6 @@ class AlertCommitter(BackgroundService):
         self._max_batch = max_batch
         self._clock = clock
         self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
-        self.last_committed_id = 0
-
-    async def _prepare(self) -> bool:
-        """Readers will wait for intake up to the journal's end."""
-        async with self._db.connect() as conn:
-            self.last_committed_id = await max_alert_id(conn)
-        return True
 
     async def _drain(self) -> None:
         """Commit what is queued before stopping."""
@@ -111,8 +104,6 @@ class AlertCommitter(BackgroundService):
                 if not delivery.done.done():
                     delivery.done.set_exception(error)
             return
-        if inserted:
-            self.last_committed_id = max(self.last_committed_id, *inserted.values())
         # What each new row holds (of several deliveries of one identity, the last one's
         # values were written), handed to the intake so it need not read it back.
         written = {identity(a): a for a in journaled}

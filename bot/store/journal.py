@@ -144,12 +144,6 @@ async def mark_processed(
     )
 
 
-async def max_alert_id(conn: AsyncConnection) -> int:
-    """The newest journaled alert id (0 when empty)."""
-    found = (await conn.execute(sa.select(sa.func.max(alerts.c.id)))).scalar()
-    return int(found or 0)
-
-
 async def get_alert(conn: AsyncConnection, alert_id: int) -> Alert | None:
     """One journaled alert."""
     row = (await conn.execute(sa.select(alerts).where(alerts.c.id == alert_id))).mappings().first()
