@@ -151,7 +151,8 @@ class IntakeBatch:
 
     async def alert_state(self, seq: int, alert: Alert) -> AlertState | None:
         """What incident ``seq`` knows of ``alert``."""
-        await self._load_incidents([seq])
+        if seq not in self._loaded:
+            await self._load_incidents([seq])
         return self._states.get((seq, alert.source.value, alert.fingerprint))
 
     async def nothing_fires(self, seq: int) -> bool:

@@ -5,6 +5,7 @@ change both together."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,20 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored; use UTC-aware values")
         return value.astimezone(UTC).replace(tzinfo=None)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        """On SQLite, one call from an aware time to the stored text (the text SQLAlchemy's
+        own SQLite ``DATETIME`` writes, microseconds always included); elsewhere the usual
+        two steps. Every alert writes several times."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        naive = self.process_bind_param
+
+        def process(value: datetime | None) -> str | None:
+            stored = naive(value, dialect)
+            return None if stored is None else stored.isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Attach UTC when reading back."""
