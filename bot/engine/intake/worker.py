@@ -40,7 +40,7 @@ GATHER_FROM = 16
 GATHER_S = 0.03
 # Alerts this process journaled, kept by row id until the intake takes them so it need not
 # read them back; past this many (the intake far behind) the rest are read from the store.
-MAX_KNOWN_ALERTS = 20_000
+MAX_KNOWN_ALERTS = 5_000
 
 
 class _Unreachable(Exception):
