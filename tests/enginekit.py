@@ -1,5 +1,6 @@
 """Helpers for engine tests: a narrator that records (and lets tests wait for) events,
-test playbooks written to a directory, and the decision API."""
+test playbooks written to a directory, the decision API, and a served Medic's webhook and
+store file."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from bot.actions import (
 from bot.events import ApprovalEvent, IncidentChange, RunEvent, StepEvent
 from bot.integrations import action_registry
 
-from medickit import API_TOKEN
+from harness.http import post_json
+from harness.medic import MedicProcess
+from medickit import AM_TOKEN, API_TOKEN
 
 WAIT_S = 20.0
 
@@ -109,6 +112,19 @@ async def decide(client: TestClient[Any, Any], approval: str, user: str, decisio
 async def detail(client: TestClient[Any, Any], incident: str = "INC-1") -> Any:
     """GET /api/incidents/{id}."""
     return await (await client.get(f"/api/incidents/{incident}")).json()
+
+
+def post_alertmanager(medic: MedicProcess, body: dict[str, Any]) -> None:
+    """Deliver one Alertmanager notification to a served Medic; it must be accepted."""
+    status, answer = post_json(
+        f"{medic.url}/webhooks/alertmanager", body, {"Authorization": f"Bearer {AM_TOKEN}"}
+    )
+    assert status == 200, answer
+
+
+def store_file(medic: MedicProcess) -> Path:
+    """The SQLite file behind a served Medic."""
+    return Path(medic.store_url.removeprefix("sqlite:///"))
 
 
 class HoldParams(ActionParams):

@@ -20,7 +20,7 @@ from bot.clock import Now, utc_now
 from bot.errors import StoreUnavailable
 from bot.models import Alert
 from bot.store.database import Database, store_error
-from bot.store.journal import as_journaled, identity, journal_alerts
+from bot.store.journal import as_journaled, identity, journal_alerts, written
 from bot.tasks import BackgroundService
 
 log = structlog.get_logger(__name__)
@@ -104,9 +104,8 @@ class AlertCommitter(BackgroundService):
                 if not delivery.done.done():
                     delivery.done.set_exception(error)
             return
-        # What each new row holds (of several deliveries of one identity, the last one's
-        # values were written), handed to the intake so it need not read it back.
-        written = {identity(a): a for a in journaled}
+        # What each new row holds, handed to the intake so it need not read it back.
+        rows = written(journaled)
         journaled_rows: dict[int, Alert] = {}
         for delivery in batch:
             accepted = 0
@@ -114,7 +113,7 @@ class AlertCommitter(BackgroundService):
                 key = identity(alert)
                 row_id = inserted.pop(key, None)
                 if row_id is not None:
-                    journaled_rows[row_id] = as_journaled(written[key])
+                    journaled_rows[row_id] = as_journaled(rows[key])
                     accepted += 1
             if not delivery.done.done():
                 delivery.done.set_result(

@@ -29,6 +29,12 @@ async def insert_alerts(
     return await conn.run_sync(journal_alerts, batch, received_at)
 
 
+def written(batch: Sequence[Alert]) -> dict[Identity, Alert]:
+    """The alert :func:`journal_alerts` writes for each identity of ``batch``: of several
+    copies, the last one's values."""
+    return {identity(a): a for a in batch}
+
+
 def journal_alerts(
     conn: sa.Connection, batch: Sequence[Alert], received_at: datetime
 ) -> dict[Identity, int]:
@@ -38,7 +44,7 @@ def journal_alerts(
     unique constraint, atomically, also against other replicas.
     """
     inserted: dict[Identity, int] = {}
-    unique = list({identity(a): a for a in batch}.values())
+    unique = list(written(batch).values())
     if not unique:
         return inserted
     rows = [_values(a, received_at) for a in unique]

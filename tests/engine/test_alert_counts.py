@@ -10,20 +10,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.http import get_json, post_json
+from enginekit import post_alertmanager, store_file
+from harness.http import get_json
 from harness.medic import MedicProcess
+from medickit import AM_TOKEN
 from payloads import BASE_TIME, am_alert, am_payload
 
-TOKEN = "count-check-token"
 EXAMPLES = int(os.environ.get("MEDIC_COUNT_EXAMPLES", "25"))
 
 # One notification: its group (of two) and up to four alerts, each (fingerprint of five,
@@ -32,15 +31,6 @@ ALERT = st.tuples(st.integers(0, 4), st.booleans(), st.integers(0, 1))
 NOTIFICATION = st.tuples(
     st.integers(0, 1), st.lists(ALERT, min_size=1, max_size=4, unique_by=lambda a: a[0])
 )
-
-
-@pytest.fixture(scope="module")
-def medic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedicProcess]:
-    """``medic serve`` on its embedded defaults and a SQLite store."""
-    tmp = tmp_path_factory.mktemp("counts")
-    with MedicProcess(tmp, store_url=f"sqlite:///{tmp / 'medic.db'}", bearer_token=TOKEN) as m:
-        m.start(timeout=90)
-        yield m
 
 
 def _deliver(
@@ -59,10 +49,7 @@ def _deliver(
         ],
         group_key=f'{{}}:{{check="{tag}-{group}"}}',
     )
-    status, answer = post_json(
-        f"{medic.url}/webhooks/alertmanager", body, {"Authorization": f"Bearer {TOKEN}"}
-    )
-    assert status == 200, answer
+    post_alertmanager(medic, body)
 
 
 @settings(
@@ -73,17 +60,18 @@ def _deliver(
 )
 @given(notifications=st.lists(NOTIFICATION, min_size=1, max_size=8))
 def test_kept_counts_equal_a_recount(
-    medic: MedicProcess, notifications: list[tuple[int, list[tuple[int, bool, int]]]]
+    served_medic: MedicProcess, notifications: list[tuple[int, list[tuple[int, bool, int]]]]
 ) -> None:
     """After any sequence of notifications, every incident they touched shows as many
     alerts (API and store) and as many firing alerts (store) as a recount finds."""
+    medic = served_medic
     tag = uuid.uuid4().hex[:12]
     for group, alerts in notifications:
         _deliver(medic, tag, group, alerts)
     listed = {
         i["id"]: i["alert_count"] for i in get_json(f"{medic.url}/api/incidents")["incidents"]
     }  # answers once the intake has taken every acknowledged alert
-    with sqlite3.connect(Path(medic.store_url.removeprefix("sqlite:///"))) as db:
+    with sqlite3.connect(store_file(medic)) as db:
         rows = db.execute(
             "SELECT i.seq, i.alert_count, i.firing_count, count(*),"
             " sum(CASE WHEN a.status = 'firing' THEN 1 ELSE 0 END)"
@@ -104,7 +92,7 @@ def _incident(medic: MedicProcess, incident_id: str) -> dict[str, Any]:
 
 def _set_counts(medic: MedicProcess, alert_count: int, firing_count: int) -> None:
     """Write counts into the store as a release that did not keep them would leave them."""
-    with sqlite3.connect(Path(medic.store_url.removeprefix("sqlite:///"))) as db:
+    with sqlite3.connect(store_file(medic)) as db:
         db.execute("PRAGMA busy_timeout = 5000")
         db.execute(
             "UPDATE incidents SET alert_count = ?, firing_count = ?", (alert_count, firing_count)
@@ -113,7 +101,7 @@ def _set_counts(medic: MedicProcess, alert_count: int, firing_count: int) -> Non
 
 def _two_alerts_then(tmp_path: Path) -> MedicProcess:
     medic = MedicProcess(
-        tmp_path, store_url=f"sqlite:///{tmp_path / 'medic.db'}", bearer_token=TOKEN
+        tmp_path, store_url=f"sqlite:///{tmp_path / 'medic.db'}", bearer_token=AM_TOKEN
     ).start()
     for fingerprint in ("1", "2"):
         _deliver(medic, "kept", 0, [(int(fingerprint), True, 0)])

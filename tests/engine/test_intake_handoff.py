@@ -4,39 +4,17 @@ journal: what it files into incidents must still be exactly what the journal hol
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from harness.http import get_json, post_json
+from enginekit import post_alertmanager, store_file
+from harness.http import get_json
 from harness.medic import MedicProcess
 from payloads import am_alert, am_payload
-
-TOKEN = "handoff-check-token"
-
-
-@pytest.fixture(scope="module")
-def medic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedicProcess]:
-    """``medic serve`` on its embedded defaults and a SQLite store."""
-    tmp = tmp_path_factory.mktemp("handoff")
-    with MedicProcess(tmp, store_url=f"sqlite:///{tmp / 'medic.db'}", bearer_token=TOKEN) as m:
-        m.start(timeout=90)
-        yield m
-
-
-def _deliver(medic: MedicProcess, *alerts: dict[str, object], group: str) -> None:
-    body = am_payload(*alerts, group_key=f'{{}}:{{check="{group}"}}')
-    status, answer = post_json(
-        f"{medic.url}/webhooks/alertmanager", body, {"Authorization": f"Bearer {TOKEN}"}
-    )
-    assert status == 200, answer
 
 
 def _journal_and_incident_rows(
     medic: MedicProcess, fingerprint: str
 ) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
-    with sqlite3.connect(Path(medic.store_url.removeprefix("sqlite:///"))) as db:
+    with sqlite3.connect(store_file(medic)) as db:
         journal = db.execute(
             "SELECT labels, annotations, starts_at FROM alerts WHERE fingerprint = ?",
             (fingerprint,),
@@ -51,7 +29,7 @@ def _journal_and_incident_rows(
 
 
 def test_of_two_copies_in_one_delivery_the_incident_takes_the_one_journaled(
-    medic: MedicProcess,
+    served_medic: MedicProcess,
 ) -> None:
     """One delivery carrying the same alert twice (same fingerprint, start and status,
     different summaries) is journaled once, with the later copy's values; the incident it
@@ -60,9 +38,9 @@ def test_of_two_copies_in_one_delivery_the_incident_takes_the_one_journaled(
     second = am_alert("handoff-dup", alertname="HandoffDup")
     first["annotations"] = {"summary": "first copy"}
     second["annotations"] = {"summary": "second copy"}
-    _deliver(medic, first, second, group="dup")
-    titles = {i["title"] for i in get_json(f"{medic.url}/api/incidents")["incidents"]}
-    journal, kept = _journal_and_incident_rows(medic, "handoff-dup")
+    post_alertmanager(served_medic, am_payload(first, second, group_key='{}:{check="dup"}'))
+    titles = {i["title"] for i in get_json(f"{served_medic.url}/api/incidents")["incidents"]}
+    journal, kept = _journal_and_incident_rows(served_medic, "handoff-dup")
     assert "second copy" in journal[1]
     assert "second copy" in titles
     assert "first copy" not in titles
