@@ -11,7 +11,9 @@ rows, row count and last row id. Transactions, isolation and errors are aiosqlit
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -98,10 +100,26 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     async def _one_trip(self, operation: str, parameters: Any, many: bool) -> _Outcome:
         async with self._adapt_connection._execute_mutex:
             connection: Any = self._connection
-            outcome: _Outcome = await connection._execute(
-                _run_statement, connection, operation, parameters, many
+            trip: asyncio.Future[_Outcome] = asyncio.ensure_future(
+                connection._execute(_run_statement, connection, operation, parameters, many)
             )
-            return outcome
+            try:
+                return await asyncio.shield(trip)
+            except asyncio.CancelledError:
+                await _until_done(trip)
+                raise
+
+
+async def _until_done(trip: asyncio.Future[_Outcome]) -> None:
+    """Wait for a statement whose caller was cancelled: it runs on in the connection's
+    thread regardless, and must not outlive the task that started it (at shutdown it would
+    answer an event loop already closed). Bounded by the statement itself (a lock waits at
+    most ``busy_timeout``); further cancellations meanwhile are held back until it ends."""
+    while not trip.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([trip])
+    if not trip.cancelled():
+        trip.exception()  # retrieved: the caller's cancellation is what it reports
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):

@@ -3,6 +3,8 @@ same results, row counts, ids, errors and transactions as the stock adapter."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -99,3 +101,45 @@ async def test_a_refused_write_raises_and_rolls_back(db: Database) -> None:
     async with db.connect() as conn:
         names = list((await conn.execute(sa.select(switches.c.name))).scalars())
     assert names == ["kept"]
+
+
+async def test_a_cancelled_statement_is_waited_for(sqlite_url: str) -> None:
+    """A task cancelled (even again and again) while its statement runs on the connection's
+    thread ends only once the statement has: no statement outlives the task that started
+    it (at shutdown, one that did would finish after the event loop closed, and its answer
+    would be lost with an error in the thread)."""
+    running, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def held() -> int:
+        running.set()
+        release.wait(30)
+        finished.set()
+        return 1
+
+    database = Database(sqlite_url)
+    sa.event.listen(
+        database.engine.sync_engine,
+        "connect",
+        lambda connection, _record: connection.create_function("held", 0, held),
+    )
+    await database.create_schema()
+    try:
+
+        async def query() -> None:
+            async with database.connect() as conn:
+                await conn.execute(sa.text("SELECT held()"))
+
+        task = asyncio.create_task(query())
+        assert await asyncio.to_thread(running.wait, 30)
+        for _ in range(5):  # cancelled again while it waits: still no statement left behind
+            task.cancel()
+            await asyncio.sleep(0)
+        _, pending = await asyncio.wait([task], timeout=0.2)
+        assert pending == {task}, "the task ended while its statement still ran"
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished.is_set()
+    finally:
+        release.set()
+        await database.close()
