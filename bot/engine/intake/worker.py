@@ -34,10 +34,11 @@ log = structlog.get_logger(__name__)
 RETRY_DELAY_S = 1.0
 # In a storm the intake gathers: after a batch of at least GATHER_FROM alerts it lets
 # GATHER_S pass before the next, so it takes hundreds at a time (a batch's reads, writes and
-# commit cost about as much for fifty alerts as for five hundred). A quiet system never
-# waits: one alert at a time is taken at once.
+# commit cost about as much for fifty alerts as for five hundred: taken in batches of 100,
+# an alert costs half as much again as in batches of 250). A full batch is followed at
+# once; a quiet system never waits: one alert at a time is taken at once.
 GATHER_FROM = 16
-GATHER_S = 0.03
+GATHER_S = 0.1
 # Alerts this process journaled, kept by row id until the intake takes them so it need not
 # read them back; past this many (the intake far behind) the rest are read from the store.
 MAX_KNOWN_ALERTS = 5_000
