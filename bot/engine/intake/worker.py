@@ -32,13 +32,24 @@ from bot.tasks import BackgroundService
 log = structlog.get_logger(__name__)
 
 RETRY_DELAY_S = 1.0
-# In a storm the intake gathers: after a batch of at least GATHER_FROM alerts it lets
-# GATHER_S pass before the next, so it takes hundreds at a time (a batch's reads, writes and
-# commit cost about as much for fifty alerts as for five hundred: taken in batches of 100,
-# an alert costs half as much again as in batches of 250). A full batch is followed at
-# once; a quiet system never waits: one alert at a time is taken at once.
+# In a storm the intake gathers: after a batch of at least GATHER_FROM alerts it lets time
+# pass before the next, in proportion to that batch (GATHER_S_PER_ALERT), up to
+# GATHER_MAX_S, so a sustained storm is taken hundreds at a time (a batch's reads, writes
+# and commit cost about as much for fifty alerts as for five hundred: in batches of 100 an
+# alert costs half as much again as in batches of 250), while a burst of a few dozen waits
+# a few milliseconds. A full batch is followed at once; a quiet system never waits.
 GATHER_FROM = 16
-GATHER_S = 0.1
+GATHER_S_PER_ALERT = 0.0005
+GATHER_MAX_S = 0.1
+
+
+def gathering_s(last_batch: int) -> float:
+    """How long to let alerts gather after a batch of ``last_batch`` alerts."""
+    if last_batch < GATHER_FROM:
+        return 0.0
+    return min(GATHER_MAX_S, last_batch * GATHER_S_PER_ALERT)
+
+
 # Alerts this process journaled, kept by row id until the intake takes them so it need not
 # read them back; past this many (the intake far behind) the rest are read from the store.
 MAX_KNOWN_ALERTS = 5_000
@@ -121,8 +132,9 @@ class IntakeWorker(BackgroundService):
             await self._wakeup.wait()
             self._wakeup.clear()
             try:
-                if self._last_batch >= GATHER_FROM:
-                    await asyncio.sleep(GATHER_S)
+                gather_s = gathering_s(self._last_batch)
+                if gather_s:
+                    await asyncio.sleep(gather_s)
                 while await self._process_batch():
                     pass
             except _Unreachable as err:
