@@ -12,6 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+_REMEMBERED_TIMES = 1_024
+
+
+def _naive_utc(value: datetime) -> datetime:
+    """An aware time as naive UTC; a naive one is refused."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; use UTC-aware values")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Stored as naive UTC on every backend, returned timezone-aware (UTC)."""
@@ -21,11 +30,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Normalise to naive UTC before writing."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use UTC-aware values")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return None if value is None else _naive_utc(value)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
         """On SQLite, one call from an aware time to the stored text (the text SQLAlchemy's
@@ -33,11 +38,21 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         two steps. Every alert writes several times."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
-        naive = self.process_bind_param
+        # A batch writes the same few times over and over (its "now", a storm's shared
+        # startsAt): each instant's text is remembered. Equal keys are the same instant,
+        # whatever their offset, so the same text; a naive time equals no aware key.
+        texts: dict[datetime, str] = {}
 
         def process(value: datetime | None) -> str | None:
-            stored = naive(value, dialect)
-            return None if stored is None else stored.isoformat(" ", "microseconds")
+            if value is None:
+                return None
+            text = texts.get(value)
+            if text is None:
+                text = _naive_utc(value).isoformat(" ", "microseconds")
+                if len(texts) >= _REMEMBERED_TIMES:
+                    texts.clear()
+                texts[value] = text
+            return text
 
         return process
 

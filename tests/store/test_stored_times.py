@@ -47,3 +47,24 @@ def test_whole_seconds_keep_their_microseconds_and_none_stays_none() -> None:
     assert processor(None) is None
     with pytest.raises(ValueError, match="naive"):
         processor(datetime(2026, 12, 4, 5, 0))  # noqa: DTZ001 -- naive on purpose
+
+
+@given(values=st.lists(TIMES, max_size=8))
+def test_a_processor_writing_many_times_writes_each_as_sqlalchemy_does(
+    values: list[datetime],
+) -> None:
+    """One processor (as a table's column keeps it) writing time after time, the same
+    instant again in another offset included, writes each as SQLAlchemy's path would."""
+    processor = UTCDateTime().bind_processor(DIALECT)
+    assert processor is not None
+    for value in [*values, *(v.astimezone(UTC) for v in values), *values]:
+        assert processor(value) == _sqlalchemys_own(value)
+
+
+def test_a_remembered_time_never_lets_a_naive_one_through() -> None:
+    """A naive time equal, as wall time, to one written before is still refused."""
+    processor = UTCDateTime().bind_processor(DIALECT)
+    assert processor is not None
+    processor(datetime(2026, 12, 4, 5, 0, tzinfo=UTC))
+    with pytest.raises(ValueError, match="naive"):
+        processor(datetime(2026, 12, 4, 5, 0))  # noqa: DTZ001 -- naive on purpose
