@@ -33,12 +33,15 @@ log = structlog.get_logger(__name__)
 
 RETRY_DELAY_S = 1.0
 # In a storm the intake gathers: after a batch of at least GATHER_FROM alerts it lets time
-# pass before the next, in proportion to that batch (GATHER_S_PER_ALERT), up to
-# GATHER_MAX_S, so a sustained storm is taken hundreds at a time (a batch's reads, writes
-# and commit cost about as much for fifty alerts as for five hundred: in batches of 100 an
-# alert costs half as much again as in batches of 250), while a burst of a few dozen waits
-# a few milliseconds. A full batch is followed at once; a quiet system never waits.
+# pass before the next, GATHER_MIN_S, or longer after a bigger batch (GATHER_S_PER_ALERT)
+# up to GATHER_MAX_S, so a sustained storm is taken hundreds at a time (a batch's reads,
+# writes and commit cost about as much for fifty alerts as for five hundred: in batches of
+# 100 an alert costs half as much again as in batches of 250). A system briefly behind
+# (new incidents at 20/s on a busy core) waits GATHER_MIN_S: waiting less made its batches
+# smaller and dearer, and its latency worse. A full batch is followed at once; a quiet
+# system never waits.
 GATHER_FROM = 16
+GATHER_MIN_S = 0.03
 GATHER_S_PER_ALERT = 0.0005
 GATHER_MAX_S = 0.1
 
@@ -47,7 +50,7 @@ def gathering_s(last_batch: int) -> float:
     """How long to let alerts gather after a batch of ``last_batch`` alerts."""
     if last_batch < GATHER_FROM:
         return 0.0
-    return min(GATHER_MAX_S, last_batch * GATHER_S_PER_ALERT)
+    return min(GATHER_MAX_S, max(GATHER_MIN_S, last_batch * GATHER_S_PER_ALERT))
 
 
 # Alerts this process journaled, kept by row id until the intake takes them so it need not
