@@ -94,7 +94,7 @@ class Result:
     elapsed_s: float
     latencies_s: list[float]
     catch_up_s: float | None = None
-    cpu_s: float | None = None  # the server's CPU (all threads, user and system) in the round
+    cpu_s: float = 0.0  # the server's CPU (all threads, user and system) in the round
 
     @property
     def rps(self) -> float:
@@ -102,17 +102,14 @@ class Result:
         return self.requests / self.elapsed_s
 
     @property
-    def cpu_us_per_request(self) -> float | None:
-        """Server CPU per request, catching up included (None where /proc is missing)."""
-        return None if self.cpu_s is None else self.cpu_s / self.requests * 1e6
+    def cpu_us_per_request(self) -> float:
+        """Server CPU per request, catching up included."""
+        return self.cpu_s / self.requests * 1e6
 
 
-def server_cpu_s(process: subprocess.Popen[bytes]) -> float | None:
-    """CPU seconds the server process has used so far (every thread), from /proc."""
-    try:
-        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process (all its threads) used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -298,12 +295,11 @@ async def measure(targets: Sequence[Target], args: argparse.Namespace) -> list[R
             for target in order:
                 tag = f"{run_tag}-{target.name}"
                 timed = build_payloads(args.requests, k, args.groups, tag, f"r{round_no}")
-                cpu_before = server_cpu_s(target.process)
+                cpu = cpu_seconds(target.process.pid)
                 elapsed, latencies = await drive(session, target, timed, args.clients, k)
                 sent[target.name] += args.requests * k
                 lag = await _caught_up(session, target, run_tag, sent[target.name])
-                cpu_after = server_cpu_s(target.process)
-                cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+                cpu = cpu_seconds(target.process.pid) - cpu
                 results.append(Result(target.name, len(timed), elapsed, latencies, lag, cpu))
     return results
 
@@ -456,17 +452,13 @@ def report(results: Sequence[Result], args: argparse.Namespace, store: str) -> N
     cpu_ratios = [
         b.cpu_us_per_request / m.cpu_us_per_request
         for m, b in zip(by_name["medic"], by_name["baseline"], strict=True)
-        if m.cpu_us_per_request and b.cpu_us_per_request
     ]
-    if cpu_ratios:
-        medic_cpu = [r.cpu_us_per_request or 0.0 for r in by_name["medic"]]
-        baseline_cpu = [r.cpu_us_per_request or 0.0 for r in by_name["baseline"]]
-        print(
-            "server CPU per request, µs (median of rounds; Medic's includes catching up): "
-            f"medic {statistics.median(medic_cpu):.0f}, "
-            f"baseline {statistics.median(baseline_cpu):.0f}; CPU ratio (baseline / medic) "
-            + " ".join(f"{x:.2f}" for x in cpu_ratios)
-        )
+    print(
+        "server CPU per request, µs (median of rounds; Medic's includes catching up): "
+        f"medic {statistics.median(r.cpu_us_per_request for r in by_name['medic']):.0f}, "
+        f"baseline {statistics.median(r.cpu_us_per_request for r in by_name['baseline']):.0f}; "
+        "CPU ratio (baseline / medic) " + " ".join(f"{x:.2f}" for x in cpu_ratios)
+    )
     lags = [r.catch_up_s for r in by_name["medic"] if r.catch_up_s is not None]
     print(
         "engine: every acknowledged alert in its incident "

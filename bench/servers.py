@@ -37,6 +37,7 @@ from ingest import (
     TOKEN,
     BenchError,
     Target,
+    cpu_seconds,
     free_port,
     log_tail,
     stop,
@@ -253,12 +254,6 @@ def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process (all its threads) used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
