@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from bot.errors import PermanentError, StoreError, StoreRefused, StoreUnavailable
+from bot.store import json_text
 from bot.store.migrate import upgrade_to_head
 from bot.store.sqlite_driver import one_hop_dbapi
 
@@ -106,6 +107,10 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: object) -> None:
     cursor.close()
 
 
+# SQLite keeps JSON as text: label sets written by orjson (PostgreSQL's driver has its own).
+_SQLITE_JSON: dict[str, Any] = {"json_serializer": json_text.dumps}
+
+
 class Database:
     """The async engine plus schema setup and a readiness probe."""
 
@@ -121,6 +126,7 @@ class Database:
             # A SQLite file never drops a connection: no ping round trip per checkout; and
             # one trip to the connection's thread per statement instead of four.
             kwargs["module"] = one_hop_dbapi()
+            kwargs.update(_SQLITE_JSON)
         self.engine: AsyncEngine = create_async_engine(target, **kwargs)
         self.errors = 0
         """Errors the driver raised so far (``medic_store_errors_total``)."""
@@ -139,6 +145,7 @@ class Database:
                 target.set(drivername="sqlite+pysqlite"),
                 poolclass=StaticPool,
                 connect_args={"check_same_thread": False},
+                **_SQLITE_JSON,
             )
             event.listen(self._writer, "connect", _sqlite_pragmas)
             event.listen(self._writer, "handle_error", self._count_error)
