@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import queue
 import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import structlog
@@ -22,9 +24,10 @@ _BEARER = re.compile(r"(?i:\b(bearer\s+|token=))[^\s,;\"']+")
 class SecretRedactor:
     """Drop known secret values and secret-looking keys from every event before rendering.
 
-    Every string value of every log line passes here: one regular expression tells
-    whether a value holds anything to redact at all (most hold nothing); only those that
-    do are scrubbed, secrets longest first, then bearer tokens. Keys are judged once each."""
+    Every string value of every log line passes here: plain substring checks tell whether a
+    value could hold anything to redact at all (most cannot: no configured secret, no
+    "bearer" or "token=" in any case); only those that could are searched and scrubbed,
+    secrets longest first, then bearer tokens. Keys are judged once each."""
 
     _KNOWN_KEYS_MAX = 4096  # keys come from code; a bound in case one ever does not
 
@@ -41,9 +44,22 @@ class SecretRedactor:
         for key, value in event.items():
             if self._is_secret_key(key):
                 event[key] = REDACTED
-            elif isinstance(value, str) and self._suspect.search(value) is not None:
+            elif (
+                isinstance(value, str)
+                and self._may_hold_secret(value)
+                and self._suspect.search(value) is not None
+            ):
                 event[key] = self._scrub(value)
         return event
+
+    def _may_hold_secret(self, text: str) -> bool:
+        """A quick superset of what the search finds (``str.lower`` folds every character
+        the search's case-insensitive ``bearer``/``token=`` also accepts, the Kelvin sign
+        included); a search costs several times these checks."""
+        lowered = text.lower()
+        if "bearer" in lowered or "token=" in lowered:
+            return True
+        return any(secret in text for secret in self._secrets)
 
     def _is_secret_key(self, key: str) -> bool:
         found = self._secret_key.get(key)
@@ -78,11 +94,9 @@ def configure_logging(
     out = stream if stream is not None else sys.stdout
     if threaded is None:
         threaded = stream is None
-    renderer: structlog.typing.Processor
-    if out.isatty():
-        renderer = structlog.dev.ConsoleRenderer()
-    else:
-        renderer = structlog.processors.JSONRenderer()
+    renderer: structlog.typing.Processor = (
+        structlog.dev.ConsoleRenderer() if out.isatty() else render_json
+    )
     if _writer is not None:
         _writer.stop()
         _writer = None
@@ -98,7 +112,7 @@ def configure_logging(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            UtcTimestamp(),
             structlog.processors.format_exc_info,
             SecretRedactor(secrets),
             renderer,
@@ -110,6 +124,46 @@ def configure_logging(
         # again for every line; tests reconfigure, so by default nothing is kept.
         cache_logger_on_first_use=final,
     )
+
+
+class UtcTimestamp:
+    """``timestamp``: now in UTC, ISO 8601 with microseconds and ``Z``
+    (``2026-12-04T05:06:07.123456Z``); the text up to the second is made once a second."""
+
+    def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
+        self._clock = clock  # nanoseconds since the epoch
+        self._second: tuple[int, str] = (-1, "")  # one tuple: threads read it whole
+
+    def __call__(
+        self, logger: object, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        """Add the timestamp."""
+        now = self._clock() // 1000
+        second, micro = divmod(now, 1_000_000)
+        known, text = self._second
+        if second != known:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (second, text)
+        event["timestamp"] = f"{text}.{micro:06d}Z"
+        return event
+
+
+def _fallback(value: Any) -> Any:
+    """What structlog's ``JSONRenderer`` writes for a value JSON has no form for."""
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
+
+
+# structlog's JSONRenderer calls ``json.dumps(event, default=...)``, which builds an encoder
+# for every line (a third of the line's rendering); this one is built once.
+_ENCODER = json.JSONEncoder(default=_fallback)
+
+
+def render_json(logger: object, method: str, event: MutableMapping[str, Any]) -> str:
+    """The event as one JSON line, exactly as structlog's ``JSONRenderer`` writes it."""
+    return _ENCODER.encode(event)
 
 
 # After the first line of a quiet spell the writer waits this long for more before writing:

@@ -25,4 +25,3 @@ def dumps(value: Any) -> str:
         except TypeError:  # a lone surrogate, a key that is not text
             pass
     return json.dumps(value)
-

@@ -24,8 +24,9 @@ TEXT = st.text(st.characters(codec=None, categories=None))
 SCALARS = st.none() | st.booleans() | st.integers() | TEXT | st.floats(allow_nan=False)
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(TEXT | st.integers(), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(TEXT | st.integers(), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 # orjson refuses or rewrites each of these; json.dumps stored them.
