@@ -32,6 +32,7 @@ VALUES = st.recursive(
 # orjson refuses or rewrites each of these; json.dumps stored them.
 AWKWARD: list[Any] = [
     {"pod": "web-\ud800"},  # a lone surrogate
+    {"fingerprint": "f", "labels": {"pod": "web-\udc00"}},  # the same in a detail
     {1: "one", "two": 2},  # a key that is not a string
     {"big": 2**70},  # an integer beyond 64 bits
     ["\udfff", {"nested": ["\ud83d"]}],
@@ -43,9 +44,13 @@ AWKWARD: list[Any] = [
 LABELS = st.dictionaries(TEXT, TEXT, max_size=6)
 
 
-@given(value=LABELS)
-def test_label_sets_read_back_as_written(value: dict[str, str]) -> None:
-    """A flat text mapping (orjson's part) reads back equal, surrogates and all."""
+DETAILS = st.dictionaries(TEXT, TEXT | LABELS, max_size=4)
+
+
+@given(value=LABELS | DETAILS)
+def test_mappings_of_text_read_back_as_written(value: dict[str, Any]) -> None:
+    """A mapping of text, or of label sets (orjson's part), reads back equal, surrogates
+    and all."""
     assert json.loads(dumps(value)) == value
 
 
