@@ -50,9 +50,13 @@ def test_redaction_is_what_searching_every_value_gave(text: str) -> None:
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NANOS = st.integers(0, 4_102_444_800 * 10**9)  # up to 2100
+# Readings a few seconds apart at most: several fall in one second, then the next.
+CLOCKS = st.tuples(NANOS, st.lists(st.integers(0, 3 * 10**9), min_size=1, max_size=6)).map(
+    lambda start_and_steps: sorted(start_and_steps[0] + step for step in start_and_steps[1])
+)
 
 
-@given(clock=st.lists(NANOS, min_size=1, max_size=6).map(sorted))
+@given(clock=CLOCKS)
 def test_timestamps_are_utc_iso_with_microseconds(clock: list[int]) -> None:
     """Each line's time as ``datetime.isoformat`` writes it in UTC, microseconds always,
     ``Z`` for the offset; also when consecutive lines fall in the same second."""
