@@ -5,7 +5,6 @@ before is stored, and reads back, as before."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,15 +57,6 @@ def test_mappings_of_text_read_back_as_written(value: dict[str, Any]) -> None:
 def test_any_value_reads_back_as_the_standard_library_stored_it(value: Any) -> None:
     """Whatever ``json.dumps`` could write reads back the same written by :func:`dumps`."""
     assert json.loads(dumps(value)) == json.loads(json.dumps(value))
-
-
-@pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[Database]:
-    """A migrated SQLite store (file-backed: it has the writer thread too)."""
-    database = Database(sqlite_url)
-    await database.create_schema()
-    yield database
-    await database.close()
 
 
 @pytest.mark.parametrize("value", AWKWARD)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,15 +18,6 @@ from bot.store import Database
 from bot.store.schema import switches
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[Database]:
-    """A migrated SQLite store."""
-    database = Database(sqlite_url)
-    await database.create_schema()
-    yield database
-    await database.close()
 
 
 @pytest.fixture

@@ -4,10 +4,9 @@ polling SQLite's lock with sleeps; nesting and the journal writer keep working."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 
 from bot.store import Database
@@ -15,15 +14,6 @@ from bot.store.schema import switches
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 WAITERS = 6
-
-
-@pytest.fixture
-async def db(sqlite_url: str) -> AsyncIterator[Database]:
-    """A migrated SQLite store."""
-    database = Database(sqlite_url)
-    await database.create_schema()
-    yield database
-    await database.close()
 
 
 def _insert(name: str) -> sa.Insert:
