@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -62,10 +63,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 def _buffered(content: StreamReader, limit: int) -> bytes:
     try:
         body = content.read_nowait()
-    except HttpProcessingError as err:
-        raise HttpError(
-            ErrorCode.INVALID_PAYLOAD, f"the body is not valid HTTP framing: {err.message}"
-        ) from err
+    except (HttpProcessingError, RequestPayloadError) as err:
+        raise _unreadable(err) from err
     if len(body) > limit:
         raise HttpError(ErrorCode.TOO_LARGE, f"body is over {limit} bytes")
     return body
@@ -80,11 +79,19 @@ async def _read_within(request: web.Request, limit: int) -> bytes:
             if size > limit:
                 raise HttpError(ErrorCode.TOO_LARGE, f"body is over {limit} bytes")
             chunks.append(chunk)
-    except HttpProcessingError as err:
-        raise HttpError(
-            ErrorCode.INVALID_PAYLOAD, f"the body is not valid HTTP framing: {err.message}"
-        ) from err
+    except (HttpProcessingError, RequestPayloadError) as err:
+        raise _unreadable(err) from err
     return b"".join(chunks)
+
+
+def _unreadable(err: HttpProcessingError | RequestPayloadError) -> HttpError:
+    """400 for a body aiohttp could not read: broken framing, or a body not in its declared
+    ``Content-Encoding`` (aiohttp wraps that one in :class:`RequestPayloadError`)."""
+    if isinstance(err, HttpProcessingError):
+        return HttpError(
+            ErrorCode.INVALID_PAYLOAD, f"the body is not valid HTTP framing: {err.message}"
+        )
+    return HttpError(ErrorCode.INVALID_PAYLOAD, f"the body cannot be read: {err}", closes=True)
 
 
 class HeldBodies:

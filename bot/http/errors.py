@@ -55,11 +55,14 @@ _CLOSES = frozenset({408, 413})
 class HttpError(MedicError):
     """Raised by handlers; the error middleware turns it into the JSON error response."""
 
-    def __init__(self, code: ErrorCode, detail: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, detail: str, *, status: int | None = None, closes: bool = False
+    ) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
         self.status = status if status is not None else _STATUS[code]
+        self.closes = closes or self.status in _CLOSES
 
     def response(self) -> web.Response:
         """The JSON response for this error."""
@@ -68,6 +71,6 @@ class HttpError(MedicError):
         response = web.json_response(
             text=body.model_dump_json(), status=self.status, headers=headers
         )
-        if self.status in _CLOSES:
+        if self.closes:
             response.force_close()  # the body was not read (whole): do not reuse the connection
         return response

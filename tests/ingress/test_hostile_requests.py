@@ -340,3 +340,18 @@ async def test_slack_bodies_bolt_cannot_parse_are_refused_not_500(
     response = await client.post(SLACK, data=body.encode(), headers=headers)
     assert response.status == status
     assert (await response.json())["error"] in {"unauthorized", "invalid_payload", "not_found"}
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_is_not_in_its_declared_encoding_is_a_json_400(
+    start_medic: StartMedic, sqlite_url: str, encoding: str
+) -> None:
+    """A body sent with ``Content-Encoding: gzip`` (or deflate) that is not compressed
+    cannot be decoded: 400 in the JSON error shape (it was a 500, which senders retry),
+    and nothing is stored."""
+    client = await start_medic(_settings(sqlite_url))
+    body = json.dumps(am_payload(am_alert("EncodedWrongly"))).encode()
+    answer = await client.post(AM, data=body, headers={**bearer(), "Content-Encoding": encoding})
+    assert answer.status == 400
+    assert (await answer.json())["error"] == "invalid_payload"
+    await _nothing_stored(client)
