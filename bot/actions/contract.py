@@ -50,6 +50,15 @@ class StepResult(BaseModel):
     summary: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """What :meth:`IncidentControl.escalate` did: escalated (said loudly) or not (the
+    incident had resolved), and whether a pager was reached."""
+
+    escalated: bool
+    paged: bool
+
+
 class IncidentControl(Protocol):
     """What Medic's own ``incident.*`` actions may do to the incident; the engine implements it."""
 
@@ -59,9 +68,9 @@ class IncidentControl(Protocol):
     async def set_severity(self, severity: str) -> str:
         """Change the severity; returns the previous one."""
 
-    async def escalate(self, reason: str, *, page: bool = True) -> bool:
-        """Escalate loudly (paging only when ``page``); returns True when a pager was
-        reached."""
+    async def escalate(self, reason: str, *, page: bool = True) -> Escalation:
+        """Escalate loudly (paging only when ``page``); an incident already resolved is not
+        escalated."""
 
     async def resolve(self, summary: str) -> None:
         """Resolve the incident."""

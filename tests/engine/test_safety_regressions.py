@@ -321,3 +321,55 @@ async def test_no_escalation_after_resolution(
     body = await detail(client)
     assert (finished.status, body["runs"][0]["status"]) == ("aborted", "aborted")
     assert [t["text"] for t in body["timeline"] if "ESCALATED" in t["text"]] == []
+
+
+async def hold(ctx: StepContext, params: WaitParams) -> Result:
+    """Wait until released, then succeed (a long notify step)."""
+    VERIFY_STARTED["started"].set()
+    await VERIFY_RELEASE["release"].wait()
+    return Result(output={}, summary=f"told {params.name}")
+
+
+HOLD_REGISTRY = ActionRegistry(
+    [
+        *action_registry(),
+        ActionSpec("test.hold", ActionKind.NOTIFY, WaitParams, hold, None, None),
+    ]
+)
+TELL_THEN_ESCALATE = """
+name: tell
+match: ['alertname="SLA"']
+on_resolved: continue
+steps:
+  - id: tell
+    uses: test.hold
+    with: {name: api}
+  - id: escalate
+    uses: incident.escalate
+    with: {reason: "still down"}
+"""
+
+
+async def test_an_escalate_step_after_resolution_says_it_did_not_escalate(
+    start_medic: StartMedic, store_url: str, tmp_path: Path
+) -> None:
+    """A run that goes on after its incident resolved (``on_resolved: continue``) reaches
+    ``incident.escalate``: nobody is paged, and the step's timeline line says so instead of
+    "ESCALATED: …" (seen failing: it read "escalate (incident.escalate) succeeded:
+    ESCALATED: still down" for a resolved incident nobody escalated)."""
+    VERIFY_STARTED["started"] = asyncio.Event()
+    VERIFY_RELEASE["release"] = asyncio.Event()
+    client, narrator = await _medic(
+        start_medic, store_url, tmp_path, {"tell": TELL_THEN_ESCALATE}, registry=HOLD_REGISTRY
+    )
+    await _fire(client, "fp1", alertname="SLA")
+    await VERIFY_STARTED["started"].wait()
+    resolved = am_alert("fp1", alertname="SLA", status="resolved", ends_at=BASE_TIME)
+    await client.post(URL, json=am_payload(resolved), headers=bearer())
+    await narrator.wait_for("incident", lambda c: c.status == "resolved")
+    VERIFY_RELEASE["release"].set()
+    await narrator.run_end("RUN-1", "succeeded")
+    body = await detail(client)
+    texts = [t["text"] for t in body["timeline"]]
+    assert [t for t in texts if "ESCALATED" in t] == []
+    assert any("not escalated: the incident is already resolved" in t for t in texts)

@@ -109,11 +109,13 @@ async def escalate(ctx: StepContext, params: EscalateParams) -> StepResult:
     so loudly."""
     if ctx.incident is None:
         raise PermanentError("incident.escalate needs an incident")
-    paged = await ctx.incident.escalate(params.reason, page=params.page)
-    return StepResult(
-        output={"reason": params.reason, "paged": paged},
-        summary=f"ESCALATED: {params.reason}",
+    escalation = await ctx.incident.escalate(params.reason, page=params.page)
+    summary = (
+        f"ESCALATED: {params.reason}"
+        if escalation.escalated
+        else f"not escalated: the incident is already resolved ({params.reason})"
     )
+    return StepResult(output={"reason": params.reason, "paged": escalation.paged}, summary=summary)
 
 
 class NoteParams(ActionParams):

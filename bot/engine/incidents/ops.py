@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import structlog
 
+from bot.actions.contract import Escalation
 from bot.engine.deps import EngineDeps
 from bot.engine.intake.after_commit import after_commit
 from bot.engine.intake.grouping import MEDIC, IntakeResult, resolve_incident
@@ -68,7 +69,7 @@ class IncidentOps:
             result.note(updated, IncidentChangeKind.UPDATED, text)
         return incident.severity.value
 
-    async def escalate(self, reason: str, *, page: bool = True) -> bool:
+    async def escalate(self, reason: str, *, page: bool = True) -> Escalation:
         """Say it loudly, and page through the enabled integration that pages (PagerDuty)
         when ``page`` (once per reason). An incident already resolved is never escalated:
         nobody is paged for it."""
@@ -76,14 +77,14 @@ class IncidentOps:
             incident = await incident_store.get_incident(conn, self._seq)
         if incident is None or incident.status is IncidentStatus.RESOLVED:
             log.info("incident.escalation_skipped", incident=f"INC-{self._seq}", reason=reason)
-            return False
+            return Escalation(escalated=False, paged=False)
         outcome = await self._deps.hooks.page(self._seq, reason) if page else None
         paged = outcome is not None and outcome.paged
         text = f"ESCALATED: {reason}{self._page_suffix(outcome)}"
         async with self._change() as (conn, incident, result):
             await self._record(conn, "incident.escalated", text)
             result.note(incident, IncidentChangeKind.UPDATED, text)
-        return paged
+        return Escalation(escalated=True, paged=paged)
 
     def _page_suffix(self, outcome: PageOutcome | None) -> str:
         if outcome is None:
