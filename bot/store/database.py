@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -28,6 +29,7 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (DBAPIError, OperationalError, O
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
+    PoolTimeout,  # every pooled connection busy for pool_timeout: the store is "full"
     OSError,
     TimeoutError,
 )
