@@ -222,14 +222,20 @@ _SET_RUN_STATUS = runs.update().where(
 
 async def active_run_on_target(conn: AsyncConnection, target: str, other_than: int) -> int | None:
     """Another run holding ``target``: running, waiting or paused, or created earlier and
-    still pending (runs created together are ordered by their number), if any."""
-    query = sa.select(runs.c.seq).where(
-        runs.c.target == target,
-        runs.c.seq != other_than,
-        sa.or_(
-            runs.c.status.in_(_values(ACTIVE_RUN)),
-            sa.and_(runs.c.status == RunStatus.PENDING.value, runs.c.seq < other_than),
-        ),
+    still pending (runs created together are ordered by their number), if any. A run that
+    holds it is named before one only queued ahead (which may yet be skipped itself)."""
+    pending = runs.c.status == RunStatus.PENDING.value
+    query = (
+        sa.select(runs.c.seq)
+        .where(
+            runs.c.target == target,
+            runs.c.seq != other_than,
+            sa.or_(
+                runs.c.status.in_(_values(ACTIVE_RUN)),
+                sa.and_(pending, runs.c.seq < other_than),
+            ),
+        )
+        .order_by(sa.case((pending, 1), else_=0), runs.c.seq)
     )
     found: int | None = (await conn.execute(query.limit(1))).scalar()
     return found
