@@ -241,3 +241,44 @@ async def test_a_dry_run_cut_off_by_a_crash_stays_a_dry_run(
     (cut,) = (await detail(client))["runs"][0]["steps"]
     assert (cut["status"], cut["dry_run"]) == ("interrupted", True)
     assert consent.reason.startswith("limit test.hold: 1 in the last 1h (max 1; dry runs")
+
+
+RESTART_ONLY = """
+name: restarter
+match: ['alertname="Restarter"']
+steps:
+  - id: restart
+    uses: kubernetes.restart
+    with: {namespace: prod, deployment: api}
+"""
+
+
+def _limited(url: str, tmp_path: Path, limit: int) -> Any:
+    return make_settings(
+        url,
+        playbooks={"dirs": [str(write_playbooks(tmp_path / "pb2", restarter=RESTART_ONLY))]},
+        server={"api_token": API_TOKEN},
+        slack={"approvers": ["U1", "U2"]},
+        safety={"limits": {"kubernetes.restart": {"max": limit, "per": "1h"}}},
+    )
+
+
+async def test_a_limit_consent_left_waiting_is_cancelled_when_its_step_starts_after_restart(
+    start_medic: StartMedic, store_url: str, tmp_path: Path
+) -> None:
+    """A write step over its limit waits on a four-eyes consent; Medic restarts with the
+    limit raised, so the step starts without it. The consent is then cancelled (and a late
+    decision refused with 409) instead of staying ``pending`` for a run that already went
+    on. (Seen failing: APR-1 stayed pending and still took approvals.)"""
+    narrator = RecordingNarrator()
+    client = await start_medic(_limited(store_url, tmp_path, 0), narrators=[narrator])
+    payload = am_payload(am_alert("fp1", alertname="Restarter"))
+    assert (await client.post(URL, json=payload, headers=bearer())).status == 200
+    approval = str((await narrator.wait_for("approval_requested")).approval_id)
+    await client.close()
+    narrator = RecordingNarrator()
+    client = await start_medic(_limited(store_url, tmp_path, 5), narrators=[narrator])
+    await narrator.run_end("RUN-1", "succeeded")
+    body = await detail(client)
+    assert [a["status"] for a in body["runs"][0]["approvals"]] == ["cancelled"]
+    assert (await decide(client, approval, "U1", "approve"))[0] == 409

@@ -98,6 +98,7 @@ async def _try_start(
     configured = None if consented else deps.settings.safety.limits.get(spec.name)
     limit = None if configured is None else Limit(configured.max, configured.per)
     now = deps.clock.now()
+    stale: list[int] = []
     async with deps.db.begin() as conn:
         decision = await start_write_step(
             conn,
@@ -111,6 +112,9 @@ async def _try_start(
         )
         if decision.refusal is None:
             await record_started(conn, run, step, now)
+            stale = await _cancel_stale_approvals(conn, run, step, now)
+    for approval_seq in stale:
+        deps.hub.notify(approval_seq)
     if decision.refusal is Refusal.OVER_LIMIT and limit is not None:
         return replace(
             decision,
@@ -119,6 +123,27 @@ async def _try_start(
             + ("; dry runs count against dry runs)" if dry_run else ")"),
         )
     return decision
+
+
+async def _cancel_stale_approvals(
+    conn: AsyncConnection, run: RunRow, step: StepSpec, now: datetime
+) -> list[int]:
+    """A write step that starts needs nothing of its run's humans any more: an approval
+    still pending then is left over (a limit consent asked before a restart whose limit no
+    longer applies). It is cancelled, so no late decision is taken for a step that ran."""
+    cancelled = []
+    for approval_seq in await run_store.pending_approvals_of_runs(conn, [run.seq]):
+        if await run_store.finish_approval(conn, approval_seq, ApprovalStatus.CANCELLED, None, now):
+            cancelled.append(approval_seq)
+            await record_event(
+                conn,
+                at=now,
+                actor="medic",
+                kind="approval.cancelled",
+                text=f"APR-{approval_seq} cancelled: RUN-{run.seq} {step.id} started without it",
+                incident_seq=run.incident_seq,
+            )
+    return cancelled
 
 
 async def record_started(conn: AsyncConnection, run: RunRow, step: StepSpec, now: datetime) -> None:
