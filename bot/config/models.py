@@ -34,7 +34,7 @@ class ServerConfig(Section):
     body_timeout: Duration = timedelta(seconds=30)
     """A request body must arrive whole within this once the handler reads it."""
     max_connections: int = Field(default=256, ge=1)
-    """Open connections at most; at the cap a new one pushes out the oldest idle one."""
+    """Open connections at most; at the cap a new one pushes out the oldest idle one or stream."""
     max_inflight_bytes: int = Field(default=67_108_864, gt=0)
     """Request bodies held in memory at once, all connections together."""
     protect_reads: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -9,6 +10,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot.http.disconnects import client_gone
 from bot.http.errors import ErrorCode, HttpError
 
 log = structlog.get_logger("bot.http")
@@ -45,7 +47,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer every error in the JSON error shape."""
+    """Answer every error in the JSON error shape; a client that went away gets no answer
+    (and no error line): one info line ``http.client_gone``, and the exception goes on to
+    the server, which closes the connection quietly."""
     try:
         return await handler(request)
     except HttpError as err:
@@ -55,6 +59,20 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         code = _AIOHTTP_CODES.get(err.status, ErrorCode.INVALID_PAYLOAD)
         return HttpError(code, err.reason, status=err.status).response()
-    except Exception:  # last resort: answer in the contract's shape, keep the traceback in logs
+    except asyncio.CancelledError as err:
+        if client_gone(request, err):
+            _log_client_gone(request, err)
+        raise
+    except Exception as err:  # last resort: answer in the contract's shape, keep the traceback
+        if client_gone(request, err):
+            _log_client_gone(request, err)
+            raise
         log.exception("http.unhandled", method=request.method, path=request.path)
         return HttpError(ErrorCode.INTERNAL, "unexpected error; see the server log").response()
+
+
+def _log_client_gone(request: web.Request, err: BaseException) -> None:
+    """One info line for a request whose client left before its answer was complete."""
+    log.info(
+        "http.client_gone", method=request.method, path=request.path, reason=type(err).__name__
+    )

@@ -10,8 +10,10 @@ aiohttp server with its connection class swapped) differs in three ways:
   :func:`bot.http.body.read_body`);
 - at most ``server.max_connections`` connections are open: at the cap a new connection
   pushes out the oldest one that is not inside a request (idle, or still sending its
-  head), so health checks and real senders get in while slow clients hold on; when every
-  connection is busy in a request, the new one gets a 503 and is closed;
+  head) or that carries a long-lived stream (``GET /ui/events``, see
+  :func:`stream_started`), so health checks and real senders get in while slow clients
+  and open consoles hold on; when every connection is busy in a request, the new one gets
+  a 503 and is closed;
 - framing errors (bad chunking, bad Content-Length, a broken request line) answer 400 in
   the JSON error shape, like every other refusal.
 """
@@ -30,6 +32,7 @@ from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
+from bot.http.disconnects import client_gone
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.limits import REQUEST_LIMITS, RequestLimits
 
@@ -58,7 +61,18 @@ _REASONS = {408: "Request Timeout", 503: "Service Unavailable"}
 
 
 class ConnectionCap:
-    """The open connections, oldest first, and the rule for the one over the cap."""
+    """The open connections, oldest first, and the rule for the one over the cap.
+
+    A connection that streams (Server-Sent Events) counts like an idle one here: it may be
+    pushed out. Anyone may open streams (reads are not protected by default) and keep them
+    open for ever; were they "inside a request", a few hundred would hold every place and
+    ``/healthz`` and Alertmanager would get 503s. A browser's EventSource reconnects by
+    itself (after ``retry``, asking for what it missed with ``Last-Event-ID``), so pushing
+    a stream out costs a console a reconnect, nothing more. A separate, smaller cap for
+    streams would need a setting and would still let streams refuse each other; this rule
+    needs neither and guarantees that a new connection always gets in unless that many
+    connections are really busy in requests.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -68,7 +82,7 @@ class ConnectionCap:
         """Count ``connection`` in; at the cap push out the oldest one outside a request.
         False when every open connection is inside a request (the new one must go)."""
         if len(self._open) >= self.limit:
-            victim = next((c for c in self._open if not c.in_request), None)
+            victim = next((c for c in self._open if c.may_be_pushed_out), None)
             if victim is None:
                 return False
             self.release(victim)
@@ -95,7 +109,19 @@ class GuardedConnection(RequestHandler):
         self._limits = limits
         self._cap = cap
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._stream_task: asyncio.Task[None] | None = None
         self.in_request = False
+
+    @property
+    def may_be_pushed_out(self) -> bool:
+        """Outside a request, or streaming (the cap may close it to make room)."""
+        return not self.in_request or self._stream_task is not None
+
+    def streaming(self, task: asyncio.Task[None]) -> None:
+        """The answer under way is a long-lived stream, served by ``task``: the connection
+        may be pushed out, and once it closes (client gone or pushed out) ``task`` is
+        cancelled rather than left waiting for its next write."""
+        self._stream_task = task
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit under the cap (or refuse with 503) and start waiting for a head."""
@@ -131,16 +157,25 @@ class GuardedConnection(RequestHandler):
             return await super().finish_response(request, resp, start_time)
         finally:
             self.in_request = False
+            self._stream_task = None
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        """Leave the cap's count."""
+        """Leave the cap's count; end a stream's handler (nobody is listening)."""
         self._disarm_head_deadline()
         self._cap.release(self)
         super().connection_lost(exc)
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+            self._stream_task = None
 
     def push_out(self) -> None:
-        """Make room for a new connection: close this one (it is outside a request)."""
-        log.info("http.connection_pushed_out", max_connections=self._cap.limit)
+        """Make room for a new connection: close this one (outside a request, or a stream
+        whose handler then ends)."""
+        log.info(
+            "http.connection_pushed_out",
+            max_connections=self._cap.limit,
+            streaming=self._stream_task is not None,
+        )
         self._disarm_head_deadline()
         if self.transport is not None:
             self.transport.close()
@@ -152,7 +187,12 @@ class GuardedConnection(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        """aiohttp's refusals (framing errors) in the JSON error shape; the connection closes."""
+        """aiohttp's refusals (framing errors) in the JSON error shape; the connection closes.
+
+        No answer when the client went away (the app logged that) or when one is on its way
+        already: the connection just closes."""
+        if exc is not None and client_gone(request, exc):
+            raise ConnectionError("the client went away")
         if request.writer.output_size > 0:  # an answer is on its way already: nothing to add
             raise ConnectionError("an answer was sent already; the connection is broken")
         if status >= 500:
@@ -201,6 +241,16 @@ class GuardedConnection(RequestHandler):
         transport.close()
 
 
+def stream_started(request: web.BaseRequest) -> None:
+    """The answer to ``request`` is a long-lived stream that has started (headers sent):
+    under the connection cap its connection no longer counts as inside a request, so it
+    may be pushed out to make room, and when its connection closes the handler is
+    cancelled (see :class:`ConnectionCap`). Nothing to do on a server other than Medic's."""
+    protocol = request.protocol
+    if isinstance(protocol, GuardedConnection):
+        protocol.streaming(request.task)
+
+
 class GuardedServer(web.Server):
     """aiohttp's low-level server making :class:`GuardedConnection` connections."""
 
@@ -241,6 +291,11 @@ class GuardedAppRunner(web.AppRunner):
     app's :data:`REQUEST_LIMITS`)."""
 
     def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        # A handler runs to its end when its client leaves (an intake is not cut off
+        # halfway; a client's leaving shows as a connection error where it matters), as
+        # with ``medic serve``; aiohttp's test server would cancel it. Streams are the
+        # exception: :class:`GuardedConnection` cancels their handlers.
+        kwargs["handler_cancellation"] = False
         kwargs.setdefault("lingering_time", LINGERING_S)
         kwargs.setdefault("keepalive_timeout", KEEPALIVE_S)
         super().__init__(app, **kwargs)

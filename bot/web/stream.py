@@ -1,5 +1,9 @@
 """``GET /ui/events``: Server-Sent Events from the change feed.
 
+A stream does not hold a place under ``server.max_connections``: at the cap the oldest
+stream is closed to make room (the browser reconnects), and a closed stream's handler ends
+at once (:func:`bot.http.server.stream_started`).
+
 Each event's id is the audit sequence number it announces, so a browser that reconnects
 (after a network blip or a Medic restart) sends ``Last-Event-ID`` and hears at once about
 anything it missed. ``?incident=INC-n`` keeps the events of one incident (and global ones).
@@ -11,6 +15,7 @@ import json
 
 from aiohttp import web
 
+from bot.http.server import stream_started
 from bot.http.viewer import require_reader
 from bot.models import parse_incident_id
 from bot.runtime import RUNTIME
@@ -38,6 +43,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    stream_started(request)  # may be pushed out under the connection cap; ends when closed
     await response.write(f"retry: {RETRY_MS}\nid: {last}\n\n".encode())
     while True:
         await feed.wait_past(last, KEEPALIVE_S)

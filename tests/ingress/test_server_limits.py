@@ -12,6 +12,7 @@ import pytest
 
 from harness.waiting import eventually
 from hostilekit import ANSWER_WITHIN_S, closed_by_server, read_answer, request_head
+from logkit import log_lines
 from medickit import AM_TOKEN, StartMedic, make_settings
 from payloads import am_alert, am_payload
 
@@ -128,6 +129,43 @@ async def test_when_every_connection_is_busy_a_new_one_gets_503(
     answer = await _answer_then_close(refused)
     assert (answer["status"], answer["error"]) == (503, "unavailable")
     assert "server.max_connections=3" in answer["detail"]
+
+
+async def _open_event_stream(opened: Connections) -> asyncio.StreamReader:
+    """A new anonymous ``GET /ui/events`` whose stream has started (its first event came);
+    nothing more is read from it."""
+    reader = await opened.connect(request_head("GET", "/ui/events"))
+    async with asyncio.timeout(ANSWER_WITHIN_S):
+        head = await reader.readuntil(b"\r\n\r\n")
+        await reader.readuntil(b"retry: ")
+    assert head.startswith(b"HTTP/1.1 200")
+    return reader
+
+
+async def test_open_event_streams_do_not_lock_out_probes_and_senders(
+    start_medic: StartMedic, sqlite_url: str, connections: Any, log_stream: Any
+) -> None:
+    """With more anonymous ``/ui/events`` streams opened than ``server.max_connections``
+    and none of them read, ``/healthz``, ``/readyz`` and an authenticated Alertmanager
+    delivery still answer 200: the oldest streams are pushed out (closed by the server) to
+    make room, and their handlers end quietly (an info line, no error)."""
+    server = {"max_connections": 8, "header_timeout": "60s"}
+    client = await start_medic(make_settings(sqlite_url, server=server))
+    opened = connections(client.port)
+    streams = [await _open_event_stream(opened) for _ in range(12)]
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    delivery = await client.post(
+        AM, data=json.dumps(am_payload(am_alert("fp1"))), headers=_bearer()
+    )
+    assert delivery.status == 200
+    await closed_by_server(streams[0], ANSWER_WITHIN_S)
+
+    async def stream_handler_ended() -> bool:
+        return any(line["event"] == "http.client_gone" for line in log_lines(log_stream))
+
+    await eventually(stream_handler_ended, ANSWER_WITHIN_S, "a pushed-out stream's handler to end")
+    assert [line for line in log_lines(log_stream) if line["level"] in ("error", "critical")] == []
 
 
 async def test_request_bodies_in_flight_are_bounded(
