@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import socket
 import subprocess
 import sys
 import threading
@@ -223,3 +224,26 @@ def test_cli_loads_no_heavy_module_for_help_and_check(
     record_property("cli_start_seconds", timings)
     with capsys.disabled():
         print(f"\nCLI start (import+run s, whole process s): {timings}")
+
+
+def test_sigterm_with_a_console_stream_open_stops_at_once(tmp_path: Path, sqlite_url: str) -> None:
+    """An open ``/ui/events`` stream (a console tab left open) does not hold the shutdown:
+    SIGTERM ends it and Medic exits 0 well inside Kubernetes' 30 s grace period. (Seen
+    failing: aiohttp waited up to 60 s for the stream's handler, so the harness's SIGKILL
+    after 10 s ended Medic instead.)"""
+    medic = MedicProcess(tmp_path, store_url=sqlite_url, bearer_token=AM_TOKEN).start()
+    host, port = medic.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as stream:
+        stream.sendall(f"GET /ui/events HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        head = b""
+        while b"retry:" not in head:
+            chunk = stream.recv(4096)
+            assert chunk, "the stream closed before its first event"
+            head += chunk
+        assert head.startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        code = medic.stop()
+        took = time.monotonic() - started
+    assert code == 0
+    assert took < 10
+    assert _json_lines(medic.log_text())[-1]["event"] == "server.stopped"

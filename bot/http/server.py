@@ -168,6 +168,14 @@ class GuardedConnection(RequestHandler):
             self._stream_task.cancel()
             self._stream_task = None
 
+    def close(self) -> None:
+        """Close once the request under way is answered (aiohttp's rule, used when the
+        server shuts down); a stream is never answered whole, so its handler ends now:
+        an open console tab must not hold a shutdown for aiohttp's 60 s."""
+        super().close()
+        if self._stream_task is not None:
+            self._stream_task.cancel()
+
     def push_out(self) -> None:
         """Make room for a new connection: close this one (outside a request, or a stream
         whose handler then ends)."""
