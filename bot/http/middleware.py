@@ -58,7 +58,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if err.status < 400:
             raise
         code = _AIOHTTP_CODES.get(err.status, ErrorCode.INVALID_PAYLOAD)
-        return HttpError(code, err.reason, status=err.status).response()
+        response = HttpError(code, err.reason, status=err.status).response()
+        if "Allow" in err.headers:  # a 405 names the methods the path takes
+            response.headers["Allow"] = err.headers["Allow"]
+        return response
     except asyncio.CancelledError as err:
         if client_gone(request, err):
             _log_client_gone(request, err)

@@ -107,6 +107,19 @@ async def test_unknown_route_is_json_404(start_medic: StartMedic, sqlite_url: st
     assert (await response.json())["error"] == "not_found"
 
 
+async def test_wrong_method_is_json_405_naming_the_allowed_ones(
+    start_medic: StartMedic, sqlite_url: str
+) -> None:
+    """A method a path does not take answers 405 ``method_not_allowed`` in the JSON error
+    shape, with the ``Allow`` header HTTP requires (seen failing: the header was dropped
+    when the answer was rewritten into the JSON shape)."""
+    client = await start_medic(make_settings(sqlite_url))
+    response = await client.delete(URL)
+    assert response.status == 405
+    assert (await response.json())["error"] == "method_not_allowed"
+    assert set(response.headers["Allow"].split(",")) == {"POST"}
+
+
 async def test_health_and_readiness(start_medic: StartMedic, sqlite_url: str) -> None:
     """``/healthz`` and ``/readyz`` answer 200 on a working store."""
     client = await start_medic(make_settings(sqlite_url))
