@@ -15,6 +15,9 @@ from bot.errors import ConfigError
 # fast); the same documents, nodes and marks.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# ``<<: *base`` merges a mapping in; its keys may be overridden, and it is no key itself.
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
 KeyPath = tuple[str | int, ...]
 Lines = dict[KeyPath, int]
 
@@ -23,7 +26,8 @@ def read_yaml(path: Path) -> tuple[Any, Lines]:
     """Parse ``path``; return the data and the 1-based line of each key path.
 
     Raises :class:`ConfigError` with ``file:line: <yaml>: reason`` on unreadable files or
-    syntax errors.
+    syntax errors, and ``file:line: key: duplicate key (first at line N)`` for a key written
+    twice in one mapping (YAML would keep the last one silently).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -42,22 +46,41 @@ def read_yaml(path: Path) -> tuple[Any, Lines]:
             raise ConfigError([f"{path}:{line}: <yaml>: {err.problem}"]) from err
         raise
     lines: Lines = {}
+    duplicates: list[tuple[KeyPath, int, int]] = []
     if node is not None:
-        _index_lines(node, (), lines)
+        _index_lines(node, (), lines, duplicates)
+    if duplicates:
+        raise ConfigError(
+            [
+                f"{path}:{line}: {dotted(loc)}: duplicate key (first at line {first})"
+                for loc, line, first in duplicates
+            ]
+        )
     return data, lines
 
 
-def _index_lines(node: yaml.Node, path: KeyPath, lines: Lines) -> None:
+def _index_lines(
+    node: yaml.Node, path: KeyPath, lines: Lines, duplicates: list[tuple[KeyPath, int, int]]
+) -> None:
+    """Record the line of every key path under ``node``; append ``(key path, line, first
+    line)`` to ``duplicates`` for each key a mapping holds twice."""
     if isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], int] = {}
         for key_node, value_node in node.value:
             child = (*path, str(key_node.value))
-            lines[child] = key_node.start_mark.line + 1
-            _index_lines(value_node, child, lines)
+            line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
+                key = (key_node.tag, key_node.value)
+                if key in first:
+                    duplicates.append((child, line, first[key]))
+                first.setdefault(key, line)
+            lines[child] = line
+            _index_lines(value_node, child, lines, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)
             lines[child] = item.start_mark.line + 1
-            _index_lines(item, child, lines)
+            _index_lines(item, child, lines, duplicates)
 
 
 def line_of(loc: KeyPath, lines: Mapping[KeyPath, int]) -> int:

@@ -357,3 +357,47 @@ def test_an_integration_sections_env_problem_names_the_variable(
         "<env>:0: kubernetes.mode: Input should be 'in_cluster', 'kubeconfig' or 'disabled'"
         " (from MEDIC_KUBERNETES__MODE)"
     ]
+
+
+def _check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    """``medic check --config path``: its exit status and its stderr lines."""
+    status = main(["check", "--config", str(path)])
+    return status, capsys.readouterr().err.splitlines()
+
+
+def _serve(path: Path) -> subprocess.CompletedProcess[str]:
+    """``medic serve --config path`` in a child process, without the machine's MEDIC_*
+    variables; should it start after all, on a free port with its store beside ``path``
+    (and stopped after 60 s)."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MEDIC_")}
+    env |= {"MEDIC_SERVER__PORT": "0", "MEDIC_STORE__URL": f"sqlite:///{path.parent}/medic.db"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "problem"),
+    [
+        (
+            "server:\n  port: 8080\n  host: 0.0.0.0\n  port: 9090\n",
+            "medic.yaml:4: server.port: duplicate key (first at line 2)",
+        ),
+        (
+            "store: {url: 'sqlite:///a.db'}\nstore: {}\n",
+            "medic.yaml:2: store: duplicate key (first at line 1)",
+        ),
+    ],
+    ids=["key", "section"],
+)
+def test_medic_check_refuses_a_key_written_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_text: str, problem: str
+) -> None:
+    """YAML keeps the last of two equal keys silently (``port: 8080`` then ``port:
+    9090``): ``medic check`` refuses the file, naming both lines, exit 1."""
+    assert _check(_write(tmp_path, yaml_text), capsys) == (1, [f"{tmp_path}/{problem}"])

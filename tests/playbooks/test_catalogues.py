@@ -138,3 +138,23 @@ def test_ignore_playbooks_are_checked(tmp_path: Path, text: str, problem: str) -
     with pytest.raises(ConfigError) as caught:
         load_playbooks([folder], REGISTRY)
     assert [p.split(":", 2)[2].strip() for p in caught.value.problems] == [problem]
+
+
+def test_a_key_written_twice_in_a_playbook_is_refused(tmp_path: Path) -> None:
+    """YAML would keep the last of two equal keys silently (a second ``with`` dropping the
+    first's parameters): the loader refuses it as ``file:line: key: duplicate key``."""
+    folder = tmp_path / "own"
+    folder.mkdir()
+    path = folder / "twice.yaml"
+    path.write_text(
+        "name: twice\n"
+        "match: ['alertname=\"Mine\"']\n"
+        "steps:\n"
+        "  - id: say\n"
+        "    uses: incident.note\n"
+        "    with: {text: first}\n"
+        "    with: {text: second}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_playbooks([folder], REGISTRY)
+    assert caught.value.problems == [f"{path}:7: steps.0.with: duplicate key (first at line 6)"]
