@@ -20,6 +20,7 @@ class ServerConfig(Section):
     """The HTTP server."""
 
     host: str = "127.0.0.1"
+    """``0.0.0.0`` listens on every interface; empty is refused."""
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=10_485_760, gt=0)
     api_token: SecretStr | None = None
@@ -43,6 +44,13 @@ class ServerConfig(Section):
     """The header an auth proxy in front of Medic sets to the signed-in user (e.g.
     ``X-Auth-Request-User`` from oauth2-proxy); off by default. Trusted as is: only set it
     when every request reaches Medic through that proxy."""
+
+    @field_validator("host")
+    @classmethod
+    def _some_host(cls, host: str) -> str:
+        if not host.strip():
+            raise ValueError("must not be empty; use 0.0.0.0 to listen on every interface")
+        return host
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -91,6 +99,7 @@ class StoreConfig(Section):
     """Where incidents, alerts, runs and the audit trail live."""
 
     url: str = "sqlite:///medic.db"
+    """``sqlite:///path`` (a file: in-memory SQLite is refused) or ``postgresql://…``."""
     lease_seconds: float = Field(default=15.0, gt=0, le=600)
     """Several replicas on PostgreSQL: each renews a heartbeat every third of this; the runs
     of a replica silent this long are taken over by another."""
@@ -101,7 +110,23 @@ class StoreConfig(Section):
         scheme = url.split("://", 1)[0] if "://" in url else ""
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("must start with sqlite:/// or postgresql://")
+        if scheme == "sqlite" and not _sqlite_file(url):
+            raise ValueError(
+                "SQLite needs a file path (sqlite:///medic.db): an in-memory store loses every"
+                " alert and incident at restart"
+            )
         return url
+
+
+def _sqlite_file(url: str) -> bool:
+    """True when the ``sqlite://`` ``url`` names a database file: not ``sqlite://``,
+    ``sqlite:///``, ``sqlite:///:memory:``, a ``mode=memory`` URI, nor a host without a path
+    (``sqlite://medic.db``), all of which SQLite keeps in memory."""
+    rest = url.removeprefix("sqlite://")
+    path, _, query = rest.partition("?")
+    if not path.startswith("/") or path[1:] in {"", ":memory:"}:
+        return False
+    return "mode=memory" not in query.lower().replace(" ", "")
 
 
 class RateLimit(Section):

@@ -401,3 +401,60 @@ def test_medic_check_refuses_a_key_written_twice(
     """YAML keeps the last of two equal keys silently (``port: 8080`` then ``port:
     9090``): ``medic check`` refuses the file, naming both lines, exit 1."""
     assert _check(_write(tmp_path, yaml_text), capsys) == (1, [f"{tmp_path}/{problem}"])
+
+
+IN_MEMORY = "SQLite needs a file path (sqlite:///medic.db): an in-memory store loses every alert"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///",
+        "sqlite:///:memory:",
+        "sqlite:///file:medic?mode=memory&cache=shared&uri=true",
+        "sqlite://medic.db",
+    ],
+    ids=["no-path", "empty-path", "memory", "memory-uri", "host-no-path"],
+)
+def test_medic_check_refuses_an_in_memory_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    """A SQLite URL without a file keeps the store in memory (acknowledged alerts gone at
+    restart): refused as ``file:line: store.url: …``, exit 1."""
+    status, lines = _check(_write(tmp_path, f"store:\n  url: '{url}'\n"), capsys)
+    assert status == 1
+    assert lines[0].startswith(f"{tmp_path}/medic.yaml:2: store.url: {IN_MEMORY}"), lines
+    assert len(lines) == 1, lines
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///medic.db", "sqlite:////var/lib/medic/medic.db", "sqlite:///m.db?timeout=5"]
+)
+def test_a_sqlite_file_is_a_store(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative and absolute SQLite file paths (with query options) stay accepted."""
+    monkeypatch.setenv("MEDIC_STORE__URL", url)
+    assert _load(None).store.url == url
+
+
+def test_medic_check_refuses_an_empty_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``server.host: ""`` would bind every interface while the docs promise 127.0.0.1:
+    refused as ``file:line: server.host: …``, exit 1."""
+    path = _write(tmp_path, "server:\n  host: ''\n")
+    assert _check(path, capsys) == (
+        1,
+        [f"{path}:2: server.host: must not be empty; use 0.0.0.0 to listen on every interface"],
+    )
+
+
+def test_an_empty_host_from_the_env_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MEDIC_SERVER__HOST=`` (empty) is refused the same way, naming the variable."""
+    monkeypatch.setenv("MEDIC_SERVER__HOST", "")
+    with pytest.raises(ConfigError) as caught:
+        _load(None)
+    assert caught.value.problems == [
+        "<env>:0: server.host: must not be empty; use 0.0.0.0 to listen on every interface"
+        " (from MEDIC_SERVER__HOST)"
+    ]
