@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from bot.config.duration import Duration
+
+
+def _web_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return url
+
+
+def _https_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError("must be an https:// URL")
+    return url
+
+
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+"""An ``http://`` or ``https://`` URL with a host."""
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+"""An ``https://`` URL with a host."""
 
 
 class Section(BaseModel):
@@ -27,7 +56,7 @@ class ServerConfig(Section):
     """The bridge token: a trusted SSO proxy or chat bridge that names the user itself."""
     api_users: dict[str, SecretStr] = Field(default_factory=dict)
     """Personal tokens, ``{user id: token}``: the token is the identity."""
-    public_url: str | None = None
+    public_url: WebUrl | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     header_timeout: Duration = timedelta(seconds=10)
     """A new connection, or a new request on a kept-alive one, must send its whole head
@@ -191,14 +220,14 @@ class PlaybooksConfig(Section):
 class AlertmanagerConfig(Section):
     """Alertmanager: ``url`` for silences, ``bearer_token`` guards the inbound webhook."""
 
-    url: str | None = None
+    url: WebUrl | None = None
     bearer_token: SecretStr | None = None
 
 
 class PrometheusConfig(Section):
     """Prometheus HTTP API for evidence and verification queries."""
 
-    url: str | None = None
+    url: WebUrl | None = None
     timeout: Duration = timedelta(seconds=10)
 
 
@@ -206,7 +235,7 @@ class SlackConfig(Section):
     """Slack narration, approvals and /incident commands."""
 
     enabled: bool = False
-    api_url: str = "https://slack.com/api/"
+    api_url: WebUrl = "https://slack.com/api/"
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
     channel_prefix: str = Field(default="inc", pattern=r"^[a-z0-9_-]{1,20}$")

@@ -23,7 +23,7 @@ from pagerduty import Error as LibraryError
 from pagerduty import HttpError
 from pydantic import BaseModel, ValidationError
 
-from bot.errors import ConfigError, PermanentError, RetryableError
+from bot.errors import PermanentError, RetryableError
 from bot.logging import REDACTED
 from responders.common import one_line
 from responders.pagerduty.config import PagerDutyConfig
@@ -78,9 +78,6 @@ class PagerDutyClient:
         max_wait_s: float = MAX_WAIT_S,
         timeout_s: float = TIMEOUT_S,
     ) -> None:
-        for key, url in (("api_url", config.api_url), ("events_url", config.events_url)):
-            if not url.startswith("https://"):
-                raise ConfigError([f"pagerduty.{key}: must be an https:// URL, got {url!r}"])
         self._config = config
         self._policy = RetryPolicy(retries=retries, backoff_s=backoff_s, max_wait_s=max_wait_s)
         self._library = LibraryClients(config.events_url, config.api_url, tls, timeout_s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
+from bot.config.models import HttpsUrl
 from bot.plugins import ConfigSection
 
 
@@ -11,8 +12,8 @@ class PagerDutyConfig(ConfigSection):
     """PagerDuty: Events API out, REST for notes/ack/resolve, signed webhooks in."""
 
     enabled: bool = False
-    api_url: str = "https://api.pagerduty.com"
-    events_url: str = "https://events.pagerduty.com"
+    api_url: HttpsUrl = "https://api.pagerduty.com"
+    events_url: HttpsUrl = "https://events.pagerduty.com"
     api_token: SecretStr | None = None
     from_email: str | None = None
     routing_key: SecretStr | None = None

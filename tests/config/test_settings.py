@@ -458,3 +458,54 @@ def test_an_empty_host_from_the_env_is_refused(monkeypatch: pytest.MonkeyPatch) 
         "<env>:0: server.host: must not be empty; use 0.0.0.0 to listen on every interface"
         " (from MEDIC_SERVER__HOST)"
     ]
+
+
+NOT_A_WEB_URL = "must be an http:// or https:// URL with a host"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "problem"),
+    [
+        (
+            "pagerduty:\n  enabled: true\n  api_url: 'http://pd.example.com'\n",
+            "medic.yaml:3: pagerduty.api_url: must be an https:// URL",
+        ),
+        (
+            "pagerduty:\n  events_url: 'http://pd.example.com'\n",
+            "medic.yaml:2: pagerduty.events_url: must be an https:// URL",
+        ),
+        ("prometheus:\n  url: not a url\n", f"medic.yaml:2: prometheus.url: {NOT_A_WEB_URL}"),
+        ("server:\n  public_url: notaurl\n", f"medic.yaml:2: server.public_url: {NOT_A_WEB_URL}"),
+        (
+            "alertmanager:\n  url: 'ftp://am.example.com'\n",
+            f"medic.yaml:2: alertmanager.url: {NOT_A_WEB_URL}",
+        ),
+        ("slack:\n  api_url: 'https://'\n", f"medic.yaml:2: slack.api_url: {NOT_A_WEB_URL}"),
+    ],
+    ids=[
+        "pagerduty-plain-http",
+        "pagerduty-events-plain-http",
+        "prometheus-not-a-url",
+        "public-url-not-a-url",
+        "alertmanager-not-http",
+        "slack-api-no-host",
+    ],
+)
+def test_medic_check_refuses_a_url_medic_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_text: str, problem: str
+) -> None:
+    """A URL setting that is no http(s) URL with a host (or, for PagerDuty, not https://)
+    is refused by ``medic check`` as ``file:line: key: reason``, exit 1, not first by the
+    client ``medic serve`` builds."""
+    assert _check(_write(tmp_path, yaml_text), capsys) == (1, [f"{tmp_path}/{problem}"])
+
+
+def test_medic_serve_reports_a_plain_http_pagerduty_url_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """``medic serve`` refuses ``pagerduty.api_url: http://…`` as ``medic check`` does: one
+    ``file:line: key: reason`` line, exit 1 (it was a traceback from the client)."""
+    path = _write(tmp_path, "pagerduty:\n  enabled: true\n  api_url: 'http://pd.example.com'\n")
+    done = _serve(path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [f"{path}:3: pagerduty.api_url: must be an https:// URL"]

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from bot.errors import ConfigError, PermanentError, RetryableError
+from bot.errors import PermanentError, RetryableError
 from responders.pagerduty.client import PagerDutyClient
 from responders.pagerduty.config import PagerDutyConfig
 from responders.pagerduty.retry import RetryPolicy
@@ -307,9 +308,10 @@ async def test_rest_needs_token_and_sender(
 
 @pytest.mark.parametrize("key", ["api_url", "events_url"])
 def test_plain_http_is_refused(key: str) -> None:
-    """The library only speaks https://; a plain URL is a configuration error up front."""
-    with pytest.raises(ConfigError, match=f"pagerduty.{key}: must be an https:// URL"):
-        PagerDutyClient(pagerduty_config("https://127.0.0.1:9", **{key: "http://127.0.0.1:9"}))
+    """The library only speaks https://; the config section refuses a plain URL, so
+    ``medic check`` reports it before any client is built."""
+    with pytest.raises(ValidationError, match=f"{key}\n  Value error, must be an https:// URL"):
+        pagerduty_config("https://127.0.0.1:9", **{key: "http://127.0.0.1:9"})
 
 
 @pytest.mark.parametrize(
