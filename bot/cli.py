@@ -165,18 +165,28 @@ def _console_url(settings: Settings) -> str:
 
 def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet | None:
     """Load and validate playbooks (``dirs`` alone, else the configured catalogues and
-    directories); print problems."""
+    directories) and check ``safety.limits`` against the same actions; print problems."""
     from bot.integrations import action_registry  # noqa: PLC0415 -- see the module docstring
-    from bot.playbooks.loader import load_configured, load_playbooks  # noqa: PLC0415
+    from bot.playbooks.loader import (  # noqa: PLC0415
+        limit_problems,
+        load_configured,
+        load_playbooks,
+    )
 
+    registry = action_registry()
+    problems = limit_problems(settings, registry)
+    playbooks: PlaybookSet | None = None
     try:
-        registry = action_registry()
         if dirs:
-            return load_playbooks(dirs, registry)
-        return load_configured(settings.playbooks, registry)
+            playbooks = load_playbooks(dirs, registry)
+        else:
+            playbooks = load_configured(settings.playbooks, registry)
     except ConfigError as err:
-        _print_problems(err)
+        problems += err.problems
+    if problems:
+        _print_problems(ConfigError(problems))
         return None
+    return playbooks
 
 
 def _check(args: argparse.Namespace) -> int:

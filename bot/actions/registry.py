@@ -6,6 +6,7 @@ registry from the installed integrations' action lists.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, get_type_hints
@@ -95,6 +96,13 @@ class ActionRegistry:
     def names(self) -> list[str]:
         """Sorted action names."""
         return sorted(self._specs)
+
+    def unknown(self, name: str) -> str:
+        """Why ``name`` (not registered) is refused, with the closest registered name:
+        ``unknown action 'kubernetes.rollbak' (did you mean 'kubernetes.rollback'?)``."""
+        close = difflib.get_close_matches(name, self.names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown action {name!r}{hint}"
 
     def __iter__(self) -> Iterator[ActionSpec]:
         return iter(self._specs.values())

@@ -22,7 +22,7 @@ from bot.config.secret_files import (
 )
 from bot.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
 from bot.errors import ConfigError
-from bot.yamlsource import KeyPath, Lines, dotted, read_yaml, validation_problems
+from bot.yamlsource import KeyPath, Lines, dotted, line_of, read_yaml
 
 CONFIG_ENV = "MEDIC_CONFIG"
 
@@ -72,7 +72,14 @@ def load_settings(
             problems += _describe(err, source, lines, prefix=(name,))
     if problems or settings is None:
         raise ConfigError(problems)
-    return settings.with_sections(validated)
+    return settings.with_sections(validated).with_origin(source, lines)
+
+
+def problem_at(settings: Settings, loc: KeyPath, reason: str) -> str:
+    """A problem with ``loc`` of loaded ``settings``, found by a later check (against the
+    installed actions, say), worded as :func:`load_settings` words its own."""
+    source, lines = settings.origin
+    return _problem(loc, reason, source, lines)
 
 
 def _with_env(name: str, section: object, file_vars: set[str]) -> object:
@@ -123,24 +130,23 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Lines]:
 def _describe(
     err: ValidationError, source: str, lines: Mapping[KeyPath, int], prefix: KeyPath = ()
 ) -> list[str]:
-    """Each problem as ``file:line: key: reason``; one set by a ``MEDIC_*`` variable as
-    ``<env>:0: key: reason (from VARIABLE)``. ``prefix``: the section validated alone."""
+    """Each problem of ``err`` as :func:`_problem` words it. ``prefix``: the section
+    validated alone."""
     problems = []
     for error in err.errors(include_input=False, include_url=False):
-        loc: KeyPath = (*prefix, *error["loc"])
-        env_name = _env_source(loc)
-        if env_name is None:
-            continue
         reason = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-        reason = reason.removeprefix("Value error, ")
-        problems.append(f"<env>:0: {dotted(loc)}: {reason} (from {env_name})")
-    from_env = {p.split(": ", 2)[1] for p in problems}
-    problems += [
-        p
-        for p in validation_problems(err, source, lines, prefix=prefix)
-        if p.split(": ", 2)[1] not in from_env
-    ]
+        loc: KeyPath = (*prefix, *error["loc"])
+        problems.append(_problem(loc, reason.removeprefix("Value error, "), source, lines))
     return problems
+
+
+def _problem(loc: KeyPath, reason: str, source: str, lines: Mapping[KeyPath, int]) -> str:
+    """``file:line: key: reason``; for a key set by a ``MEDIC_*`` variable,
+    ``<env>:0: key: reason (from VARIABLE)``."""
+    env_name = _env_source(loc)
+    if env_name is not None:
+        return f"<env>:0: {dotted(loc)}: {reason} (from {env_name})"
+    return f"{source}:{line_of(loc, lines)}: {dotted(loc)}: {reason}"
 
 
 def _env_source(loc: KeyPath) -> str | None:

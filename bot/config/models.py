@@ -193,7 +193,14 @@ class SafetyConfig(Section):
     max_concurrent_runs: int = Field(default=20, ge=1)
     max_cordoned_fraction: float = Field(default=0.2, ge=0, le=1)
     limits: dict[str, RateLimit] = Field(default_factory=_default_limits)
+    """Per action. An entry replaces that action's default; the other defaults stay (raise
+    ``max`` to loosen one). An action no installed integration provides is an error."""
     ineffective_runs: IneffectiveRuns = Field(default_factory=IneffectiveRuns)
+
+    @field_validator("limits")
+    @classmethod
+    def _over_the_defaults(cls, limits: dict[str, RateLimit]) -> dict[str, RateLimit]:
+        return _default_limits() | limits
 
 
 CatalogueName = Literal["dwcp", "kubernetes"]

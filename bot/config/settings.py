@@ -23,6 +23,7 @@ from bot.config.models import (
     StoreConfig,
 )
 from bot.config.secret_files import env_file_names, secret_keys
+from bot.yamlsource import Lines
 
 ENV_PREFIX = "MEDIC_"
 ENV_NESTED_DELIMITER = "__"
@@ -47,6 +48,7 @@ class Settings(BaseSettings):
     slack: SlackConfig = Field(default_factory=SlackConfig)
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     _plugin_sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+    _origin: tuple[str, Lines] = PrivateAttr(default=("<defaults>", {}))
 
     @classmethod
     def settings_customise_sources(
@@ -77,6 +79,19 @@ class Settings(BaseSettings):
         copy = self.model_copy()
         copy._plugin_sections = dict(self._plugin_sections) | dict(sections)
         return copy
+
+    def with_origin(self, source: str, lines: Lines) -> Settings:
+        """A copy that remembers the file it was read from and the line of each key, so a
+        check made after loading can say ``file:line`` too."""
+        copy = self.model_copy()
+        copy._origin = (source, lines)
+        return copy
+
+    @property
+    def origin(self) -> tuple[str, Lines]:
+        """The file these settings were read from (``<defaults>`` when none) and the line
+        of each of its key paths."""
+        return self._origin
 
     def secret_values(self) -> list[str]:
         """Every configured secret in clear text, so logging can redact it wherever it appears."""

@@ -4,12 +4,12 @@ Checked at load (startup and ``medic check``): the schema, matcher syntax, unkno
 (with a suggestion), each step's ``with:`` against its action's params model (templated
 values are checked again once rendered), template and expression syntax, each
 ``steps.<id>.output.<field>`` against the output model of that earlier step's action,
-duplicate step ids and duplicate playbook names.
+duplicate step ids and duplicate playbook names; and, with them, that each
+``safety.limits`` entry names a registered action (:func:`limit_problems`).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bot.actions import ActionRegistry
+from bot.config.loader import problem_at
 from bot.config.models import PlaybooksConfig
+from bot.config.settings import Settings
 from bot.errors import ConfigError
 from bot.playbooks.catalogue import catalogue_dirs
 from bot.playbooks.matchers import Matcher, MatcherSyntaxError, parse_matcher
@@ -168,9 +170,7 @@ class _Checker:
     def params(self, step: StepSpec, registry: ActionRegistry, loc: KeyPath) -> None:
         spec = registry.get(step.uses)
         if spec is None:
-            close = difflib.get_close_matches(step.uses, registry.names(), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.report((*loc, "uses"), f"unknown action {step.uses!r}{hint}")
+            self.report((*loc, "uses"), registry.unknown(step.uses))
             return
         fields = set(spec.params.model_fields) | {
             f.alias for f in spec.params.model_fields.values() if f.alias
@@ -198,6 +198,16 @@ def has_template(value: Any) -> bool:
     if isinstance(value, list):
         return any(has_template(v) for v in value)
     return False
+
+
+def limit_problems(settings: Settings, registry: ActionRegistry) -> list[str]:
+    """A ``safety.limits`` entry for an action ``registry`` does not hold (a typo) would
+    limit nothing: each as ``file:line: safety.limits.<name>: unknown action …``."""
+    return [
+        problem_at(settings, ("safety", "limits", name), registry.unknown(name))
+        for name in settings.safety.limits
+        if name not in registry
+    ]
 
 
 def load_configured(config: PlaybooksConfig, registry: ActionRegistry) -> PlaybookSet:

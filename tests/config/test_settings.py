@@ -509,3 +509,54 @@ def test_medic_serve_reports_a_plain_http_pagerduty_url_without_a_traceback(
     done = _serve(path)
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [f"{path}:3: pagerduty.api_url: must be an https:// URL"]
+
+
+def test_one_limit_overrides_its_default_and_keeps_the_others(tmp_path: Path) -> None:
+    """Setting one ``safety.limits`` entry replaces that action's default limit only: the
+    other defaults stay (an action left out is not unlimited)."""
+    path = _write(tmp_path, "safety:\n  limits:\n    kubernetes.rollback: {max: 5, per: 2h}\n")
+    limits = _everything(_load(path))["safety"]["limits"]  # type: ignore[index]
+    assert limits == {
+        **DEFAULTS["safety"]["limits"],  # type: ignore[index]
+        "kubernetes.rollback": {"max": 5, "per": "2h"},
+    }
+
+
+def test_medic_check_refuses_a_limit_on_an_unknown_action(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``safety.limits`` entry naming no installed action (a typo) would limit nothing:
+    ``medic check`` refuses it as ``file:line: key: reason`` with a suggestion, exit 1."""
+    path = _write(tmp_path, "safety:\n  limits:\n    kubernetes.rollbak: {max: 3, per: 1h}\n")
+    assert _check(path, capsys) == (
+        1,
+        [
+            f"{path}:3: safety.limits.kubernetes.rollbak: unknown action 'kubernetes.rollbak'"
+            " (did you mean 'kubernetes.rollback'?)"
+        ],
+    )
+
+
+def test_medic_check_refuses_an_unknown_limit_from_the_env(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown action in ``MEDIC_SAFETY__LIMITS`` is reported with the variable."""
+    monkeypatch.setenv("MEDIC_SAFETY__LIMITS", '{"kubernetes.drian": {"max": 1, "per": "1h"}}')
+    assert main(["check"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "<env>:0: safety.limits.kubernetes.drian: unknown action 'kubernetes.drian'"
+        " (did you mean 'kubernetes.drain'?) (from MEDIC_SAFETY__LIMITS)"
+    ]
+
+
+def test_medic_serve_refuses_a_limit_on_an_unknown_action(tmp_path: Path) -> None:
+    """``medic serve`` refuses the misspelt limit at startup as ``medic check`` does: exit
+    1, ``file:line: key: reason``, no traceback (it used to start with the typo ignored)."""
+    path = _write(tmp_path, "safety:\n  limits:\n    kubernetes.rollbak: {max: 3, per: 1h}\n")
+    done = _serve(path)
+    assert done.returncode == 1, done.stderr
+    assert (
+        f"{path}:3: safety.limits.kubernetes.rollbak: unknown action 'kubernetes.rollbak'"
+        " (did you mean 'kubernetes.rollback'?)"
+    ) in done.stderr.splitlines()
+    assert "Traceback" not in done.stderr

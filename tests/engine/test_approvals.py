@@ -358,8 +358,10 @@ async def test_two_approvers_at_once_complete_four_eyes(
         )
         .replace('target: "deployment/prod/api"', 'target: "deployment/prod/api-{{ labels.n }}"')
     )
+    # Five rollbacks in a row: above the default limit of 3 an hour, which would hold them.
+    limits = {"kubernetes.rollback": {"max": 5, "per": "1h"}}
     client, narrator, _ = await _start(
-        start_medic, store_url, tmp_path, playbook, safety={"limits": {}}
+        start_medic, store_url, tmp_path, playbook, safety={"limits": limits}
     )
     alerts = [am_alert(f"fp{n}", alertname="Guarded", n=str(n)) for n in range(5)]
     await client.post(URL, json=am_payload(*alerts), headers=bearer())
