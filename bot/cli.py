@@ -152,6 +152,9 @@ def _serve(args: argparse.Namespace) -> int:
     except (StoreUnavailable, StoreRefused) as err:
         print(f"medic: {err}", file=sys.stderr)
         return EXIT_INVALID
+    except ConfigError as err:  # found opening an integration's client (a kubeconfig, say)
+        _print_problems(err)
+        return EXIT_INVALID
     log.info("server.stopped")
     return EXIT_OK
 
