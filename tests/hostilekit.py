@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,3 +116,50 @@ async def closed_by_server(reader: asyncio.StreamReader, within: float) -> bytes
     """Everything the server sends until it closes the connection (fails after ``within``)."""
     async with asyncio.timeout(within):
         return await reader.read()
+
+
+SMALL_RECEIVE_BUFFER = 4096
+_TCP_ESTABLISHED = 1  # the first byte of Linux's TCP_INFO is the connection's state
+
+
+async def send_and_never_read(port: int, data: bytes) -> socket.socket:
+    """A connection with a small receive buffer (4 KiB) that sends ``data`` and then never
+    reads: the server's answer piles up until the kernel's buffers are full."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RECEIVE_BUFFER)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    await loop.sock_sendall(sock, data)
+    return sock
+
+
+def still_open(sock: socket.socket) -> bool:
+    """Whether the server has neither closed nor reset ``sock``'s connection (without
+    reading from it)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == _TCP_ESTABLISHED
+
+
+def answer_begun(sock: socket.socket) -> bytes:
+    """The first bytes (up to a status line) the server sent on ``sock`` so far, left
+    unread; empty while none came."""
+    try:
+        return sock.recv(len(b"HTTP/1.1 200 "), socket.MSG_PEEK)
+    except BlockingIOError:
+        return b""
+
+
+async def received_until_closed(sock: socket.socket, within: float) -> int:
+    """Read ``sock`` until the server's close or reset; how many bytes arrived (fails
+    after ``within``)."""
+    loop = asyncio.get_running_loop()
+    received = 0
+    async with asyncio.timeout(within):
+        while True:
+            try:
+                data = await loop.sock_recv(sock, 65536)
+            except ConnectionResetError:
+                return received
+            if not data:
+                return received
+            received += len(data)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from bot.errors import StoreError
 from bot.http.errors import ErrorCode, HttpError
+from bot.http.large_answers import large_answer
 from bot.models import IncidentStatus, parse_incident_id
 from bot.runtime import RUNTIME, Runtime
 from bot.store.views import incident_detail, incidents_json
@@ -49,21 +50,23 @@ async def get_incidents(request: web.Request) -> web.Response:
 
 
 async def get_incident(request: web.Request) -> web.Response:
-    """One incident with its alerts, runs, approvals and timeline; 404 when unknown."""
+    """One incident with its alerts, runs, approvals and timeline; 404 when unknown; 503
+    while too many large answers are in flight (:func:`large_answer`)."""
     raw_id = request.match_info["incident_id"]
     seq = parse_incident_id(raw_id)
     if seq is None:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id!r} (ids look like INC-12)")
     runtime = request.app[RUNTIME]
     headers = await read_your_writes(runtime)
-    try:
-        async with runtime.db.connect() as conn:
-            detail = await incident_detail(conn, seq)
-    except StoreError as err:
-        raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
-    if detail is None:
-        raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id}")
-    return web.json_response(text=detail.model_dump_json(), headers=headers)
+    async with large_answer(request) as answer:
+        try:
+            async with runtime.db.connect() as conn:
+                detail = await incident_detail(conn, seq)
+        except StoreError as err:
+            raise HttpError(ErrorCode.UNAVAILABLE, "the store cannot be read") from err
+        if detail is None:
+            raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id}")
+        return answer.paced(web.json_response(text=detail.model_dump_json(), headers=headers))
 
 
 async def read_your_writes(runtime: Runtime) -> dict[str, str]:

@@ -60,9 +60,11 @@ class ServerConfig(Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     header_timeout: Duration = timedelta(seconds=10)
     """A new connection, or a new request on a kept-alive one, must send its whole head
-    within this (idle kept-alive connections close after 75 s)."""
+    within this (idle kept-alive connections close after 75 s). Also the longest a request
+    waits for room (``max_inflight_bytes``, a slot for a large answer) before a 503."""
     body_timeout: Duration = timedelta(seconds=30)
-    """A request body must arrive whole within this once the handler reads it."""
+    """A request body must arrive whole within this once the handler reads it; a large
+    answer (an incident's detail) must be read whole within it, else the client is cut off."""
     max_connections: int = Field(default=256, ge=1)
     """Open connections at most; at the cap a new one pushes out the oldest idle one or stream."""
     max_inflight_bytes: int = Field(default=67_108_864, gt=0)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from bot.http.errors import ErrorCode, HttpError
-from bot.http.limits import REQUEST_LIMITS, BodyBudget
+from bot.http.limits import REQUEST_LIMITS, Budget, take_within
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _MAX_REPORTED_ERRORS = 5
@@ -37,16 +37,12 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise HttpError(ErrorCode.TOO_LARGE, f"body of {declared} bytes is over {limit} bytes")
     limits = request.app[REQUEST_LIMITS]
     wanted = limit if declared is None else declared
-    taken = limits.budget.try_take(wanted)
-    if taken is None:
-        try:
-            async with asyncio.timeout(limits.header_timeout_s):
-                taken = await limits.budget.take(wanted)
-        except TimeoutError as err:
-            raise HttpError(
-                ErrorCode.UNAVAILABLE,
-                "too many request bodies in flight (server.max_inflight_bytes); retry",
-            ) from err
+    taken = await take_within(
+        limits.budget,
+        wanted,
+        limits.header_timeout_s,
+        "too many request bodies in flight (server.max_inflight_bytes); retry",
+    )
     request[HELD_BODIES].hold(limits.budget, taken)
     if request.content.is_eof():  # all of it arrived with the headers: nothing to wait for
         return _buffered(request.content, limit)
@@ -100,9 +96,9 @@ class HeldBodies:
     __slots__ = ("_held",)
 
     def __init__(self) -> None:
-        self._held: list[tuple[BodyBudget, int]] = []
+        self._held: list[tuple[Budget, int]] = []
 
-    def hold(self, budget: BodyBudget, size: int) -> None:
+    def hold(self, budget: Budget, size: int) -> None:
         """Keep ``size`` bytes of ``budget`` until :meth:`release`."""
         self._held.append((budget, size))
 

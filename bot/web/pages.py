@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.errors import StoreError
 from bot.evidence.generator_url import expressions
 from bot.http.errors import ErrorCode, HttpError
+from bot.http.large_answers import large_answer
 from bot.http.viewer import Viewer, viewer
 from bot.models import IncidentStatus, parse_incident_id
 from bot.report import draft_report
@@ -113,11 +114,27 @@ async def render_incident(
     notice: Notice | None = None,
     status: int = 200,
 ) -> web.Response:
-    """The incident page, with an optional notice (a decision's outcome)."""
+    """The incident page, with an optional notice (a decision's outcome); built and sent
+    as a large answer (:func:`large_answer`: 503 while too many are in flight)."""
     seq = parse_incident_id(raw_id)
     if seq is None or seq.bit_length() > 62:
         raise HttpError(ErrorCode.NOT_FOUND, f"no incident {raw_id!r} (ids look like INC-12)")
     await runtime.caught_up()
+    async with large_answer(request) as answer:
+        built = await _incident_page(request, runtime, reader, raw_id, seq, notice, status)
+        return answer.paced(built)
+
+
+async def _incident_page(
+    request: web.Request,
+    runtime: Runtime,
+    reader: Viewer,
+    raw_id: str,
+    seq: int,
+    notice: Notice | None,
+    status: int,
+) -> web.Response:
+    """The incident page built whole, from the store as it is now."""
     try:
         async with runtime.db.connect() as conn:
             detail = await incident_detail(conn, seq)

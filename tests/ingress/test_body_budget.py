@@ -9,7 +9,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.http.limits import BodyBudget
+from bot.http.limits import Budget
 
 MAX = 100
 # take n bytes (a new request), give back the oldest holder's bytes, let the oldest waiter
@@ -28,7 +28,7 @@ OPS = st.lists(
 Waiting = list[tuple[asyncio.Task[int], int]]  # (the take, the bytes it asked for)
 
 
-async def _settle(budget: BodyBudget, held: list[int], waiting: Waiting) -> None:
+async def _settle(budget: Budget, held: list[int], waiting: Waiting) -> None:
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     held.extend(t.result() for t, _ in waiting if t.done() and not t.cancelled())
@@ -40,7 +40,7 @@ async def _settle(budget: BodyBudget, held: list[int], waiting: Waiting) -> None
 
 
 async def _replay(ops: list[tuple[str, int]]) -> None:
-    budget = BodyBudget(MAX)
+    budget = Budget(MAX)
     held: list[int] = []  # bytes each holder took
     waiting: Waiting = []
     for op, size in [*ops, ("settle", 0)]:
@@ -75,7 +75,7 @@ def test_the_budget_never_overflows_leaks_or_keeps_a_fitting_body_waiting(
 async def test_a_small_body_is_not_held_behind_a_big_waiter() -> None:
     """While a big body waits for room, a small one that fits goes at once; the big one
     gets in when enough comes back."""
-    budget = BodyBudget(MAX)
+    budget = Budget(MAX)
     first = await budget.take(60)
     big = asyncio.create_task(budget.take(80))
     await asyncio.sleep(0)
