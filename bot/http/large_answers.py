@@ -78,7 +78,11 @@ class LargeAnswer:
         is sent or its client is cut off. A response without a body in bytes is returned
         as it is (and the slot given back on leaving the block)."""
         body = response.body
-        if self._slots is None or not isinstance(body, bytes) or _without_body(response):
+        if (
+            self._slots is None
+            or not isinstance(body, bytes)
+            or _without_body(self._request, response)
+        ):
             return response
         limits = self._request.app[REQUEST_LIMITS]
         response.body = PacedBody(
@@ -92,9 +96,19 @@ class LargeAnswer:
         return response
 
 
-def _without_body(response: web.Response) -> bool:
-    """Whether HTTP sends ``response`` without its body (aiohttp then never writes it)."""
-    return response.status in (204, 304) or response.status < 200
+def _without_body(request: web.Request, response: web.Response) -> bool:
+    """Whether HTTP sends ``response`` without its body (aiohttp then never writes it): an
+    answer to ``HEAD`` (aiohttp answers HEAD on every GET route), or a status without one."""
+    return request.method == "HEAD" or response.status in (204, 304) or response.status < 200
+
+
+async def release_unsent(response: web.StreamResponse | None) -> None:
+    """Give back the slot of a large answer whose body was not sent (the server calls this
+    once every answer is finished, whatever happened: a body never written holds its slot
+    otherwise). Nothing for any other answer, or one whose body gave it back already."""
+    body = response.body if isinstance(response, web.Response) else None
+    if isinstance(body, PacedBody):
+        await body.close()
 
 
 def large_answer(request: web.Request) -> LargeAnswer:

@@ -34,6 +34,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from bot.http.disconnects import client_gone
 from bot.http.errors import ErrorCode, HttpError
+from bot.http.large_answers import release_unsent
 from bot.http.limits import REQUEST_LIMITS, RequestLimits
 
 log = structlog.get_logger(__name__)
@@ -158,6 +159,7 @@ class GuardedConnection(RequestHandler):
         finally:
             self.in_request = False
             self._stream_task = None
+            await release_unsent(resp)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         """Leave the cap's count; end a stream's handler (nobody is listening)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.http.limits import LARGE_ANSWERS
+from bot.http.limits import LARGE_ANSWERS, REQUEST_LIMITS
 from bot.runtime import RUNTIME
 from bot.store.views import incident_detail
 
@@ -155,3 +155,21 @@ async def test_with_every_large_answer_slot_held_another_detail_read_gets_503(
     again = await client.get("/api/incidents/INC-1")
     assert again.status == 200
     assert await again.read() == await _stored_detail(client)
+
+
+@pytest.mark.parametrize("path", ["/api/incidents/INC-1", "/ui/incidents/INC-1"])
+async def test_a_head_request_for_a_large_answer_gives_its_slot_back(
+    start_medic: StartMedic, sqlite_url: str, path: str
+) -> None:
+    """``HEAD`` of an incident's detail (aiohttp answers HEAD on every GET route) has no
+    body to send, so the body cannot be what gives the slot back: more HEADs than there
+    are slots, then a GET still gets 200. (Seen failing: each HEAD kept its slot for good
+    and the GET got 503.)"""
+    client = await start_medic(make_settings(sqlite_url, server=FAST))
+    await _storm(client)
+    for _ in range(LARGE_ANSWERS + 1):
+        head = await client.head(path)
+        assert head.status == 200
+    assert client.app[REQUEST_LIMITS].large_answers.reserved == 0
+    again = await client.get(path)
+    assert again.status == 200
