@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.engine.approvals.hub import Decision
 from bot.errors import DecisionRefused, StoreError
-from bot.http.body import parse_json, read_body, validate
+from bot.http.body import read_body, validate_json
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.identity import authenticate, identify
 from bot.models import ApprovalStatus, Identity, parse_incident_id
@@ -88,11 +88,12 @@ class RunBody(BaseModel):
 
 async def _authorized_body(request: web.Request, model: type[Any]) -> tuple[Runtime, Identity, Any]:
     """The runtime, who is acting (from the token, checked against the body's ``user``) and
-    the validated body."""
+    the validated body: parsed and checked as the webhooks' are (:func:`validate_json`:
+    strict types, bounded nesting and numbers, only storable text), 400 otherwise."""
     runtime = request.app[RUNTIME]
     server = runtime.settings.server
     credential = authenticate(request, server)
-    body = validate(model, parse_json(await read_body(request, server.max_body_bytes)))
+    body = validate_json(model, await read_body(request, server.max_body_bytes))
     return runtime, identify(credential, body.user), body
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Final, TypeVar
 
 from aiohttp import web
@@ -12,10 +11,11 @@ from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, from_json
 
 from bot.http.errors import ErrorCode, HttpError
 from bot.http.limits import REQUEST_LIMITS, Budget, take_within
+from bot.http.text import unstorable
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 _MAX_REPORTED_ERRORS = 5
@@ -122,27 +122,6 @@ async def release_bodies(request: web.Request, handler: Handler) -> web.StreamRe
 HELD_BODIES = web.RequestKey("held_bodies", HeldBodies)
 
 
-def parse_json(body: bytes) -> Any:
-    """Decode JSON; 400 ``invalid_json`` with the position of the problem."""
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError as err:
-        raise HttpError(ErrorCode.INVALID_JSON, f"body is not UTF-8: {err.reason}") from err
-    except json.JSONDecodeError as err:
-        raise HttpError(
-            ErrorCode.INVALID_JSON, f"{err.msg} at line {err.lineno} column {err.colno}"
-        ) from err
-
-
-def validate(model: type[ModelT], data: Any) -> ModelT:
-    """Validate into ``model``; 400 ``invalid_payload`` naming each bad field."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        errors = err.errors(include_url=False, include_input=False)
-        raise HttpError(ErrorCode.INVALID_PAYLOAD, _problems(errors)) from err
-
-
 def validate_json(model: type[ModelT], body: bytes) -> ModelT:
     """Parse and validate in one pass (pydantic-core, strict: no coercion of wrong types);
     400 ``invalid_json`` when the body is not JSON, ``invalid_payload`` naming each bad
@@ -160,35 +139,46 @@ def validate_json(model: type[ModelT], body: bytes) -> ModelT:
 
 
 def _refuse_nul(body: bytes) -> None:
-    """400 naming the first string (key or value) holding a NUL character, if any."""
+    """400 naming the first string (key or value) no store can keep, if any."""
     try:
-        data = json.loads(body)
+        # pydantic-core's parser, as validation's: its nesting limit keeps this from
+        # recursing past Python's (json.loads did: a RecursionError, a 500)
+        data = from_json(body)
     except ValueError:
-        return  # not JSON: validation says so
-    where = _nul_path(data, ())
-    if where is not None:
-        raise HttpError(
-            ErrorCode.INVALID_PAYLOAD,
-            f"{_field(where)}: NUL characters are not accepted (not storable)",
-        )
+        return  # not JSON (or too deeply nested, or a lone surrogate): validation says so
+    found = _unstorable_path(data, ())
+    if found is not None:
+        where, reason = found
+        raise HttpError(ErrorCode.INVALID_PAYLOAD, f"{_field(where)}: {reason}")
 
 
-def _nul_path(value: Any, path: tuple[int | str, ...]) -> tuple[int | str, ...] | None:
+Found = tuple[tuple[int | str, ...], str]
+
+
+def _unstorable_path(value: Any, path: tuple[int | str, ...]) -> Found | None:
+    """Where the first string no store can keep is (key or value), and why."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        reason = unstorable(value)
+        return None if reason is None else (path, reason)
     items: list[tuple[int | str, Any]] = []
     if isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key:
-                return (*path, key)
+            reason = unstorable(key)
+            if reason is not None:
+                return (*path, key), reason
             items.append((key, item))
     elif isinstance(value, list):
         items = list(enumerate(value))
     for key, item in items:
-        found = _nul_path(item, (*path, key))
+        found = _unstorable_path(item, (*path, key))
         if found is not None:
             return found
     return None
+
+
+def problems(err: ValidationError) -> str:
+    """``field: reason; …`` naming each thing ``err`` found wrong (the first few)."""
+    return _problems(err.errors(include_url=False, include_input=False))
 
 
 def _problems(errors: list[ErrorDetails]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -17,6 +18,7 @@ from pydantic import (
 )
 
 from bot.http.body import NUL_FREE
+from bot.http.text import unstorable
 from bot.models import Alert, AlertSource, AlertStatus
 from bot.timestamps import UtcTime, in_utc_range
 
@@ -32,6 +34,15 @@ def _is_go_zero_time(value: datetime) -> bool:
         return value.replace(tzinfo=UTC) == _GO_ZERO_TIME + offset  # its local time, compared
     except OverflowError:  # a negative offset: that local time would be in year 0
         return False
+
+
+def _first_unstorable(texts: Iterable[str]) -> str | None:
+    """Why the first of ``texts`` that no store can keep is refused, if one is."""
+    for text in texts:
+        reason = unstorable(text)
+        if reason is not None:
+            return reason
+    return None
 
 
 class AlertmanagerAlert(BaseModel):
@@ -74,17 +85,20 @@ class AlertmanagerWebhook(BaseModel):
     truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
 
     @model_validator(mode="after")
-    def _no_nul_characters(self, info: ValidationInfo) -> AlertmanagerWebhook:
-        """NUL cannot be stored (PostgreSQL text refuses it): a 400, not an endless 503.
-        (Skipped for a body :func:`~bot.http.body.validate_json` already found NUL-free.)"""
+    def _only_storable_text(self, info: ValidationInfo) -> AlertmanagerWebhook:
+        """Text no store can keep (:mod:`bot.http.text`): a 400, not an endless 503.
+        (Skipped for a body :func:`~bot.http.body.validate_json` already found NUL-free:
+        its parser refuses lone surrogates.)"""
         if info.context == NUL_FREE:
             return self
-        if "\x00" in self.group_key:
-            raise ValueError("groupKey contains a NUL character")
+        reason = unstorable(self.group_key)
+        if reason is not None:
+            raise ValueError(f"groupKey: {reason}")
         for index, item in enumerate(self.alerts):
             texts = [*item.labels.items(), *item.annotations.items(), ("", item.fingerprint or "")]
-            if any("\x00" in key or "\x00" in value for key, value in texts):
-                raise ValueError(f"alerts.{index} contains a NUL character")
+            reason = _first_unstorable(text for pair in texts for text in pair)
+            if reason is not None:
+                raise ValueError(f"alerts.{index}: {reason}")
         return self
 
     def to_alerts(self) -> list[Alert]:
