@@ -36,6 +36,8 @@ Outside an incident channel, name the incident first: `/incident status INC-3`."
 
 _SEV = re.compile(r"(?:^|\s)--sev(?:=|\s+)(\S+)")
 LIST_LIMIT = 20
+MAX_TITLE = 200
+"""The most characters of a declared title kept (and echoed back)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,8 @@ async def _declare(ctx: SlackContext, call: Invocation) -> Reply:
     title = " ".join(raw.split()).strip("\"'")
     if not title:
         return Reply("Give the incident a title: `/incident declare <title> [--sev 1-4]`.")
-    seq = await declare_incident(ctx.engine, title[:200], severity, call.user)
+    title = title[:MAX_TITLE]
+    seq = await declare_incident(ctx.engine, title, severity, call.user)
     return Reply(
         f":rotating_light: INC-{seq} declared by {mention(call.user)} ({severity}): "
         f"{escape(title)}. "

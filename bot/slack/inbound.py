@@ -28,12 +28,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.engine.approvals.hub import Decision
 from bot.errors import ConfigError, DecisionRefused, MedicError, StoreError
-from bot.http.body import read_body
+from bot.http.body import problems, read_body
 from bot.http.errors import ErrorCode, HttpError
+from bot.http.text import StorableText
 from bot.models import Identity, Via
 from bot.runtime import RUNTIME
 from bot.slack.commands import Reply, dispatch
 from bot.slack.context import SlackContext
+from bot.slack.envelope import check_envelope
 from bot.slack.render import APPROVE_ACTION, REJECT_ACTION
 from bot.slack.signature import MAX_BODY_BYTES, check_signature_headers, signature_matches
 from bot.store import slack as slack_store
@@ -49,22 +51,27 @@ class _Loose(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+MAX_COMMAND_TEXT = 4_000
+"""The most characters of ``/incident`` text Medic reads (Slack's commands are one line
+of a message box): longer text is refused at once, before it is split into words."""
+
+
 class SlashCommand(_Loose):
-    """The form fields of a slash command that Medic uses."""
+    """The form fields of a slash command that Medic uses; text any store can keep."""
 
     command: str
-    text: str = ""
-    user_id: str = Field(min_length=1)
-    channel_id: str = ""
+    text: StorableText = Field(default="", max_length=MAX_COMMAND_TEXT)
+    user_id: StorableText = Field(min_length=1)
+    channel_id: StorableText = ""
 
 
 class _Id(_Loose):
-    id: str = Field(min_length=1)
+    id: StorableText = Field(min_length=1)
 
 
 class _Action(_Loose):
     action_id: str
-    value: str = ""
+    value: StorableText = ""
 
 
 class ButtonClick(_Loose):
@@ -98,20 +105,33 @@ async def slack_events(request: web.Request) -> web.StreamResponse:
     secret = settings.slack.signing_secret
     if secret is None or not signature_matches(request.headers, raw, secret.get_secret_value()):
         raise HttpError(ErrorCode.UNAUTHORIZED, "bad X-Slack-Signature")
-    try:
-        bolt_request = AsyncBoltRequest(
-            body=raw.decode("utf-8"),
-            query=request.query_string,
-            headers=request.headers,  # type: ignore[arg-type]  # bolt reads it as a mapping
-        )
-    except (ValueError, RecursionError) as err:  # bolt parses JSON and forms as it builds
-        raise HttpError(ErrorCode.INVALID_PAYLOAD, f"not a Slack payload: {err}") from err
+    text = _utf8(raw)
+    check_envelope(text, _content_type(request))  # bolt fails on bodies of other shapes
+    bolt_request = AsyncBoltRequest(
+        body=text,
+        query=request.query_string,
+        headers=request.headers,  # type: ignore[arg-type]  # bolt reads it as a mapping
+    )
     answer = await surface.bolt.async_dispatch(bolt_request)
     if answer.status == 401:
         raise HttpError(ErrorCode.UNAUTHORIZED, "bad or stale X-Slack-Signature")
     if answer.status == 404:  # bolt has no listener for it
         raise HttpError(ErrorCode.NOT_FOUND, "a Slack request Medic does not handle")
     return await to_aiohttp_response(answer)
+
+
+def _utf8(raw: bytes) -> str:
+    """The body as text; 400 when it is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise HttpError(ErrorCode.INVALID_PAYLOAD, f"body is not UTF-8: {err.reason}") from err
+
+
+def _content_type(request: web.Request) -> str | None:
+    """The media type as bolt reads it (the header up to any ``;``), None without one."""
+    header = request.headers.get("Content-Type")
+    return header.split(";")[0] if header else None
 
 
 def build_bolt(ctx: SlackContext) -> AsyncApp:
@@ -175,8 +195,9 @@ def _incident_command(ctx: SlackContext) -> Callable[..., Awaitable[None]]:
     async def incident_command(ack: Any, command: dict[str, Any]) -> None:
         try:
             call = SlashCommand.model_validate(command)
-        except ValidationError:
-            await ack(text="Medic could not read that command.")
+        except ValidationError as err:
+            text = f"Medic could not read that command ({problems(err)}); nothing changed."
+            await ack(text=text, response_type="ephemeral")
             return
         try:
             reply = await dispatch(ctx, call.text, call.user_id, call.channel_id)
