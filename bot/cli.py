@@ -9,7 +9,11 @@ start fast (the server, Slack, Kubernetes and Kafka clients and matplotlib are n
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
+import re
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot.config import Settings, load_settings, parse_duration
-from bot.errors import ConfigError
+from bot.errors import ConfigError, MedicError
 
 if TYPE_CHECKING:
     from bot.playbooks.playbook import PlaybookSet
@@ -26,12 +30,38 @@ EXIT_OK = 0
 EXIT_INVALID = 1
 
 
+_PLACE = re.compile(r".+:\d+")
+"""The first field of a problem that says where it is: ``file:line`` (``<env>:0`` too)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``medic`` console script."""
+    """Entry point of the ``medic`` console script.
+
+    The one place where a failure becomes an exit status: a command that cannot go on raises
+    :class:`~bot.errors.MedicError` (an invalid configuration or playbook, a broken
+    integration, a store or client that refuses to start) or :class:`OSError` (a file or
+    socket), and each problem is printed here as one line on stderr, exit status 1. Anything
+    else is a bug and keeps its traceback.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
-    command: int = args.run(args)
+    try:
+        command: int = args.run(args)
+    except (MedicError, OSError) as err:
+        for line in _failure_lines(err):
+            print(line, file=sys.stderr)
+        return EXIT_INVALID
     return command
+
+
+def _failure_lines(err: MedicError | OSError) -> list[str]:
+    """Each problem of ``err`` on its own line: ``file:line: key: reason`` as it came, any
+    other as ``medic: <what>: <reason>``."""
+    if isinstance(err, ConfigError):
+        return [p if _PLACE.fullmatch(p.split(": ", 1)[0]) else f"medic: {p}" for p in err.problems]
+    if isinstance(err, OSError) and err.filename is not None:
+        return [f"medic: {err.filename}: {err.strerror}"]
+    return [f"medic: {err}"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,31 +125,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _print_problems(err: ConfigError) -> None:
-    """Each problem on its own line of stderr: ``file:line: key: reason``."""
-    for problem in err.problems:
-        print(problem, file=sys.stderr)
-
-
-def _load(config: Path | None) -> Settings | None:
+def _load(config: Path | None) -> Settings:
+    """The settings, with the installed integrations' sections; ConfigError (or
+    IntegrationError) when they cannot be used."""
     from bot.integrations import config_sections  # noqa: PLC0415 -- see the module docstring
 
-    try:
-        return load_settings(config, config_sections())
-    except ConfigError as err:
-        _print_problems(err)
-        return None
+    return load_settings(config, config_sections())
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = _load(args.config)
-    if settings is None:
-        return EXIT_INVALID
     import structlog  # noqa: PLC0415 -- the server's imports, only when serving
     from aiohttp import web  # noqa: PLC0415
 
     from bot.app import build_app  # noqa: PLC0415
-    from bot.errors import StoreRefused, StoreUnavailable  # noqa: PLC0415
     from bot.http.server import run as run_server  # noqa: PLC0415
     from bot.logging import configure_logging  # noqa: PLC0415
 
@@ -127,8 +146,6 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.secret_values(), level=level, final=True)
     log = structlog.get_logger("bot.cli")
     playbooks = _playbooks(settings, [])
-    if playbooks is None:
-        return EXIT_INVALID
     app = build_app(settings, playbooks=playbooks)
 
     async def stopping(_app: web.Application) -> None:
@@ -149,14 +166,24 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Medic console: {_console_url(settings)}  (API: /docs)", file=sys.stderr)
     try:
         run_server(app, host, port)
-    except (StoreUnavailable, StoreRefused) as err:
-        print(f"medic: {err}", file=sys.stderr)
-        return EXIT_INVALID
-    except ConfigError as err:  # found opening an integration's client (a kubeconfig, say)
-        _print_problems(err)
-        return EXIT_INVALID
+    except OSError as err:
+        key = _listen_key(err)
+        if key is None:
+            raise
+        gai = isinstance(err, socket.gaierror)
+        reason = err.strerror if gai or err.errno is None else os.strerror(err.errno)
+        raise ConfigError([f"{key}: cannot listen on {host}:{port}: {reason}"]) from err
     log.info("server.stopped")
     return EXIT_OK
+
+
+def _listen_key(err: OSError) -> str | None:
+    """The ``server.*`` key to blame when binding the listening socket failed, else None."""
+    if isinstance(err, socket.gaierror) or err.errno == errno.EADDRNOTAVAIL:
+        return "server.host"
+    if err.errno in (errno.EADDRINUSE, errno.EACCES) and err.filename is None:
+        return "server.port"
+    return None
 
 
 def _console_url(settings: Settings) -> str:
@@ -166,9 +193,10 @@ def _console_url(settings: Settings) -> str:
     return f"{(settings.server.public_url or f'http://{shown}:{port}').rstrip('/')}/ui"
 
 
-def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet | None:
+def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet:
     """Load and validate playbooks (``dirs`` alone, else the configured catalogues and
-    directories) and check ``safety.limits`` against the same actions; print problems."""
+    directories) and check ``safety.limits`` against the same actions; ConfigError listing
+    every problem."""
     from bot.integrations import action_registry  # noqa: PLC0415 -- see the module docstring
     from bot.playbooks.loader import (  # noqa: PLC0415
         limit_problems,
@@ -178,27 +206,21 @@ def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet | None:
 
     registry = action_registry()
     problems = limit_problems(settings, registry)
-    playbooks: PlaybookSet | None = None
     try:
         if dirs:
             playbooks = load_playbooks(dirs, registry)
         else:
             playbooks = load_configured(settings.playbooks, registry)
     except ConfigError as err:
-        problems += err.problems
+        raise ConfigError([*problems, *err.problems]) from err
     if problems:
-        _print_problems(ConfigError(problems))
-        return None
+        raise ConfigError(problems)
     return playbooks
 
 
 def _check(args: argparse.Namespace) -> int:
     settings = _load(args.config)
-    if settings is None:
-        return EXIT_INVALID
     playbooks = _playbooks(settings, list(args.dirs))
-    if playbooks is None:
-        return EXIT_INVALID
     names = ", ".join(sorted(p.name for p in playbooks)) or "none"
     print(f"configuration OK; {len(playbooks)} playbooks OK: {names}")
     return EXIT_OK
@@ -212,18 +234,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     settings = _load(args.config)
-    if settings is None:
-        return EXIT_INVALID
     playbooks = _playbooks(settings, list(args.dirs))
-    if playbooks is None:
-        return EXIT_INVALID
     from bot.replay.run import replay_report  # noqa: PLC0415 -- see the module docstring
 
-    try:
-        text = replay_report(settings, playbooks, args.alerts, args.since, as_json=args.json)
-    except ConfigError as err:
-        _print_problems(err)
-        return EXIT_INVALID
+    text = replay_report(settings, playbooks, args.alerts, args.since, as_json=args.json)
     sys.stdout.write(text)
     return EXIT_OK
 
@@ -238,11 +252,7 @@ def _docs(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     settings = _load(args.config)
-    if settings is None:
-        return EXIT_INVALID
     playbooks = _playbooks(settings, list(args.dirs))
-    if playbooks is None:
-        return EXIT_INVALID
     from bot.integrations import action_registry  # noqa: PLC0415 -- see the module docstring
     from bot.simulate import simulate_file  # noqa: PLC0415
 

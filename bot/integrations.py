@@ -14,6 +14,7 @@ from bot.actions import ActionRegistry
 from bot.actions.contract import ActionFunction
 from bot.actions.integration import ENTRY_POINT_GROUP, Integration
 from bot.engine.incidents import builtin_actions
+from bot.errors import MedicError
 
 MEDIC_DISTRIBUTION = "medic"
 
@@ -27,8 +28,9 @@ BUILTIN_ACTIONS: tuple[ActionFunction, ...] = (
 """Medic's own actions (``approval``, ``incident.*``): part of the engine, not an integration."""
 
 
-class IntegrationError(RuntimeError):
-    """An installed integration is broken (bad entry point, duplicate name or action)."""
+class IntegrationError(MedicError, RuntimeError):
+    """An installed integration is broken (bad entry point, duplicate name or action): Medic
+    refuses to start (``medic: <this error>``, exit 1)."""
 
 
 @functools.cache

@@ -34,6 +34,7 @@ pytest_plugins = [
     "pagerdutykit",  # before cataloguekit, which imports it
     "cataloguekit",
     "consolekit",
+    "pluginkit",
 ]
 
 
@@ -55,6 +56,8 @@ def blockbuster() -> Iterator[BlockBuster]:
             # The Kubernetes client loads its kubeconfig in a worker thread (asyncio.to_thread)
             # that runs the library's async loader on a private event loop of its own.
             function.can_block_in("responders/kubernetes/client.py", "_load_configuration")
+            # Its config section checks that the kubeconfig file exists (a stat) when built.
+            function.can_block_in("responders/kubernetes/config.py", "_kubeconfig_exists")
         yield bb
 
 

@@ -20,7 +20,7 @@ from bot.config.secret_files import (
     resolve_yaml_files,
     secret_keys,
 )
-from bot.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
+from bot.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, NotJson, Settings
 from bot.errors import ConfigError
 from bot.yamlsource import KeyPath, Lines, dotted, line_of, read_yaml
 
@@ -107,12 +107,13 @@ def _with_env(name: str, section: object, file_vars: set[str]) -> object:
 
 def _complex_or_text(value: str) -> object:
     """A list or mapping written as JSON (``MEDIC_KUBERNETES__NAMESPACES='["shop"]'``), as
-    Medic's own sections read them; any other value as the text it is."""
+    Medic's own sections read them; any other value as the text it is (one that looks like
+    JSON but is not, as :class:`NotJson`)."""
     if value.lstrip()[:1] in ("[", "{"):
         try:
             decoded = json.loads(value)
         except ValueError:
-            return value
+            return NotJson(value)
         if isinstance(decoded, list | dict):
             return decoded
     return value
@@ -133,8 +134,9 @@ def _describe(
     """Each problem of ``err`` as :func:`_problem` words it. ``prefix``: the section
     validated alone."""
     problems = []
-    for error in err.errors(include_input=False, include_url=False):
+    for error in err.errors(include_url=False):  # the input is looked at, never printed
         reason = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        reason = NotJson.REASON if isinstance(error["input"], NotJson) else reason
         loc: KeyPath = (*prefix, *error["loc"])
         problems.append(_problem(loc, reason.removeprefix("Value error, "), source, lines))
     return problems

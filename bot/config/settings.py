@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -116,8 +118,26 @@ def _collect_secrets(value: object, found: list[str]) -> None:
             _collect_secrets(item, found)
 
 
+class NotJson(str):
+    """A ``MEDIC_*`` value for a list or mapping key that is not JSON, kept as the text it
+    is: validation then fails at that key, and the loader reports the variable (``<env>:0:
+    key: not JSON… (from VARIABLE)``) instead of the settings library stopping with an
+    exception that names neither."""
+
+    __slots__ = ()
+
+    REASON = 'not JSON: write a list or mapping as JSON, e.g. ["a", "b"] or {"k": "v"}'
+
+
 class _EnvWithoutSecretFiles(EnvSettingsSource):
-    """The ``MEDIC_*`` environment, minus the ``…_FILE`` variables that name secret files."""
+    """The ``MEDIC_*`` environment, minus the ``…_FILE`` variables that name secret files;
+    a list or mapping value that is not JSON is kept as a :class:`NotJson` text."""
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)
+        except ValueError:
+            return NotJson(value)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         names = {

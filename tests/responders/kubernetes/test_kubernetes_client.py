@@ -16,8 +16,9 @@ from harness.ports import free_port
 
 
 async def test_a_missing_kubeconfig_is_a_config_error(tmp_path: Path) -> None:
-    """mode kubeconfig with a file that does not exist: ConfigError naming the mode."""
-    config = KubernetesConfig(mode="kubeconfig", kubeconfig=str(tmp_path / "nope"))
+    """mode kubeconfig with a file that does not exist: ConfigError naming the mode (the
+    config section refuses such a file already; the client does not rely on it)."""
+    config = KubernetesConfig.model_construct(mode="kubeconfig", kubeconfig=str(tmp_path / "nope"))
     with pytest.raises(ConfigError, match="cannot load the kubeconfig config"):
         await KubernetesClient.connect(config)
 
