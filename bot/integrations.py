@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from bot.actions import ActionRegistry
 from bot.actions.contract import ActionFunction
 from bot.actions.integration import ENTRY_POINT_GROUP, Integration
+from bot.config import Settings
 from bot.engine.incidents import builtin_actions
 from bot.errors import MedicError
 
@@ -83,8 +84,21 @@ def _checked(integrations: Iterable[Integration]) -> tuple[Integration, ...]:
     for integration in integrations:
         if integration.name in found:
             raise IntegrationError(f"integration {integration.name} is installed twice")
+        _not_a_core_section(integration)
         found[integration.name] = integration
     return tuple(found.values())
+
+
+def _not_a_core_section(integration: Integration) -> None:
+    """An integration named after one of Medic's own sections (``server``, ``store``…) would
+    never see its section (Medic's model reads it): refused, unless its config model is that
+    very section's (as for Medic's own alertmanager, prometheus, slack and kafka)."""
+    core = Settings.model_fields.get(integration.name)
+    if core is not None and integration.config is not core.annotation:
+        raise IntegrationError(
+            f"integration {integration.name}: {integration.name!r} is a section of Medic's "
+            "own configuration; an integration needs a name of its own"
+        )
 
 
 def action_registry(integrations: Sequence[Integration] | None = None) -> ActionRegistry:

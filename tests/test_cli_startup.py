@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from pluginkit import InstallPlugin
 
 from harness.ports import free_port
+from pluginkit import InstallPlugin
 
 
 def medic(

@@ -33,8 +33,9 @@ def load_settings(
     """Build :class:`Settings` from ``path`` (or ``$MEDIC_CONFIG``, or nothing) plus the env.
 
     ``sections`` are the config models of installed integrations, by section name: their
-    top-level sections are validated by them (absent ones take the model's defaults); any
-    other unknown top-level key is an error. Raises :class:`ConfigError` listing every
+    top-level sections are validated by them (absent ones take the model's defaults), unknown
+    keys refused at every level even where the model would ignore them; any other unknown
+    top-level key is an error. Raises :class:`ConfigError` listing every
     problem, each as ``file:line: key: reason``.
     """
     if path is None:
@@ -67,7 +68,9 @@ def load_settings(
     for name, model in extra.items():
         section = _with_env(name, plugin_values[name], file_vars)
         try:
-            validated[name] = model.model_validate(section)
+            # Unknown keys are errors in every section, whatever the integration's model says
+            # (DESIGN's own example is a plain BaseModel, which would drop them).
+            validated[name] = model.model_validate(section, extra="forbid")
         except ValidationError as err:
             problems += _describe(err, source, lines, prefix=(name,))
     if problems or settings is None:
