@@ -22,8 +22,8 @@ from bot.config.loader import problem_at
 from bot.config.models import PlaybooksConfig
 from bot.config.settings import Settings
 from bot.errors import ConfigError
+from bot.matchers import Matcher, MatcherSyntaxError, parse_matcher
 from bot.playbooks.catalogue import catalogue_dirs
-from bot.playbooks.matchers import Matcher, MatcherSyntaxError, parse_matcher
 from bot.playbooks.models import PlaybookSpec, StepSpec
 from bot.playbooks.outputs import problems as output_problems
 from bot.playbooks.playbook import Playbook, PlaybookSet

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from bot.playbooks.matchers import Matcher, MatchOp, matches_all
+from bot.matchers import Matcher, MatchOp, matches_all
 from bot.playbooks.models import PlaybookSpec
 
 

@@ -11,6 +11,8 @@ from pydantic import AfterValidator, Field, model_validator
 
 from bot.actions.contract import ActionOutput, ActionParams
 from bot.config import Duration
+from bot.matchers import MatcherSyntaxError
+from bot.matchers import parse_matcher as parse_playbook_matcher
 from responders.common import NonEmptyStr, is_template
 
 _MATCHER = re.compile(r"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*")
@@ -82,14 +84,17 @@ def _unquote(raw: str, text: str) -> str:
 
 
 def _check_matcher(text: str) -> str:
-    """Parse now unless the whole matcher is still a template (parsed again once rendered)."""
+    """Parse now, as Alertmanager's silences API wants it and as a playbook's ``match:`` is
+    parsed (valid label name, a regex that compiles), unless the whole matcher is still a
+    template (checked again once rendered)."""
     if not text.strip():
         raise ValueError("must not be empty")
     try:
         parse_matcher(text)
-    except ValueError:
+        parse_playbook_matcher(text)
+    except (ValueError, MatcherSyntaxError) as err:
         if not is_template(text):
-            raise
+            raise ValueError(str(err)) from err
     return text
 
 

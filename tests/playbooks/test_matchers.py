@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.playbooks.matchers import (
+from bot.matchers import (
     Matcher,
     MatcherSyntaxError,
     MatchOp,

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.playbooks.matchers import Matcher, MatchOp
+from bot.matchers import Matcher, MatchOp
 from bot.playbooks.models import PlaybookSpec
 from bot.playbooks.playbook import Playbook, PlaybookSet
 

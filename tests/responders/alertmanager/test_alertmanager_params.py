@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from bot.cli import main
 from responders.alertmanager.actions import describe_expire_silence, describe_silence
 from responders.alertmanager.models import (
     ExpireSilenceParams,
@@ -165,3 +167,28 @@ def test_expire_silence_needs_an_id() -> None:
 def test_describe_sentences(sentence: str, expected: str) -> None:
     """Dry-run sentences name the matchers, the duration and the silence."""
     assert sentence == expected
+
+
+def test_check_refuses_a_silence_matcher_playbooks_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A silence's ``with.matchers`` are validated when playbooks load, by the same matcher
+    parser as a playbook's ``match:`` (a regex that does not compile is refused, as
+    Alertmanager refuses such a silence): ``medic check`` names the step's key and line."""
+    playbook = tmp_path / "pb" / "silence.yaml"
+    playbook.parent.mkdir()
+    playbook.write_text(
+        "name: silence-noise\n"
+        "match: ['alertname=\"Noise\"']\n"
+        "steps:\n"
+        "  - id: quiet\n"
+        "    uses: alertmanager.silence\n"
+        "    with:\n"
+        "      matchers: ['job=~\"(\"']\n"
+        "      duration: 1h\n"
+    )
+    assert main(["check", str(playbook.parent)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{playbook}:7: steps.0.with.matchers.0: invalid regular expression '(': "
+        "missing ), unterminated subpattern at position 0"
+    ]

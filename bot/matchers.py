@@ -2,6 +2,9 @@
 
 Semantics follow Alertmanager: a missing label matches as the empty string, and
 regular expressions are anchored at both ends (``=~"foo"`` does not match ``foobar``).
+
+One parser for every matcher Medic reads: a playbook's ``match:`` and the matchers of an
+``alertmanager.silence`` step (checked when playbooks load), hence outside ``bot.playbooks``.
 """
 
 from __future__ import annotations
