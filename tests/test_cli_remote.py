@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from bot.cli import main
 
 from consolekit import TOKENS, fire, pending_approval, run_status, start_console_medic
 from harness.medic import MedicProcess
@@ -110,3 +116,51 @@ def test_pause_and_resume(medic: MedicProcess) -> None:
     assert paused.stdout.strip() == "paused: paused by alice: db migration"
     resumed = medic_cli("resume", "--url", medic.url, token=TOKENS["alice"])
     assert resumed.stdout.strip() == "running (not paused)"
+
+
+@pytest.fixture
+def listing_server() -> Iterator[str]:
+    """A stand-in for ``GET /api/incidents`` answering two incidents, one with no playbook
+    (shown as ``-``); its base URL."""
+    created = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    incidents = [
+        {"id": "INC-1", "title": "api is down", "severity": "sev2", "status": "open",
+         "created_at": created, "updated_at": created, "alert_count": 1, "playbooks": [],
+         "slack_channel": None},
+        {"id": "INC-2", "title": "disk full", "severity": "sev3", "status": "open",
+         "created_at": created, "updated_at": created, "alert_count": 2, "playbooks": ["ab"],
+         "slack_channel": None},
+    ]  # fmt: skip
+    body = json.dumps({"incidents": incidents}).encode()
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_incidents_table_keeps_every_column_apart(
+    listing_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The header and each row of ``medic incidents`` have their seven columns apart, also
+    when the PLAYBOOKS column is as narrow as its title (a ``-`` or short names): titles are
+    not run into it."""
+    assert main(["incidents", "--url", listing_server]) == 0
+    header, first, second = capsys.readouterr().out.splitlines()
+    assert header.split() == ["ID", "STATUS", "SEV", "AGE", "ALERTS", "PLAYBOOKS", "TITLE"]
+    assert first.split() == ["INC-1", "open", "sev2", "5m", "1", "-", "api", "is", "down"]
+    assert second.split() == ["INC-2", "open", "sev3", "5m", "2", "ab", "disk", "full"]
+    assert header.index("TITLE") == first.index("api is down") == second.index("disk full")

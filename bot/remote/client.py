@@ -145,8 +145,8 @@ def _show_list(listing: IncidentList) -> str:
         for i in listing.incidents
     ]  # fmt: skip
     widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + row[-1]
+    return "\n".join(  # every column padded to its width but the last (the title), then it
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
         for row in rows
     )
 
