@@ -45,6 +45,10 @@ def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     for module in modules:
         sys.modules.pop(module, None)
     _forget_discovery()
+    # Discover again now, off any event loop, as the process did at import: a later test
+    # that discovers inside its loop would otherwise read the disk there (a blocking call).
+    installed_integrations()
+    medic_integrations()
 
 
 def _forget_discovery() -> None:

@@ -560,23 +560,3 @@ def test_medic_serve_refuses_a_limit_on_an_unknown_action(tmp_path: Path) -> Non
         " (did you mean 'kubernetes.rollback'?)"
     ) in done.stderr.splitlines()
     assert "Traceback" not in done.stderr
-
-
-def test_medic_serve_reports_a_kubeconfig_it_cannot_load_without_a_traceback(
-    tmp_path: Path,
-) -> None:
-    """A configuration problem only found once ``medic serve`` opens the integrations'
-    clients (a kubeconfig file that is not one) is printed as ``key: reason``, exit 1, not
-    as a traceback."""
-    (tmp_path / "kubeconfig").write_text("apiVersion: v1\n")
-    path = _write(
-        tmp_path, f"kubernetes:\n  mode: kubeconfig\n  kubeconfig: {tmp_path}/kubeconfig\n"
-    )
-    done = _serve(path)
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    assert [
-        line
-        for line in done.stderr.splitlines()
-        if line.startswith("kubernetes: cannot load the kubeconfig config: ")
-    ], done.stderr
