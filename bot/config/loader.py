@@ -54,6 +54,8 @@ def load_settings(
         keys += secret_keys(model, (name,))
     problems = resolve_yaml_files(values, keys, source, lines)
     from_files, env_problems = env_file_values(keys, ENV_PREFIX, ENV_NESTED_DELIMITER)
+    if sections is not None:
+        env_problems += _unknown_env_sections({*Settings.model_fields, *sections})
     if problems or env_problems:
         raise ConfigError(env_problems + problems)
     values = merge(values, from_files)
@@ -76,6 +78,22 @@ def load_settings(
     if problems or settings is None:
         raise ConfigError(problems)
     return settings.with_sections(validated).with_origin(source, lines)
+
+
+def _unknown_env_sections(known: set[str]) -> list[str]:
+    """``MEDIC_<SECTION>__…`` variables whose section is none of ``known`` (a misspelt
+    ``MEDIC_SEVER__PORT`` would otherwise be ignored, as the settings library reads only the
+    sections it knows). Variables without the delimiter (``MEDIC_CONFIG``, ``MEDIC_URL``…)
+    name no section and are not looked at."""
+    problems = []
+    for name in sorted(os.environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        section, delimiter, _ = upper[len(ENV_PREFIX) :].partition(ENV_NESTED_DELIMITER)
+        if delimiter and section.lower() not in known:
+            problems.append(f"<env>:0: {section.lower()}: unknown section (from {name})")
+    return problems
 
 
 def problem_at(settings: Settings, loc: KeyPath, reason: str) -> str:

@@ -560,3 +560,18 @@ def test_medic_serve_refuses_a_limit_on_an_unknown_action(tmp_path: Path) -> Non
         " (did you mean 'kubernetes.rollback'?)"
     ) in done.stderr.splitlines()
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("variable", ["MEDIC_SEVER__PORT", "medic_sever__port"])
+def test_a_misspelt_section_in_the_env_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """``MEDIC_SEVER__PORT`` names no section (Medic's own or an integration's): refused,
+    naming the variable, like an unknown key inside a section (``MEDIC_SERVER__PROT``).
+    (Seen failing: it was ignored and the port stayed 8080.) Variables that name no
+    section at all (``MEDIC_CONFIG``, ``MEDIC_URL``, ``MEDIC_TOKEN``) are not looked at."""
+    monkeypatch.setenv(variable, "9090")
+    monkeypatch.setenv("MEDIC_URL", "http://127.0.0.1:8080")
+    with pytest.raises(ConfigError) as caught:
+        _load(None)
+    assert caught.value.problems == [f"<env>:0: sever: unknown section (from {variable})"]
