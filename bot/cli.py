@@ -202,10 +202,13 @@ def _playbooks(settings: Settings, dirs: list[Path]) -> PlaybookSet:
         limit_problems,
         load_configured,
         load_playbooks,
+        missing_dirs,
     )
 
     registry = action_registry()
     problems = limit_problems(settings, registry)
+    if not dirs and (missing := missing_dirs(settings)):
+        raise ConfigError([*problems, *missing])
     try:
         if dirs:
             playbooks = load_playbooks(dirs, registry)

@@ -210,6 +210,16 @@ def limit_problems(settings: Settings, registry: ActionRegistry) -> list[str]:
     ]
 
 
+def missing_dirs(settings: Settings) -> list[str]:
+    """``playbooks.dirs`` entries that are no directory, each blamed on its config line as
+    ``file:line: playbooks.dirs.<i>: not a directory: <path>``."""
+    return [
+        problem_at(settings, ("playbooks", "dirs", index), f"not a directory: {directory}")
+        for index, directory in enumerate(settings.playbooks.dirs)
+        if not Path(directory).is_dir()
+    ]
+
+
 def load_configured(config: PlaybooksConfig, registry: ActionRegistry) -> PlaybookSet:
     """``playbooks.catalogues`` (shipped), then ``playbooks.dirs`` (the user's own), with
     ``playbooks.flap_window``."""

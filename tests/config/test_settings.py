@@ -575,3 +575,20 @@ def test_a_misspelt_section_in_the_env_is_refused(
     with pytest.raises(ConfigError) as caught:
         _load(None)
     assert caught.value.problems == [f"<env>:0: sever: unknown section (from {variable})"]
+
+
+def test_a_configured_playbook_directory_that_is_missing_is_blamed_on_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``playbooks.dirs`` naming a directory that is not there: ``medic check`` blames the
+    config file's line and the list item (``playbooks.dirs.1``), as for any other key.
+    (Seen failing: the problem read ``/nowhere:0: playbooks.dirs: not a directory``, a file
+    and line that point nowhere.)"""
+    good = tmp_path / "pb"
+    good.mkdir()
+    missing = tmp_path / "nowhere"
+    path = _write(tmp_path, f"playbooks:\n  dirs:\n    - {good}\n    - {missing}\n")
+    assert main(["check", "--config", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:4: playbooks.dirs.1: not a directory: {missing}"
+    ]
