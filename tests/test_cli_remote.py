@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +15,7 @@ import pytest
 from bot.cli import main
 
 from consolekit import TOKENS, fire, pending_approval, run_status, start_console_medic
-from harness.medic import MedicProcess
+from harness.medic import MedicProcess, run_cli
 from harness.ports import free_port
 from harness.waiting import wait_until
 
@@ -33,16 +31,7 @@ def medic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MedicProcess]:
 
 def medic_cli(*args: str, token: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``medic`` as a user would, with ``MEDIC_TOKEN`` when ``token`` is given."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
-    environ |= env | ({"MEDIC_TOKEN": token} if token else {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, env=env | ({"MEDIC_TOKEN": token} if token else {}))
 
 
 def test_incidents_lists_and_filters(medic: MedicProcess) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from harness.medic import run_cli
 from harness.ports import free_port
 from pluginkit import InstallPlugin
 
@@ -20,21 +20,13 @@ from pluginkit import InstallPlugin
 def medic(
     *args: str, env: dict[str, str] | None = None, pythonpath: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m bot`` as a user would, with no ``MEDIC_*`` variable but ``env``."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MEDIC_")}
-    environ |= env or {}
+    """Run ``python -m bot`` as a user would, with no ``MEDIC_*`` variable but ``env`` (and
+    ``pythonpath`` first on ``PYTHONPATH``)."""
+    extra = dict(env or {})
     if pythonpath is not None:
-        environ["PYTHONPATH"] = os.pathsep.join(
-            [str(pythonpath), *filter(None, [environ.get("PYTHONPATH")])]
-        )
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+        before = extra.get("PYTHONPATH", os.environ.get("PYTHONPATH"))
+        extra["PYTHONPATH"] = os.pathsep.join([str(pythonpath), *filter(None, [before])])
+    return run_cli(*args, env=extra)
 
 
 def one_line(done: subprocess.CompletedProcess[str]) -> str:

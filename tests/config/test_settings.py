@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from bot.cli import main
 from bot.config import Settings, load_settings, parse_duration
 from bot.errors import ConfigError
 from bot.integrations import config_sections, medic_integrations
+
+from harness.medic import run_cli
 
 DEFAULTS = {
     "server": {
@@ -313,13 +314,7 @@ def test_medic_check_accepts_a_good_file(
 def test_medic_serve_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
     """``medic serve`` exits 1 at startup with the problem on stderr."""
     path = _write(tmp_path, "server:\n  port: 99999\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "serve", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli("serve", "--config", str(path))
     assert done.returncode == 1
     assert f"{path}:2: server.port: Input should be less than or equal to 65535" in done.stderr
 
@@ -369,16 +364,8 @@ def _serve(path: Path) -> subprocess.CompletedProcess[str]:
     """``medic serve --config path`` in a child process, without the machine's MEDIC_*
     variables; should it start after all, on a free port with its store beside ``path``
     (and stopped after 60 s)."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MEDIC_")}
-    env |= {"MEDIC_SERVER__PORT": "0", "MEDIC_STORE__URL": f"sqlite:///{path.parent}/medic.db"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "serve", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+    env = {"MEDIC_SERVER__PORT": "0", "MEDIC_STORE__URL": f"sqlite:///{path.parent}/medic.db"}
+    return run_cli("serve", "--config", str(path), env=env)
 
 
 @pytest.mark.parametrize(

@@ -24,17 +24,26 @@ def clean_env(**settings: str) -> dict[str, str]:
     return env | settings
 
 
-def serve_refused(store_url: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run ``medic serve`` on ``store_url`` expecting it to stop at startup; its exit code
-    and output (a server that starts instead fails the test by the timeout)."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bot ARGS`` as a user would, in a child process with no ``MEDIC_*``
+    variable but ``env``; its exit code and output (text)."""
     return subprocess.run(
-        [sys.executable, "-m", "bot", "serve"],
-        env=clean_env(MEDIC_STORE__URL=store_url, MEDIC_SERVER__PORT=str(free_port())),
+        [sys.executable, "-m", "bot", *args],
+        env=clean_env(**(env or {})),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def serve_refused(store_url: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run ``medic serve`` on ``store_url`` expecting it to stop at startup; its exit code
+    and output (a server that starts instead fails the test by the timeout)."""
+    env = {"MEDIC_STORE__URL": store_url, "MEDIC_SERVER__PORT": str(free_port())}
+    return run_cli("serve", env=env, timeout=timeout)
 
 
 class MedicProcess(OnLocalPort):
